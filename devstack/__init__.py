@@ -1,0 +1,1 @@
+"""Local development tooling: `tsprov dev` and `tsprov sandbox`; never deployed."""

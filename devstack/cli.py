@@ -1,0 +1,101 @@
+"""``tsprov dev`` and ``tsprov sandbox``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from pathlib import Path
+
+from devstack.environment import DevEnvironment, load_dev_environment
+from devstack.stack import make_server, serve_together
+from devstack.walkthrough import walkthrough
+from sandbox.app import create_app as create_sandbox
+from sandbox.server import run_sandbox
+from sandbox.settings import SandboxSettings
+from service.callers import create_caller, revoke_caller
+from service.db import create_engine, create_session_factory, transaction
+from service.devdb import resolve_database_url
+from service.logs import logging_config
+from service.main import create_app
+from service.migrate import upgrade_head
+from service.models import Caller
+from service.settings import Settings
+from sqlalchemy import select
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "sandbox":
+        run_sandbox(args.host, args.port)
+        return 0
+    started = time.monotonic()
+    database_url = resolve_database_url(ROOT, "tsprov")
+    upgrade_head(database_url)
+    env = load_dev_environment(ROOT / ".tsprov" / "dev.env")
+    asyncio.run(_serve(env, database_url, args.port, args.sandbox_port, started))
+    return 0
+
+
+def _settings(env: DevEnvironment, database_url: str, port: int, sandbox_url: str) -> Settings:
+    return Settings(
+        env="development",
+        database_url=database_url,
+        public_url=f"http://127.0.0.1:{port}",
+        tailscale_login_url=sandbox_url,
+        tailscale_api_url=sandbox_url,
+        tailscale_issuer=sandbox_url,
+        oauth_client_id=env.app_client_id,
+        oauth_client_secret=env.app_client_secret,
+        observer_client_id=env.observer_client_id,
+        observer_client_secret=env.observer_client_secret,
+        encryption_keys=env.encryption_keys,
+        return_to_allowlist=["/done"],
+        background_interval_seconds=2,
+    )
+
+
+def _sandbox_settings(env: DevEnvironment, port: int) -> SandboxSettings:
+    return SandboxSettings(
+        app_client_id=env.app_client_id,
+        app_client_secret=env.app_client_secret,
+        app_redirect_uris=[f"http://127.0.0.1:{port}/callback", f"http://localhost:{port}/callback"],
+        observer_client_id=env.observer_client_id,
+        observer_client_secret=env.observer_client_secret,
+    )
+
+
+async def _demo_caller(settings: Settings) -> str:
+    """A fresh demo key each run (keys are shown once); older demo keys are revoked."""
+    engine = create_engine(settings)
+    try:
+        async with transaction(create_session_factory(engine)) as session:
+            for name in await session.scalars(
+                select(Caller.name).where(Caller.name.like("demo-%"), Caller.revoked_at.is_(None))
+            ):
+                await revoke_caller(session, name)
+            _, key = await create_caller(
+                session, f"demo-{int(time.time())}", ["provision", "read", "audit"], []
+            )
+        return key
+    finally:
+        await engine.dispose()
+
+
+async def _serve(
+    env: DevEnvironment, database_url: str, port: int, sandbox_port: int, started: float
+) -> None:
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    settings = _settings(env, database_url, port, sandbox_url)
+    sandbox_settings = _sandbox_settings(env, port)
+    key = await _demo_caller(settings)
+    servers = [
+        make_server(create_sandbox(sandbox_settings), sandbox_port, None),
+        make_server(create_app(settings), port, logging_config()),
+    ]
+
+    async def announce() -> None:
+        print(walkthrough(settings, sandbox_settings, key, time.monotonic() - started), flush=True)  # noqa: T201
+
+    await serve_together(servers, announce)

@@ -1,0 +1,146 @@
+"""Background work inside ``tsprov serve``: expiry, purges, device watch, mint reconciling.
+
+Every job runs under a transaction-scoped advisory try-lock, so with several replicas one
+runs each job per tick and the others skip it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.audit import ORIGIN_BACKGROUND, WORKER, event_group
+from service.context import AppContext
+from service.db import transaction
+from service.devices import watch_joined_devices
+from service.grants import set_grant_status
+from service.models import ConsentFlow, ConsentGrant, IdempotencyRecord, ProvisioningRequest
+from service.provisioning import change_status
+
+log = logging.getLogger("tsprov.background")
+MINT_SETTLE_AFTER = timedelta(minutes=2)
+FLOW_KEEP = timedelta(hours=1)
+Job = Callable[[AppContext, AsyncSession], Awaitable[int]]
+
+
+async def expire_requests(context: AppContext, session: AsyncSession) -> int:
+    now = datetime.now(UTC)
+    rows = await session.scalars(
+        select(ProvisioningRequest)
+        .where(
+            (ProvisioningRequest.status == "awaiting_consent")
+            & (ProvisioningRequest.consent_expires_at < now)
+            | (ProvisioningRequest.status == "ready") & (ProvisioningRequest.key_expires_at < now)
+        )
+        .with_for_update(skip_locked=True)
+        .limit(500)
+    )
+    count = 0
+    for request in rows:
+        await change_status(session, request, "expired", actor=WORKER, origin=ORIGIN_BACKGROUND)
+        count += 1
+    return count
+
+
+async def expire_grants(context: AppContext, session: AsyncSession) -> int:
+    now = datetime.now(UTC)
+    grants = await session.scalars(
+        select(ConsentGrant)
+        .where(ConsentGrant.status == "active", ConsentGrant.expires_at < now)
+        .with_for_update(skip_locked=True)
+        .limit(500)
+    )
+    count = 0
+    for grant in grants:
+        await set_grant_status(
+            session, grant, "expired", actor=WORKER, origin=ORIGIN_BACKGROUND, action="EXPIRED"
+        )
+        count += 1
+    return count
+
+
+async def purge_spent_records(context: AppContext, session: AsyncSession) -> int:
+    """Spent flows, expired idempotency records, and claim answers past their replay window."""
+    now = datetime.now(UTC)
+    flows = await session.execute(delete(ConsentFlow).where(ConsentFlow.expires_at < now - FLOW_KEEP))
+    records = await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < now))
+    wiped = await session.execute(
+        update(IdempotencyRecord)
+        .where(IdempotencyRecord.wipe_at < now, IdempotencyRecord.response_ciphertext.is_not(None))
+        .values(response_ciphertext=None)
+    )
+    return sum(result.rowcount or 0 for result in (flows, records, wiped))  # type: ignore[attr-defined]
+
+
+async def settle_pending_mints(context: AppContext, session: AsyncSession) -> int:
+    """A mint whose outcome never arrived: its key never reached anyone, so claim again."""
+    cutoff = datetime.now(UTC) - MINT_SETTLE_AFTER
+    rows = await session.scalars(
+        select(ProvisioningRequest)
+        .where(ProvisioningRequest.status == "ready", ProvisioningRequest.mint_started_at < cutoff)
+        .with_for_update(skip_locked=True)
+    )
+    count = 0
+    for request in rows:
+        request.mint_started_at = None
+        await change_status(
+            session, request, "ready", actor=WORKER, origin=ORIGIN_BACKGROUND,
+            details="a key mint with an unknown outcome was settled; the request may be claimed",
+        )
+        count += 1
+    return count
+
+
+JOBS: dict[str, tuple[int, Job]] = {
+    "expire_requests": (1, expire_requests),
+    "expire_grants": (2, expire_grants),
+    "purge_spent_records": (3, purge_spent_records),
+    "settle_pending_mints": (4, settle_pending_mints),
+    "watch_joined_devices": (5, watch_joined_devices),
+}
+JOB_LOCK_BASE = 0x7473_7072_6F76_1000
+
+
+async def run_job(context: AppContext, name: str) -> int:
+    """Run one job if no other replica holds it; returns how many rows it changed."""
+    lock_id, job = JOBS[name]
+    async with transaction(context.sessions) as session:
+        got = await session.scalar(
+            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": JOB_LOCK_BASE + lock_id}
+        )
+        if not got:
+            return 0
+        with event_group():
+            return await job(context, session)
+
+
+class BackgroundWorker:
+    """Runs every job each ``background_interval_seconds`` until stopped."""
+
+    def __init__(self, context: AppContext) -> None:
+        self._context = context
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="tsprov-background")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            for name in JOBS:
+                try:
+                    await run_job(self._context, name)
+                except Exception as exc:  # noqa: BLE001 - one failing job must not stop the rest
+                    log.warning("background job %s failed: %s", name, type(exc).__name__)
+            await asyncio.sleep(self._context.settings.background_interval_seconds)

@@ -1,0 +1,173 @@
+"""``tsprov``: serve, migrate, callers, keys, audit; ``dev`` and ``sandbox`` for local runs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from service.settings import Settings
+
+Command = Callable[[argparse.Namespace], int]
+
+
+class CommandError(Exception):
+    """A one-line reason for a non-zero exit."""
+
+
+def admin_settings() -> Settings:
+    """Settings for admin commands: they need the database, not the OAuth secret."""
+    return Settings(env="development")
+
+
+def _with_sessions(work: Callable[[Any], Awaitable[int]]) -> int:
+    from service.db import create_engine, create_session_factory
+
+    async def run() -> int:
+        engine = create_engine(admin_settings())
+        try:
+            return await work(create_session_factory(engine))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from service.server import serve
+
+    serve(Settings(), host=args.host, port=args.port, workers=args.workers)
+    return 0
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    from service.migrate import upgrade_head
+
+    settings = admin_settings()
+    upgrade_head(settings.database_url, settings.app_role)
+    print("migrated to head")  # noqa: T201
+    return 0
+
+
+def cmd_callers(args: argparse.Namespace) -> int:
+    from service import callers
+    from service.db import transaction
+
+    async def work(sessions: Any) -> int:
+        async with transaction(sessions) as session:
+            if args.action == "create":
+                caller, key = await callers.create_caller(
+                    session, args.name, args.scope or [], args.users or []
+                )
+                print(f"created caller {caller.name} with scopes {', '.join(caller.scopes)}")  # noqa: T201
+                print(key)  # noqa: T201  # shown once: the last line of stdout alone
+            elif args.action == "revoke":
+                await callers.revoke_caller(session, args.name)
+                print(f"revoked {args.name}")  # noqa: T201
+            else:
+                for row in await callers.list_callers(session):
+                    state = "revoked" if row.revoked_at else "active"
+                    users = ",".join(row.user_patterns) or "*"
+                    print(f"{row.name}\t{state}\t{','.join(row.scopes)}\t{users}")  # noqa: T201
+        return 0
+
+    try:
+        return _with_sessions(work)
+    except callers.CallerError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from service.crypto import KeyRing, generate_key_entry
+
+    if args.action == "generate":
+        print(generate_key_entry(args.key_id))  # noqa: T201
+        return 0
+    from service.rewrap import rewrap_all
+
+    text = admin_settings().key_ring_text
+    if not text:
+        raise CommandError("no encryption key: set TSPROV_ENCRYPTION_KEYS or _FILE")
+    key_ring = KeyRing.parse(text)
+    moved = _with_sessions(lambda sessions: rewrap_all(sessions, key_ring))
+    print(f"rewrapped {moved} values under key {key_ring.primary_id}")  # noqa: T201
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    module = importlib.import_module("service.audit_commands")
+    result: int = module.run(args, _with_sessions, admin_settings())
+    return result
+
+
+def cmd_local(args: argparse.Namespace) -> int:
+    # Development tooling lives outside the deployed package, so it is imported on demand.
+    module = importlib.import_module("devstack.cli")
+    result: int = module.run(args)
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tsprov", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=cmd_serve)
+    sub.add_parser("migrate", help="alembic upgrade head").set_defaults(func=cmd_migrate)
+    sandbox = sub.add_parser("sandbox", help="run the Tailscale sandbox alone")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8088)
+    sandbox.set_defaults(func=cmd_local)
+    dev = sub.add_parser("dev", help="everything on one machine, with a walkthrough")
+    dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument("--sandbox-port", type=int, default=8088)
+    dev.set_defaults(func=cmd_local)
+    _add_callers(sub)
+    keys = sub.add_parser("keys", help="encryption key ring")
+    keys_sub = keys.add_subparsers(dest="action", required=True)
+    generate = keys_sub.add_parser("generate", help="print a new key-ring entry")
+    generate.add_argument("--key-id", default=None)
+    keys_sub.add_parser("rewrap", help="move every sealed value to the primary key")
+    keys.set_defaults(func=cmd_keys)
+    audit = sub.add_parser("audit", help="the audit trail")
+    audit_sub = audit.add_subparsers(dest="action", required=True)
+    audit_sub.add_parser("verify", help="check the hash chain")
+    audit_sub.add_parser("prune", help="delete events past retention, keeping a checkpoint")
+    audit.set_defaults(func=cmd_audit)
+    return parser
+
+
+def _add_callers(sub: Any) -> None:
+    callers = sub.add_parser("callers", help="caller API keys")
+    callers_sub = callers.add_subparsers(dest="action", required=True)
+    create = callers_sub.add_parser("create", help="create a caller; prints its key last")
+    create.add_argument("name")
+    create.add_argument("--scope", action="append", required=True)
+    create.add_argument("--users", nargs="+", default=[])
+    callers_sub.add_parser("list", help="list callers")
+    revoke = callers_sub.add_parser("revoke", help="revoke a caller's key")
+    revoke.add_argument("name")
+    callers.set_defaults(func=cmd_callers)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (CommandError, ValidationError, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"tsprov: {reason}", file=sys.stderr)  # noqa: T201
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

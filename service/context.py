@@ -1,0 +1,25 @@
+"""What the lifespan builds and every request shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from service.crypto import KeyRing
+from service.metrics import Metrics
+from service.notify import RequestNotifier
+from service.settings import Settings
+from service.tailscale import TailscaleClient
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    key_ring: KeyRing | None
+    tailscale: TailscaleClient
+    notifier: RequestNotifier
+    metrics: Metrics = field(default_factory=Metrics)
+    draining: bool = field(default=False)

@@ -1,0 +1,113 @@
+"""``Idempotency-Key`` for callers: replay the first answer, refuse a different body.
+
+The key is reserved in its own committed transaction first, so a twin arriving while the
+first is in flight sees the reservation (409) instead of doing the work again. The answer is
+sealed (a claim's answer is an auth key) and wiped after its replay window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
+
+from service.context import AppContext
+from service.crypto import CipherContext, KeyRing
+from service.db import transaction
+from service.errors import AlreadyClaimed, IdempotencyConflict, IdempotencyInFlight
+from service.models import IdempotencyRecord
+
+RECORD_LIFETIME = timedelta(hours=24)
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+
+Operation = Callable[[], Awaitable[Answer]]
+
+
+def fingerprint(route: str, body: Any) -> bytes:
+    canonical = json.dumps([route, body], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).digest()
+
+
+def _context(record_id: uuid.UUID, caller_id: uuid.UUID) -> CipherContext:
+    return CipherContext("idempotency_record", "response", str(record_id), str(caller_id))
+
+
+async def run_idempotent(
+    context: AppContext,
+    key_ring: KeyRing,
+    caller_id: uuid.UUID,
+    key: str | None,
+    request_hash: bytes,
+    operation: Operation,
+    *,
+    replay_window: timedelta | None = None,
+) -> Answer:
+    """Run ``operation`` once per (caller, key); later calls replay its answer."""
+    if key is None:
+        return await operation()
+    key_hash = hashlib.sha256(key.encode()).digest()
+    record_id = await _reserve(context, key_ring, caller_id, key_hash, request_hash)
+    if isinstance(record_id, Answer):
+        return record_id
+    try:
+        answer = await operation()
+    except BaseException:
+        async with transaction(context.sessions) as session:
+            await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id))
+        raise
+    async with transaction(context.sessions) as session:
+        record = await session.get(IdempotencyRecord, record_id)
+        if record is not None:
+            record.response_status = answer.status
+            record.response_ciphertext = key_ring.encrypt(
+                json.dumps(answer.body, default=str).encode(), _context(record_id, caller_id)
+            )
+            if replay_window is not None:
+                record.wipe_at = datetime.now(UTC) + replay_window
+    return answer
+
+
+async def _reserve(
+    context: AppContext, key_ring: KeyRing, caller_id: uuid.UUID, key_hash: bytes, request_hash: bytes
+) -> uuid.UUID | Answer:
+    async with transaction(context.sessions) as session:
+        record_id = await session.scalar(
+            insert(IdempotencyRecord)
+            .values(
+                id=uuid.uuid4(), caller_id=caller_id, key_hash=key_hash,
+                request_hash=request_hash, expires_at=datetime.now(UTC) + RECORD_LIFETIME,
+            )
+            .on_conflict_do_nothing()
+            .returning(IdempotencyRecord.id)
+        )
+        if record_id is not None:
+            return record_id
+        existing = await session.scalar(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.caller_id == caller_id, IdempotencyRecord.key_hash == key_hash
+            )
+        )
+    if existing is None:  # expired and purged between the two statements
+        raise IdempotencyInFlight("Retry the request.")
+    if existing.request_hash != request_hash:
+        raise IdempotencyConflict("This Idempotency-Key was used with a different request.")
+    if existing.response_status is None:
+        raise IdempotencyInFlight("A request with this Idempotency-Key is still in flight.")
+    if existing.response_ciphertext is None:
+        raise AlreadyClaimed("The answer to this request is no longer held; it was claimed.")
+    body = json.loads(key_ring.decrypt(existing.response_ciphertext, _context(existing.id, caller_id)))
+    return Answer(existing.response_status, body)

@@ -1,0 +1,123 @@
+"""The application factory; nothing runs at import."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI, Request, Response
+
+from service import __version__
+from service.audit import event_group
+from service.background import BackgroundWorker
+from service.context import AppContext
+from service.crypto import KeyRing
+from service.db import create_engine, create_session_factory
+from service.handlers import install_handlers
+from service.notify import RequestNotifier
+from service.routes import audit, health, oauth, provisioning, users
+from service.settings import Settings
+from service.tailscale import OAuthCredentials, TailscaleClient, TailscaleEndpoints
+
+DESCRIPTION = """Provision Tailscale devices that carry a named person's identity.
+
+Callers authenticate with `Authorization: Bearer tsprov_…` keys made by `tsprov callers
+create`. Errors are `application/problem+json` with a stable `code`.
+"""
+
+
+def build_tailscale_client(settings: Settings, http: httpx.AsyncClient) -> TailscaleClient:
+    observer = None
+    if settings.observer_client_id:
+        observer = OAuthCredentials(settings.observer_client_id, settings.observer_client_secret)
+    return TailscaleClient(
+        http,
+        TailscaleEndpoints(
+            settings.tailscale_login_url, settings.tailscale_api_url, settings.tailnet
+        ),
+        OAuthCredentials(settings.oauth_client_id, settings.oauth_client_secret),
+        observer,
+        identity_field=settings.token_login_field or None,
+    )
+
+
+def load_key_ring(settings: Settings) -> KeyRing | None:
+    text = settings.key_ring_text
+    return KeyRing.parse(text) if text else None
+
+
+async def build_context(settings: Settings) -> AppContext:
+    engine = create_engine(settings)
+    http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
+    return AppContext(
+        settings=settings,
+        engine=engine,
+        sessions=create_session_factory(engine),
+        key_ring=load_key_ring(settings),
+        tailscale=build_tailscale_client(settings, http),
+        notifier=RequestNotifier(settings.database_url),
+    )
+
+
+async def close_context(context: AppContext) -> None:
+    await context.notifier.stop()
+    await context.tailscale.aclose()
+    await context.engine.dispose()
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    context: AppContext | None = None,
+    run_background: bool = True,
+) -> FastAPI:
+    """Build the app; with ``context`` the caller owns the engine and clients (tests)."""
+    settings = settings or (context.settings if context else Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if context is not None:
+            app.state.context = context
+            yield
+            return
+        app.state.context = built = await build_context(settings)
+        await built.notifier.start()
+        worker = BackgroundWorker(built)
+        if run_background:
+            worker.start()
+        try:
+            yield
+        finally:
+            built.draining = True
+            await worker.stop()
+            await close_context(built)
+
+    app = FastAPI(title="tsprov", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    if context is not None:
+        app.state.context = context
+    install_handlers(app)
+    app.middleware("http")(_observe_request)
+    for router in (health, oauth, provisioning, users, audit):
+        app.include_router(router.router)
+    return app
+
+
+async def _observe_request(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """One eventGroupID per request, and metrics labelled by route template, never raw path."""
+    started = time.perf_counter()
+    with event_group():
+        response = await call_next(request)
+    route = request.scope.get("route")
+    template = getattr(route, "path", "unmatched")
+    context: AppContext | None = getattr(request.app.state, "context", None)
+    if context is not None:
+        context.metrics.requests.labels(template, request.method, str(response.status_code)).inc()
+        context.metrics.latency.labels(template).observe(time.perf_counter() - started)
+    return response
+
+
+__all__ = ["create_app"]

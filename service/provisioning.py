@@ -1,0 +1,178 @@
+"""The provisioning-request state machine and its audit trail."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.audit import ORIGIN_API, Actor, Target, record_event
+from service.crypto import CipherContext, KeyRing
+from service.errors import Conflict, NotFound, ValidationFailed
+from service.grants import find_live_reusable_grant
+from service.models import ConsentGrant, ProvisioningRequest
+from service.notify import notify_request_changed
+from service.schemas import ProvisioningRequestCreate
+from service.settings import Settings
+from service.users import ensure_user
+
+OPEN_STATUSES = ("awaiting_consent", "ready")
+FINAL_STATUSES = ("claimed", "joined", "expired", "cancelled", "failed")
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def consent_token_context(request: ProvisioningRequest) -> CipherContext:
+    return CipherContext("provisioning_request", "consent_token", str(request.id), request.user_id)
+
+
+def request_target(request: ProvisioningRequest, prop: str = "") -> Target:
+    return Target(
+        id=str(request.id), name=request.user_id, type="PROVISIONING_REQUEST", property=prop
+    )
+
+
+def return_to_allowed(settings: Settings, path: str | None) -> bool:
+    """Literal prefix match on a local path; anything that could leave the site is refused."""
+    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return False
+    return any(path.startswith(prefix) for prefix in settings.return_to_allowlist)
+
+
+def issue_consent_link(request: ProvisioningRequest, key_ring: KeyRing, ttl: int) -> None:
+    """A fresh unguessable consent token; only its hash and a sealed copy are kept."""
+    token = secrets.token_urlsafe(32)
+    request.consent_token_hash = hash_token(token)
+    request.consent_token_ciphertext = key_ring.encrypt_text(token, consent_token_context(request))
+    request.consent_expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
+
+
+def consent_url(settings: Settings, key_ring: KeyRing, request: ProvisioningRequest) -> str | None:
+    if request.status != "awaiting_consent" or request.consent_token_ciphertext is None:
+        return None
+    token = key_ring.decrypt_text(request.consent_token_ciphertext, consent_token_context(request))
+    return f"{settings.public_url}/authorize?request={token}"
+
+
+async def create_provisioning_request(
+    session: AsyncSession,
+    settings: Settings,
+    key_ring: KeyRing,
+    actor: Actor,
+    user_id: str,
+    body: ProvisioningRequestCreate,
+) -> ProvisioningRequest:
+    """``ready`` at once under a live reusable grant, otherwise awaiting consent."""
+    if body.return_to is not None and not return_to_allowed(settings, body.return_to):
+        raise ValidationFailed("return_to is not on the allowlist.")
+    await ensure_user(session, actor, user_id, origin=ORIGIN_API)
+    grant = await find_live_reusable_grant(session, user_id)
+    request = ProvisioningRequest(
+        id=uuid.uuid4(),
+        user_id=user_id,
+        status="ready" if grant else "awaiting_consent",
+        hostname=body.hostname,
+        description=body.description,
+        return_to=body.return_to,
+        ephemeral=body.ephemeral,
+        preauthorized=body.preauthorized,
+        tags=list(body.tags),
+        expiry_seconds=body.expiry_seconds,
+        grant_id=grant.id if grant else None,
+        created_by=actor.login_name,
+    )
+    if grant is None:
+        issue_consent_link(request, key_ring, body.consent_ttl_seconds)
+    session.add(request)
+    await session.flush()
+    await record_event(
+        session,
+        origin=ORIGIN_API,
+        actor=actor,
+        target=request_target(request),
+        action="CREATE",
+        new={"status": request.status, "consentExpiresAt": _iso(request.consent_expires_at)},
+        user_id=user_id,
+    )
+    return request
+
+
+async def change_status(
+    session: AsyncSession,
+    request: ProvisioningRequest,
+    new_status: str,
+    *,
+    actor: Actor,
+    origin: str,
+    details: str = "",
+    error: str = "",
+) -> None:
+    """Move a request, wipe what it no longer needs, audit it and wake long-polls."""
+    old_status = request.status
+    request.status = new_status
+    request.updated_at = datetime.now(UTC)
+    if new_status != "awaiting_consent":
+        request.consent_token_hash = None
+        request.consent_token_ciphertext = None
+    await session.flush()
+    await record_event(
+        session,
+        origin=origin,
+        actor=actor,
+        target=request_target(request, "STATUS"),
+        action="UPDATE",
+        old=old_status,
+        new=new_status,
+        details=details,
+        error=error,
+        user_id=request.user_id,
+    )
+    await notify_request_changed(session, request.id)
+
+
+async def load_request(
+    session: AsyncSession, request_id: uuid.UUID, *, lock: bool = False
+) -> ProvisioningRequest:
+    query = select(ProvisioningRequest).where(ProvisioningRequest.id == request_id)
+    if lock:
+        query = query.with_for_update()
+    request = await session.scalar(query)
+    if request is None:
+        raise NotFound("No such provisioning request.")
+    return request
+
+
+async def load_grant(session: AsyncSession, request: ProvisioningRequest) -> ConsentGrant | None:
+    if request.grant_id is None:
+        return None
+    return await session.get(ConsentGrant, request.grant_id)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
+
+
+async def cancel_provisioning_request(
+    session: AsyncSession, request: ProvisioningRequest, actor: Actor
+) -> None:
+    """Cancel an open request; a one-time key it held is wiped with its grant."""
+    if request.status == "cancelled":
+        return
+    if request.status not in OPEN_STATUSES:
+        raise Conflict(f"The request is already {request.status}.")
+    grant = await load_grant(session, request)
+    if grant is not None and grant.mode == "once" and grant.status == "active":
+        grant.status = "revoked"
+        grant.token_ciphertext = None
+        await record_event(
+            session, origin=ORIGIN_API, actor=actor, target=Target(
+                id=str(grant.id), name=grant.user_id, type="GRANT", property="STATUS"),
+            action="REVOKE", old="active", new="revoked", user_id=grant.user_id,
+        )
+    await change_status(session, request, "cancelled", actor=actor, origin=ORIGIN_API)

@@ -1,0 +1,196 @@
+"""The audit trail for operators: query, NDJSON export, chain verification."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict
+
+from service.audit import caller_actor
+from service.audit_chain import verify_chain
+from service.audit_query import LOG_VERSION, AuditFilter, build_filter, query_audit, stream_audit
+from service.callers import user_allowed
+from service.deps import AdminCaller, AuditCaller, ContextDep, SessionDep, refuse
+from service.errors import Forbidden
+from service.models import Caller
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+NDJSON = "application/x-ndjson"
+USER_ID_PATTERN = r"^[A-Za-z0-9._@+-]{1,128}$"
+EXAMPLE_EVENT: dict[str, Any] = {
+    "id": "0b7c2a52-3f43-4a4b-9d0e-6a1f8f0c7a11",
+    "eventTime": "2026-11-28T20:15:03.120455Z",
+    "type": "CONFIG",
+    "deferredAt": "0001-01-01T00:00:00Z",
+    "eventGroupID": "5d0f7a0e-2b1c-4a8e-9f61-0c4b8a3e9d27",
+    "origin": "CONFIG_API",
+    "actor": {
+        "id": "7f1e…",
+        "type": "OAUTH_CLIENT",
+        "loginName": "devbox-service",
+        "displayName": "devbox-service",
+        "tags": [],
+    },
+    "target": {
+        "id": "3c9a…",
+        "name": "alice@example.com",
+        "type": "PROVISIONING_REQUEST",
+        "isEphemeral": False,
+        "property": "STATUS",
+    },
+    "action": "UPDATE",
+    "old": "ready",
+    "new": "claimed",
+    "actionDetails": "",
+    "error": "",
+    "userId": "alice@example.com",
+    "prevHash": "9f2c…",
+    "hash": "41ab…",
+}
+
+
+def _problems(*codes: str) -> dict[int | str, dict[str, Any]]:
+    return {"4XX": {"description": "problem+json; `code` one of: " + ", ".join(codes)}}
+
+
+class AuditLogPage(BaseModel):
+    """Tailscale's ``/logging/configuration`` envelope plus ``next_cursor``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"version": "1.1", "tailnet": "example.com", "logs": [EXAMPLE_EVENT],
+                 "next_cursor": None}
+            ]
+        }
+    )  # fmt: skip
+
+    version: str
+    tailnet: str
+    logs: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class ChainReportOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"ok": True, "checked": 1204, "first_bad_event": None, "reason": None},
+                {"ok": False, "checked": 17, "first_bad_event": EXAMPLE_EVENT["id"],
+                 "reason": "edited: its content no longer matches its hash"},
+            ]
+        }
+    )  # fmt: skip
+
+    ok: bool
+    checked: int
+    first_bad_event: str | None
+    reason: str | None
+
+
+Start = Annotated[
+    str, Query(description="RFC 3339, inclusive", examples=["2026-11-28T00:00:00Z"])
+]
+End = Annotated[str, Query(description="RFC 3339, exclusive", examples=["2026-11-29T00:00:00Z"])]
+ActorFilter = Annotated[list[str], Query(description="Actor id or loginName; repeatable")]
+TargetFilter = Annotated[list[str], Query(description="Target id or name; repeatable")]
+EventFilter = Annotated[
+    list[str], Query(description="TARGETTYPE.ACTION; repeatable", examples=["NODE.CREATE"])
+]
+UserIdFilter = Annotated[str | None, Query(pattern=USER_ID_PATTERN)]
+
+
+async def audit_filter(
+    start: Start,
+    end: End,
+    actor: ActorFilter = (),  # type: ignore[assignment]  # FastAPI accepts any sequence default
+    target: TargetFilter = (),  # type: ignore[assignment]
+    event: EventFilter = (),  # type: ignore[assignment]
+    user_id: UserIdFilter = None,
+) -> AuditFilter:
+    return build_filter(start, end, actors=actor, targets=target, events=event, user_id=user_id)
+
+
+AuditFilterDep = Annotated[AuditFilter, Depends(audit_filter)]
+
+
+async def _limit_to_callers_users(
+    context: ContextDep, request: Request, caller: Caller, audit_filter: AuditFilter
+) -> None:
+    """A key limited to some users reads only their events, so it must name one of them."""
+    if not caller.user_patterns:
+        return
+    user_id = audit_filter.user_id
+    if user_id is None or not user_allowed(caller.user_patterns, user_id):
+        actor = caller_actor(caller.id, caller.name)
+        await refuse(context, request, actor, "audit read outside the key's patterns", user_id)
+        raise Forbidden("This key is limited to some users: pass a user_id it may act for.")
+
+
+@router.get(
+    "",
+    response_model=AuditLogPage,
+    summary="Audit events in a time window, in time order (Tailscale's /logging/configuration)",
+    responses=_problems("unauthorized", "forbidden", "validation_failed"),
+)
+async def list_audit_events(
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    caller: AuditCaller,
+    window: AuditFilterDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> AuditLogPage:
+    await _limit_to_callers_users(context, request, caller, window)
+    page = await query_audit(session, window, limit=limit, cursor=cursor)
+    return AuditLogPage(
+        version=LOG_VERSION,
+        tailnet=context.settings.tailnet,
+        logs=page.logs,
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get(
+    "/export",
+    summary="Every audit event in a window as NDJSON, streamed (for a SIEM)",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {NDJSON: {"example": json.dumps(EXAMPLE_EVENT) + "\n"}}},
+        **_problems("unauthorized", "forbidden", "validation_failed"),
+    },
+)
+async def export_audit_events(
+    request: Request, context: ContextDep, caller: AuditCaller, window: AuditFilterDep
+) -> StreamingResponse:
+    await _limit_to_callers_users(context, request, caller, window)
+
+    async def lines() -> AsyncIterator[bytes]:
+        async for event in stream_audit(context.sessions, window):
+            yield json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+    return StreamingResponse(
+        lines(),
+        media_type=NDJSON,
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Disposition": 'attachment; filename="tsprov-audit.ndjson"',
+        },
+    )
+
+
+@router.get(
+    "/verify",
+    response_model=ChainReportOut,
+    summary="Walk the hash chain and name the first event edited, removed or reordered",
+    responses=_problems("unauthorized", "forbidden"),
+)
+async def verify_audit_events(session: SessionDep, caller: AdminCaller) -> ChainReportOut:
+    report = await verify_chain(session)
+    return ChainReportOut(**report.as_json())

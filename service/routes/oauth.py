@@ -1,0 +1,127 @@
+"""The browser side: the consent link, Tailscale's callback and the result page."""
+
+from __future__ import annotations
+
+from typing import Annotated, NoReturn
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from service.audit import ANONYMOUS, ORIGIN_BROWSER, record_refused_attempt
+from service.callback import finish_consent, record_denial
+from service.consent import FLOW_LIFETIME, find_request_for_consent, start_flow
+from service.db import transaction
+from service.consent import consume_flow
+from service.deps import ContextDep, KeyRingDep, SessionDep
+from service.errors import BrowserError
+from service.pages import BROWSER_HEADERS, render_page
+from service.provisioning import return_to_allowed
+from service.settings import Settings
+
+router = APIRouter(tags=["consent (browser)"])
+QueryText = Annotated[str | None, Query(max_length=2048)]
+
+
+def flow_cookie_name(settings: Settings) -> str:
+    # The __Host- prefix pins the cookie to this origin, https and path "/".
+    return "__Host-tsprov_flow" if settings.secure_cookies else "tsprov_flow"
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303, headers=BROWSER_HEADERS)
+
+
+@router.get(
+    "/authorize",
+    summary="Open a consent link: starts a flow and redirects to Tailscale's consent screen",
+    response_class=RedirectResponse,
+    status_code=303,
+    responses={404: {"description": "Unknown link"}, 410: {"description": "Expired or used"}},
+)
+async def authorize(
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    key_ring: KeyRingDep,
+    token: Annotated[str, Query(alias="request", min_length=1, max_length=128)],
+) -> RedirectResponse:
+    settings = context.settings
+    cookie = flow_cookie_name(settings)
+    provisioning_request = await find_request_for_consent(session, token)
+    flow = await start_flow(session, key_ring, provisioning_request, request.cookies.get(cookie))
+    response = _redirect(
+        context.tailscale.authorize_url(
+            redirect_uri=settings.redirect_uri,
+            scope=settings.oauth_scope,
+            state=flow.state,
+            code_challenge=flow.code_challenge,
+        )
+    )
+    response.set_cookie(
+        cookie,
+        flow.browser_id,
+        max_age=int(FLOW_LIFETIME.total_seconds()),
+        path="/",
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+    return response
+
+
+@router.get(
+    "/callback",
+    summary="Tailscale's redirect back after consent (never call it yourself)",
+    response_class=RedirectResponse,
+    response_model=None,
+    status_code=303,
+    responses={400: {"description": "Bad, replayed, expired or foreign state"}},
+)
+async def callback(
+    request: Request,
+    context: ContextDep,
+    key_ring: KeyRingDep,
+    code: QueryText = None,
+    state: QueryText = None,
+    error: QueryText = None,
+    iss: QueryText = None,
+) -> HTMLResponse | RedirectResponse:
+    browser_id = request.cookies.get(flow_cookie_name(context.settings))
+    async with transaction(context.sessions) as session:
+        consumed = await consume_flow(session, key_ring, state or "", browser_id)
+    if consumed is None:
+        await _refuse(context, "state not issued to this browser, expired or already used")
+    if iss is not None and iss != context.settings.issuer:
+        await _refuse(context, "iss does not match the configured issuer")
+    if error is not None:
+        await record_denial(context, consumed, error[:64])
+        if error == "access_denied":
+            return render_page(200, "Consent declined", "Nothing was shared. You may close this "
+                               "window, or open the consent link again to approve.")
+        raise BrowserError(502, "Sign-in not completed", "Tailscale reported an error.")
+    if not code:
+        raise BrowserError(400, "Invalid callback", "The sign-in response was incomplete.")
+    finished = await finish_consent(context, consumed, code)
+    if return_to_allowed(context.settings, finished.return_to):
+        return _redirect(f"{context.settings.public_url}{finished.return_to}")
+    return _redirect("/done")
+
+
+async def _refuse(context: ContextDep, reason: str) -> NoReturn:
+    await record_refused_attempt(
+        context.sessions, actor=ANONYMOUS, method="GET", path="/callback", error=reason,
+        origin=ORIGIN_BROWSER,
+    )
+    raise BrowserError(
+        400, "Sign-in link not valid",
+        "This sign-in was started in another browser, has expired or was already used. "
+        "Open the consent link again.",
+    )
+
+
+@router.get("/done", summary="The page people land on after approving", response_class=HTMLResponse)
+async def done() -> HTMLResponse:
+    return render_page(
+        200, "All set", "Your approval was recorded. You can close this window and return to "
+        "the tool that sent you here."
+    )

@@ -1,0 +1,194 @@
+"""Caller endpoints for provisioning requests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import and_, or_, select
+
+from service.audit import caller_actor
+from service.claim import claim_provisioning_request
+from service.db import transaction
+from service.deps import ContextDep, KeyRingDep, ProvisionCaller, ReadCaller, ensure_user_allowed
+from service.idempotency import Answer, fingerprint, run_idempotent
+from service.models import ProvisioningRequest
+from service.provisioning import cancel_provisioning_request, create_provisioning_request, load_grant, load_request
+from service.schemas import (
+    ClaimOut,
+    ProvisioningRequestCreate,
+    ProvisioningRequestOut,
+    ProvisioningRequestPage,
+    RequestStatus,
+    UserId,
+)
+from service.views import decode_cursor, encode_cursor, request_out
+
+router = APIRouter(prefix="/v1", tags=["provisioning requests"])
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
+CLAIM_REPLAY_WINDOW = timedelta(minutes=5)
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _problems(*codes: str) -> dict[int | str, dict[str, str]]:
+    return {"4XX": {"description": "problem+json; `code` one of: " + ", ".join(codes)}}
+
+
+@router.post(
+    "/users/{user_id}/provisioning-requests",
+    status_code=201,
+    response_model=ProvisioningRequestOut,
+    summary="Ask for a device for a user",
+    responses=_problems("unauthorized", "forbidden", "validation_failed", "idempotency_conflict"),
+)
+async def create_request(
+    user_id: UserId,
+    body: ProvisioningRequestCreate,
+    context: ContextDep,
+    key_ring: KeyRingDep,
+    caller: ProvisionCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    actor = caller_actor(caller.id, caller.name)
+
+    async def create() -> Answer:
+        async with transaction(context.sessions) as session:
+            request = await create_provisioning_request(
+                session, context.settings, key_ring, actor, user_id, body
+            )
+            grant = await load_grant(session, request)
+            out = request_out(context.settings, key_ring, request, grant)
+        return Answer(201, out.model_dump(mode="json"))
+
+    request_hash = fingerprint(f"create:{user_id}", body.model_dump(mode="json"))
+    answer = await run_idempotent(context, key_ring, caller.id, idempotency_key, request_hash, create)
+    return JSONResponse(answer.body, status_code=answer.status, headers=NO_STORE)
+
+
+@router.get(
+    "/provisioning-requests/{request_id}",
+    response_model=ProvisioningRequestOut,
+    summary="A provisioning request; `wait_seconds` long-polls for a status change",
+    responses=_problems("unauthorized", "forbidden", "not_found"),
+)
+async def get_request(
+    request_id: uuid.UUID,
+    request: Request,
+    context: ContextDep,
+    key_ring: KeyRingDep,
+    caller: ReadCaller,
+    wait_seconds: Annotated[int, Query(ge=0, le=30)] = 0,
+) -> ProvisioningRequestOut:
+    out = await _read(context, key_ring, request_id)
+    await ensure_user_allowed(context, request, caller, out.user_id)
+    if wait_seconds == 0:
+        return out
+    first_status = out.status
+    deadline = time.monotonic() + wait_seconds
+    with context.notifier.watch(request_id) as changed:
+        while out.status == first_status and (left := deadline - time.monotonic()) > 0:
+            # The wake-up comes through NOTIFY; the short timer covers a lost listener.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout=min(left, 1.0))
+            changed.clear()
+            out = await _read(context, key_ring, request_id)
+    return out
+
+
+async def _read(context: ContextDep, key_ring: KeyRingDep, request_id: uuid.UUID) -> ProvisioningRequestOut:
+    async with context.sessions() as session:
+        row = await load_request(session, request_id)
+        return request_out(context.settings, key_ring, row, await load_grant(session, row))
+
+
+@router.get(
+    "/users/{user_id}/provisioning-requests",
+    response_model=ProvisioningRequestPage,
+    summary="A user's provisioning requests, newest first",
+    responses=_problems("unauthorized", "forbidden", "validation_failed"),
+)
+async def list_requests(
+    user_id: UserId,
+    context: ContextDep,
+    key_ring: KeyRingDep,
+    caller: ReadCaller,
+    status: RequestStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> ProvisioningRequestPage:
+    query = select(ProvisioningRequest).where(ProvisioningRequest.user_id == user_id)
+    if status is not None:
+        query = query.where(ProvisioningRequest.status == status)
+    if cursor is not None:
+        created_at, row_id = decode_cursor(cursor)
+        query = query.where(
+            or_(
+                ProvisioningRequest.created_at < created_at,
+                and_(ProvisioningRequest.created_at == created_at, ProvisioningRequest.id < row_id),
+            )
+        )
+    query = query.order_by(ProvisioningRequest.created_at.desc(), ProvisioningRequest.id.desc())
+    async with context.sessions() as session:
+        rows = list(await session.scalars(query.limit(limit + 1)))
+        items = [
+            request_out(context.settings, key_ring, row, await load_grant(session, row))
+            for row in rows[:limit]
+        ]
+    last = rows[limit - 1] if len(rows) > limit else None
+    return ProvisioningRequestPage(
+        items=items, next_cursor=encode_cursor(last.created_at, last.id) if last else None
+    )
+
+
+@router.post(
+    "/provisioning-requests/{request_id}/claim",
+    response_model=ClaimOut,
+    summary="Collect the auth key, exactly once (Cache-Control: no-store)",
+    responses=_problems("unauthorized", "forbidden", "not_found", "not_ready", "already_claimed",
+                        "consent_required", "upstream_unavailable"),
+)
+async def claim(
+    request_id: uuid.UUID,
+    request: Request,
+    context: ContextDep,
+    key_ring: KeyRingDep,
+    caller: ProvisionCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    async with context.sessions() as session:
+        owner = (await load_request(session, request_id)).user_id
+    await ensure_user_allowed(context, request, caller, owner)
+    actor = caller_actor(caller.id, caller.name)
+
+    async def hand_out() -> Answer:
+        out = await claim_provisioning_request(context, actor, request_id)
+        return Answer(200, out.model_dump(mode="json"))
+
+    answer = await run_idempotent(
+        context, key_ring, caller.id, idempotency_key, fingerprint(f"claim:{request_id}", None),
+        hand_out, replay_window=CLAIM_REPLAY_WINDOW,
+    )
+    return JSONResponse(answer.body, status_code=answer.status, headers=NO_STORE)
+
+
+@router.delete(
+    "/provisioning-requests/{request_id}",
+    status_code=204,
+    summary="Cancel a request; any key it holds is wiped",
+    responses=_problems("unauthorized", "forbidden", "not_found", "conflict"),
+)
+async def cancel(
+    request_id: uuid.UUID, request: Request, context: ContextDep, caller: ProvisionCaller
+) -> Response:
+    async with transaction(context.sessions) as session:
+        row = await load_request(session, request_id, lock=True)
+        await ensure_user_allowed(context, request, caller, row.user_id)
+        await cancel_provisioning_request(session, row, caller_actor(caller.id, caller.name))
+    return Response(status_code=204)
+

@@ -1,0 +1,138 @@
+"""Request and response bodies of the caller API (never named like a table)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+RequestStatus = Literal[
+    "awaiting_consent", "ready", "claimed", "joined", "expired", "cancelled", "failed"
+]
+GrantStatus = Literal["active", "used", "expired", "revoked", "needs_consent"]
+
+UserId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._@+-]{1,128}$")]
+Hostname = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+]
+Description = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 -]{1,50}$")]
+ReturnTo = Annotated[str, StringConstraints(pattern=r"^/[\x21-\x7e]{0,511}$")]
+Tag = Annotated[str, StringConstraints(pattern=r"^tag:[A-Za-z0-9-]{1,64}$")]
+LoginName = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f\s]{1,320}$")]
+DisplayName = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")]
+
+
+class StrictBody(BaseModel):
+    """Unknown fields are refused: a typo must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProvisioningRequestCreate(StrictBody):
+    hostname: Hostname | None = None
+    description: Description | None = None
+    consent_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
+    return_to: ReturnTo | None = None
+    ephemeral: bool = False
+    preauthorized: bool = False
+    tags: list[Tag] = Field(default_factory=list, max_length=16)
+    expiry_seconds: int | None = Field(default=None, ge=60, le=90 * 86400)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"hostname": "devbox-42", "description": "dev box", "return_to": "/welcome"}
+            ]
+        },
+    )
+
+
+class GrantSummary(BaseModel):
+    mode: Literal["once", "reusable"]
+    login_name: str | None
+
+
+class DeviceSummary(BaseModel):
+    node_id: str
+    name: str | None
+    user: str | None
+    joined_at: datetime | None
+
+
+class ProvisioningRequestOut(BaseModel):
+    id: uuid.UUID
+    user_id: str
+    status: RequestStatus
+    hostname: str | None
+    description: str | None
+    consent_url: str | None
+    consent_expires_at: datetime | None
+    key_expires_at: datetime | None
+    grant: GrantSummary | None
+    device: DeviceSummary | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProvisioningRequestPage(BaseModel):
+    items: list[ProvisioningRequestOut]
+    next_cursor: str | None
+
+
+class ClaimOut(BaseModel):
+    auth_key: str
+    expires_at: datetime | None
+    tailscale_up: str
+
+
+class UserUpdate(StrictBody):
+    tailscale_login: LoginName | None = None
+    display_name: DisplayName | None = None
+
+
+class GrantOut(BaseModel):
+    id: uuid.UUID
+    mode: Literal["once", "reusable"]
+    status: GrantStatus
+    login_name: str | None
+    scope: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+
+class UserOut(BaseModel):
+    user_id: str
+    tailscale_login: str | None
+    display_name: str | None
+    created_at: datetime
+    updated_at: datetime
+    grants: list[GrantOut]
+
+
+class DeviceOut(BaseModel):
+    node_id: str
+    name: str | None
+    hostname: str | None
+    user: str | None
+    joined_at: datetime | None
+    request_id: uuid.UUID
+    live: dict[str, object] | None = Field(
+        default=None, description="Tailscale's current Device object, when an observer is set."
+    )
+
+
+class DevicePage(BaseModel):
+    items: list[DeviceOut]
+
+
+class OffboardOut(BaseModel):
+    user_id: str
+    grants_revoked: int
+    requests_cancelled: int
+    devices_deleted: list[str]
+    devices_not_deleted: list[str]
