@@ -7,6 +7,8 @@ import asyncio
 import time
 from pathlib import Path
 
+from sqlalchemy import select
+
 from devstack.environment import DevEnvironment, load_dev_environment
 from devstack.stack import make_server, serve_together
 from devstack.walkthrough import walkthrough
@@ -21,7 +23,6 @@ from service.main import create_app
 from service.migrate import upgrade_head
 from service.models import Caller
 from service.settings import Settings
-from sqlalchemy import select
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,7 +61,10 @@ def _sandbox_settings(env: DevEnvironment, port: int) -> SandboxSettings:
     return SandboxSettings(
         app_client_id=env.app_client_id,
         app_client_secret=env.app_client_secret,
-        app_redirect_uris=[f"http://127.0.0.1:{port}/callback", f"http://localhost:{port}/callback"],
+        app_redirect_uris=[
+            f"http://127.0.0.1:{port}/callback",
+            f"http://localhost:{port}/callback",
+        ],
         observer_client_id=env.observer_client_id,
         observer_client_secret=env.observer_client_secret,
     )
@@ -96,6 +100,6 @@ async def _serve(
     ]
 
     async def announce() -> None:
-        print(walkthrough(settings, sandbox_settings, key, time.monotonic() - started), flush=True)  # noqa: T201
+        print(walkthrough(settings, sandbox_settings, key, time.monotonic() - started), flush=True)
 
     await serve_together(servers, announce)

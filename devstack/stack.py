@@ -21,7 +21,11 @@ class QuietSignalServer(uvicorn.Server):
 
 def make_server(app: FastAPI, port: int, log_config: dict[str, object] | None) -> uvicorn.Server:
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=log_config, log_level="info",
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=log_config,
+        log_level="info",
         timeout_graceful_shutdown=5,
     )
     return QuietSignalServer(config)

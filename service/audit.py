@@ -99,7 +99,8 @@ def user_actor(user_id: str, login_name: str | None) -> Actor:
 
 
 def format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """RFC 3339 in UTC, always with microseconds: fixed width, so text order is time order."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def event_json(event: AuditEvent) -> dict[str, Any]:

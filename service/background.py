@@ -11,8 +11,9 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import CursorResult, Result, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit import ORIGIN_BACKGROUND, WORKER, event_group
@@ -68,14 +69,23 @@ async def expire_grants(context: AppContext, session: AsyncSession) -> int:
 async def purge_spent_records(context: AppContext, session: AsyncSession) -> int:
     """Spent flows, expired idempotency records, and claim answers past their replay window."""
     now = datetime.now(UTC)
-    flows = await session.execute(delete(ConsentFlow).where(ConsentFlow.expires_at < now - FLOW_KEEP))
-    records = await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < now))
+    flows = await session.execute(
+        delete(ConsentFlow).where(ConsentFlow.expires_at < now - FLOW_KEEP)
+    )
+    records = await session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < now)
+    )
     wiped = await session.execute(
         update(IdempotencyRecord)
         .where(IdempotencyRecord.wipe_at < now, IdempotencyRecord.response_ciphertext.is_not(None))
         .values(response_ciphertext=None)
     )
-    return sum(result.rowcount or 0 for result in (flows, records, wiped))  # type: ignore[attr-defined]
+    return sum(_rows_changed(result) for result in (flows, records, wiped))
+
+
+def _rows_changed(result: Result[Any]) -> int:
+    # DML results are CursorResults at run time; the generic Result type hides rowcount.
+    return cast(CursorResult[Any], result).rowcount or 0
 
 
 async def settle_pending_mints(context: AppContext, session: AsyncSession) -> int:
@@ -90,7 +100,11 @@ async def settle_pending_mints(context: AppContext, session: AsyncSession) -> in
     for request in rows:
         request.mint_started_at = None
         await change_status(
-            session, request, "ready", actor=WORKER, origin=ORIGIN_BACKGROUND,
+            session,
+            request,
+            "ready",
+            actor=WORKER,
+            origin=ORIGIN_BACKGROUND,
             details="a key mint with an unknown outcome was settled; the request may be claimed",
         )
         count += 1
@@ -141,6 +155,6 @@ class BackgroundWorker:
             for name in JOBS:
                 try:
                     await run_job(self._context, name)
-                except Exception as exc:  # noqa: BLE001 - one failing job must not stop the rest
+                except Exception as exc:
                     log.warning("background job %s failed: %s", name, type(exc).__name__)
             await asyncio.sleep(self._context.settings.background_interval_seconds)

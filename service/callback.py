@@ -28,8 +28,14 @@ async def record_denial(context: AppContext, consumed: ConsumedFlow, error: str)
         actor = user_actor(request.user_id, None)
         target = Target(id="", name=request.user_id, type="GRANT")
         await record_event(
-            session, origin=ORIGIN_BROWSER, actor=actor, target=target, action="CREATE",
-            error=error, details=f"consent for request {request.id}", user_id=request.user_id,
+            session,
+            origin=ORIGIN_BROWSER,
+            actor=actor,
+            target=target,
+            action="CREATE",
+            error=error,
+            details=f"consent for request {request.id}",
+            user_id=request.user_id,
         )
 
 
@@ -48,7 +54,8 @@ async def finish_consent(
     mismatch = await _store_outcome(context, consumed, token)
     if mismatch:
         raise BrowserError(
-            403, "Wrong Tailscale account",
+            403,
+            "Wrong Tailscale account",
             "You approved with a different Tailscale account than the one expected for this "
             "request. Nothing was handed out; ask for a new link.",
         )
@@ -58,8 +65,7 @@ async def finish_consent(
 
 async def _store_outcome(context: AppContext, consumed: ConsumedFlow, token: TokenGrant) -> bool:
     """Store the grant, or refuse it when the identity is known to differ; True on mismatch."""
-    key_ring = context.key_ring
-    assert key_ring is not None
+    key_ring = context.require_key_ring()
     async with transaction(context.sessions) as session:
         request = await load_request(session, consumed.request_id, lock=True)
         if request.status != "awaiting_consent":
@@ -73,8 +79,13 @@ async def _store_outcome(context: AppContext, consumed: ConsumedFlow, token: Tok
             await _refuse_identity(session, request, actor, token.login_name, expected)
             return True
         grant = await store_grant(
-            session, key_ring, token, user_id=request.user_id,
-            scope=context.settings.oauth_scope, actor=actor, origin=ORIGIN_BROWSER,
+            session,
+            key_ring,
+            token,
+            user_id=request.user_id,
+            scope=context.settings.oauth_scope,
+            actor=actor,
+            origin=ORIGIN_BROWSER,
         )
         request.grant_id = grant.id
         request.key_expires_at = grant.expires_at if grant.mode == "once" else None
@@ -88,7 +99,11 @@ async def _refuse_identity(
     request.failure_reason = "identity_mismatch"
     target = Target(id=str(request.id), name=request.user_id, type="FAILED_REQUEST")
     await record_event(
-        session, origin=ORIGIN_BROWSER, actor=actor, target=target, action="CREATE",
+        session,
+        origin=ORIGIN_BROWSER,
+        actor=actor,
+        target=target,
+        action="CREATE",
         error=f"consenting identity {got!r} is not the expected {expected!r}",
         user_id=request.user_id,
     )
@@ -102,7 +117,11 @@ async def _record_exchange_failure(context: AppContext, consumed: ConsumedFlow, 
         request = await load_request(session, consumed.request_id)
         target = Target(id="", name=request.user_id, type="GRANT")
         await record_event(
-            session, origin=ORIGIN_BROWSER, actor=user_actor(request.user_id, None),
-            target=target, action="CREATE", error=f"code exchange failed: {code}",
+            session,
+            origin=ORIGIN_BROWSER,
+            actor=user_actor(request.user_id, None),
+            target=target,
+            action="CREATE",
+            error=f"code exchange failed: {code}",
             user_id=request.user_id,
         )

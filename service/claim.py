@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import shlex
 import uuid
-from typing import NoReturn
 from datetime import UTC, datetime
+from typing import NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,18 +68,21 @@ async def claim_provisioning_request(
 
 
 async def _hand_out_one_time_key(
-    context: AppContext, session: AsyncSession, request: ProvisioningRequest,
-    grant: ConsentGrant, actor: Actor,
+    context: AppContext,
+    session: AsyncSession,
+    request: ProvisioningRequest,
+    grant: ConsentGrant,
+    actor: Actor,
 ) -> ClaimOut:
-    assert context.key_ring is not None
     if grant.token_ciphertext is None or grant.status != "active":
         raise NotReady("The one-time key is gone.", extra={"request_status": request.status})
-    key = context.key_ring.decrypt_text(grant.token_ciphertext, token_context(grant, "token"))
+    key = context.require_key_ring().decrypt_text(grant.token_ciphertext, token_context(grant, "token"))
     request.claimed_at = grant.last_used_at = datetime.now(UTC)
     await set_grant_status(session, grant, "used", actor=actor, origin=ORIGIN_API, action="UPDATE")
     await change_status(session, request, "claimed", actor=actor, origin=ORIGIN_API)
     return ClaimOut(
-        auth_key=key, expires_at=request.key_expires_at,
+        auth_key=key,
+        expires_at=request.key_expires_at,
         tailscale_up=tailscale_up_line(key, request.hostname),
     )
 
@@ -92,9 +95,13 @@ async def _mint_and_hand_out(
     try:
         access_token = await access_token_for(context, grant_id)
         minted = await context.tailscale.create_auth_key(
-            access_token, reusable=False, ephemeral=request.ephemeral,
-            preauthorized=request.preauthorized, tags=list(request.tags),
-            expiry_seconds=request.expiry_seconds, description=mint_description(request.id),
+            access_token,
+            reusable=False,
+            ephemeral=request.ephemeral,
+            preauthorized=request.preauthorized,
+            tags=list(request.tags),
+            expiry_seconds=request.expiry_seconds,
+            description=mint_description(request.id),
         )
     except OutcomeUnknown:
         raise  # mint_started_at stays set: the reconciler settles it
@@ -117,14 +124,20 @@ async def _record_minted(
         request.claimed_at = datetime.now(UTC)
         target = Target(id=minted.key_id, name=request.user_id, type="API_KEY")
         await record_event(
-            session, origin=ORIGIN_API, actor=actor, target=target, action="CREATE",
+            session,
+            origin=ORIGIN_API,
+            actor=actor,
+            target=target,
+            action="CREATE",
             new={"expiresAt": format_time(minted.expires) if minted.expires else None},
-            details=f"minted for request {request.id}", user_id=request.user_id,
+            details=f"minted for request {request.id}",
+            user_id=request.user_id,
         )
         await change_status(session, request, "claimed", actor=actor, origin=ORIGIN_API)
     key = minted.key.get_secret_value()
     return ClaimOut(
-        auth_key=key, expires_at=minted.expires,
+        auth_key=key,
+        expires_at=minted.expires,
         tailscale_up=tailscale_up_line(key, request.hostname),
     )
 
@@ -135,21 +148,23 @@ async def _clear_mint(context: AppContext, request_id: uuid.UUID) -> None:
         request.mint_started_at = None
 
 
-async def _back_to_consent(
-    context: AppContext, actor: Actor, request_id: uuid.UUID
-) -> NoReturn:
+async def _back_to_consent(context: AppContext, actor: Actor, request_id: uuid.UUID) -> NoReturn:
     """The grant needs consent again: the request waits for it, with a fresh link."""
-    assert context.key_ring is not None
+    key_ring = context.require_key_ring()
     async with transaction(context.sessions) as session:
         request = await load_request(session, request_id, lock=True)
         request.mint_started_at = None
         request.grant_id = None
-        issue_consent_link(request, context.key_ring, ttl=3600)
+        issue_consent_link(request, key_ring, ttl=3600)
         await change_status(
-            session, request, "awaiting_consent", actor=actor, origin=ORIGIN_API,
+            session,
+            request,
+            "awaiting_consent",
+            actor=actor,
+            origin=ORIGIN_API,
             details="the grant needs consent again",
         )
-        link = consent_url(context.settings, context.key_ring, request)
+        link = consent_url(context.settings, key_ring, request)
     raise ConsentRequired(
         "The user must consent again; send them the consent_url.", extra={"consent_url": link}
     )

@@ -50,7 +50,7 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 
     settings = admin_settings()
     upgrade_head(settings.database_url, settings.app_role)
-    print("migrated to head")  # noqa: T201
+    print("migrated to head")
     return 0
 
 
@@ -64,16 +64,16 @@ def cmd_callers(args: argparse.Namespace) -> int:
                 caller, key = await callers.create_caller(
                     session, args.name, args.scope or [], args.users or []
                 )
-                print(f"created caller {caller.name} with scopes {', '.join(caller.scopes)}")  # noqa: T201
-                print(key)  # noqa: T201  # shown once: the last line of stdout alone
+                print(f"created caller {caller.name} with scopes {', '.join(caller.scopes)}")
+                print(key)  # shown once: the last line of stdout alone
             elif args.action == "revoke":
                 await callers.revoke_caller(session, args.name)
-                print(f"revoked {args.name}")  # noqa: T201
+                print(f"revoked {args.name}")
             else:
                 for row in await callers.list_callers(session):
                     state = "revoked" if row.revoked_at else "active"
                     users = ",".join(row.user_patterns) or "*"
-                    print(f"{row.name}\t{state}\t{','.join(row.scopes)}\t{users}")  # noqa: T201
+                    print(f"{row.name}\t{state}\t{','.join(row.scopes)}\t{users}")
         return 0
 
     try:
@@ -86,7 +86,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from service.crypto import KeyRing, generate_key_entry
 
     if args.action == "generate":
-        print(generate_key_entry(args.key_id))  # noqa: T201
+        print(generate_key_entry(args.key_id))
         return 0
     from service.rewrap import rewrap_all
 
@@ -95,7 +95,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
         raise CommandError("no encryption key: set TSPROV_ENCRYPTION_KEYS or _FILE")
     key_ring = KeyRing.parse(text)
     moved = _with_sessions(lambda sessions: rewrap_all(sessions, key_ring))
-    print(f"rewrapped {moved} values under key {key_ring.primary_id}")  # noqa: T201
+    print(f"rewrapped {moved} values under key {key_ring.primary_id}")
     return 0
 
 
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except (CommandError, ValidationError, OSError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"tsprov: {reason}", file=sys.stderr)  # noqa: T201
+        print(f"tsprov: {reason}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeGuard
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +26,6 @@ from service.models import ConsentFlow, ProvisioningRequest
 from service.provisioning import hash_token
 
 FLOW_LIFETIME = timedelta(minutes=10)
-BROWSER_ID_LENGTH = 43  # token_urlsafe(32)
 
 
 @dataclass(frozen=True)
@@ -51,12 +52,12 @@ def verifier_context(flow_id: uuid.UUID, request_id: uuid.UUID) -> CipherContext
     return CipherContext("consent_flow", "verifier", str(flow_id), str(request_id))
 
 
-def valid_browser_id(value: str | None) -> bool:
-    return (
-        bool(value)
-        and len(value or "") == BROWSER_ID_LENGTH
-        and (value or "").replace("-", "").replace("_", "").isalnum()
-    )
+_BROWSER_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+
+def valid_browser_id(value: str | None) -> TypeGuard[str]:
+    """A cookie value shaped like the ids we hand out; anything else is ignored."""
+    return value is not None and _BROWSER_ID.match(value) is not None
 
 
 async def find_request_for_consent(session: AsyncSession, token: str) -> ProvisioningRequest:
@@ -82,7 +83,6 @@ async def start_flow(
     """A fresh flow for this visit; the browser keeps its id if it already has one."""
     if not valid_browser_id(browser_id):
         browser_id = secrets.token_urlsafe(32)
-    assert browser_id is not None
     state = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(48)  # 64 characters from 48 random bytes
     flow = ConsentFlow(
@@ -106,7 +106,6 @@ async def consume_flow(
     """Spend the flow ``state`` names, once, if this browser started it within 10 minutes."""
     if not state or not valid_browser_id(browser_id):
         return None
-    assert browser_id is not None
     now = datetime.now(UTC)
     # FOR UPDATE makes a parallel twin wait, then re-check consumed_at and find it spent.
     flow = await session.scalar(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.crypto import KeyRing
+from service.errors import EncryptionUnavailable
 from service.metrics import Metrics
 from service.notify import RequestNotifier
 from service.settings import Settings
@@ -23,3 +24,9 @@ class AppContext:
     notifier: RequestNotifier
     metrics: Metrics = field(default_factory=Metrics)
     draining: bool = field(default=False)
+
+    def require_key_ring(self) -> KeyRing:
+        """The key ring, or a 503: without it no secret can be sealed or opened."""
+        if self.key_ring is None:
+            raise EncryptionUnavailable("No encryption key is loaded; secrets cannot be handled.")
+        return self.key_ring

@@ -33,16 +33,22 @@ async def watch_joined_devices(context: AppContext, session: AsyncSession) -> in
     if not context.tailscale.has_observer:
         return 0
     since = datetime.now(UTC) - WATCH_WINDOW
-    waiting = list(await session.scalars(
-        select(ProvisioningRequest)
-        .where(ProvisioningRequest.status == "claimed", ProvisioningRequest.claimed_at > since)
-        .with_for_update(skip_locked=True)
-    ))
+    waiting = list(
+        await session.scalars(
+            select(ProvisioningRequest)
+            .where(ProvisioningRequest.status == "claimed", ProvisioningRequest.claimed_at > since)
+            .with_for_update(skip_locked=True)
+        )
+    )
     if not waiting:
         return 0
-    taken = set(await session.scalars(
-        select(ProvisioningRequest.device_node_id).where(ProvisioningRequest.device_node_id.is_not(None))
-    ))
+    taken = set(
+        await session.scalars(
+            select(ProvisioningRequest.device_node_id).where(
+                ProvisioningRequest.device_node_id.is_not(None)
+            )
+        )
+    )
     devices = [d for d in await context.tailscale.list_devices() if d.node_id not in taken]
     count = 0
     for request in waiting:
@@ -66,21 +72,35 @@ async def _record_join(
     request.device_user = device.user
     request.device_joined_at = device.created or datetime.now(UTC)
     await record_event(
-        session, origin=ORIGIN_BACKGROUND, actor=user_actor(request.user_id, device.user),
-        target=Target(id=device.node_id, name=device.name, type="NODE",
-                      is_ephemeral=device.is_ephemeral),
-        action="CREATE", details=f"joined for request {request.id}", user_id=request.user_id,
+        session,
+        origin=ORIGIN_BACKGROUND,
+        actor=user_actor(request.user_id, device.user),
+        target=Target(
+            id=device.node_id, name=device.name, type="NODE", is_ephemeral=device.is_ephemeral
+        ),
+        action="CREATE",
+        details=f"joined for request {request.id}",
+        user_id=request.user_id,
     )
     if expected and device.user.lower() != expected.lower():
         # The key was used by someone else's Tailscale account: flag it, loudly.
         request.failure_reason = "identity_mismatch"
         await record_event(
-            session, origin=ORIGIN_BACKGROUND, actor=WORKER,
+            session,
+            origin=ORIGIN_BACKGROUND,
+            actor=WORKER,
             target=Target(id=str(request.id), name=request.user_id, type="FAILED_REQUEST"),
-            action="UPDATE", user_id=request.user_id,
+            action="UPDATE",
+            user_id=request.user_id,
             error=f"device owner {device.user!r} is not the expected {expected!r}",
         )
-        await change_status(session, request, "failed", actor=WORKER, origin=ORIGIN_BACKGROUND,
-                            error="identity_mismatch")
+        await change_status(
+            session,
+            request,
+            "failed",
+            actor=WORKER,
+            origin=ORIGIN_BACKGROUND,
+            error="identity_mismatch",
+        )
         return
     await change_status(session, request, "joined", actor=WORKER, origin=ORIGIN_BACKGROUND)

@@ -163,8 +163,7 @@ async def set_grant_status(
 
 async def access_token_for(context: AppContext, grant_id: uuid.UUID) -> SecretStr:
     """A usable access token for a reusable grant, refreshing under the row lock if due."""
-    key_ring = context.key_ring
-    assert key_ring is not None  # routes that reach here depend on KeyRingDep
+    key_ring = context.require_key_ring()
     async with transaction(context.sessions) as session:
         grant = await session.get(ConsentGrant, grant_id)
         if grant is None or grant.status != "active" or grant.token_ciphertext is None:
@@ -179,8 +178,7 @@ async def access_token_for(context: AppContext, grant_id: uuid.UUID) -> SecretSt
 
 async def refresh_grant_locked(context: AppContext, grant_id: uuid.UUID) -> SecretStr:
     """Refresh once per grant across every replica; see the module docstring."""
-    key_ring = context.key_ring
-    assert key_ring is not None
+    key_ring = context.require_key_ring()
     needs_consent = False
     async with transaction(context.sessions) as session:
         grant = await session.scalar(

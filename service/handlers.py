@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -46,26 +46,27 @@ def _safe_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 
 async def _on_problem(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ProblemError)
+    error = cast(ProblemError, exc)
     if _is_browser(request):
-        return render_page(exc.status, exc.title, exc.detail)
-    return problem_response(exc)
-
-
-async def _on_validation(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    if _is_browser(request):
-        return render_page(400, "Invalid link", "This link is incomplete or malformed.")
-    error = ValidationFailed("The request is invalid.", extra={"errors": _safe_errors(exc)})
+        return render_page(error.status, error.title, error.detail)
     return problem_response(error)
 
 
-async def _on_http(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+async def _on_validation(request: Request, exc: Exception) -> Response:
+    invalid = cast(RequestValidationError, exc)
     if _is_browser(request):
-        return render_page(exc.status_code, "Error", str(exc.detail))
-    error = ProblemError(str(exc.detail), headers=dict(exc.headers or {}))
-    error.status, error.code, error.title = exc.status_code, _http_code(exc.status_code), "Error"
+        return render_page(400, "Invalid link", "This link is incomplete or malformed.")
+    errors = _safe_errors(invalid)
+    return problem_response(ValidationFailed("The request is invalid.", extra={"errors": errors}))
+
+
+async def _on_http(request: Request, exc: Exception) -> Response:
+    http_error = cast(HTTPException, exc)
+    if _is_browser(request):
+        return render_page(http_error.status_code, "Error", str(http_error.detail))
+    error = ProblemError(str(http_error.detail), headers=dict(http_error.headers or {}))
+    error.status, error.code = http_error.status_code, _http_code(http_error.status_code)
+    error.title = "Error"
     return problem_response(error)
 
 
@@ -76,17 +77,17 @@ def _http_code(status: int) -> str:
 
 
 async def _on_browser(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, BrowserError)
-    return render_page(exc.status, exc.title, exc.message)
+    error = cast(BrowserError, exc)
+    return render_page(error.status, error.title, error.message)
 
 
 async def _on_upstream(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, TailscaleError)
-    status = UPSTREAM_STATUS.get(exc.code, 503)
-    headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after else {}
+    error = cast(TailscaleError, exc)
+    status = UPSTREAM_STATUS.get(error.code, 503)
+    headers = {"Retry-After": str(max(1, round(error.retry_after)))} if error.retry_after else {}
     detail = "Tailscale could not complete the request; please retry later."
     return await _on_problem(
-        request, UpstreamFailure(detail, code=exc.code, status=status, headers=headers)
+        request, UpstreamFailure(detail, code=error.code, status=status, headers=headers)
     )
 
 

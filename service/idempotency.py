@@ -67,7 +67,9 @@ async def run_idempotent(
         answer = await operation()
     except BaseException:
         async with transaction(context.sessions) as session:
-            await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id))
+            await session.execute(
+                delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id)
+            )
         raise
     async with transaction(context.sessions) as session:
         record = await session.get(IdempotencyRecord, record_id)
@@ -82,14 +84,21 @@ async def run_idempotent(
 
 
 async def _reserve(
-    context: AppContext, key_ring: KeyRing, caller_id: uuid.UUID, key_hash: bytes, request_hash: bytes
+    context: AppContext,
+    key_ring: KeyRing,
+    caller_id: uuid.UUID,
+    key_hash: bytes,
+    request_hash: bytes,
 ) -> uuid.UUID | Answer:
     async with transaction(context.sessions) as session:
-        record_id = await session.scalar(
+        record_id: uuid.UUID | None = await session.scalar(
             insert(IdempotencyRecord)
             .values(
-                id=uuid.uuid4(), caller_id=caller_id, key_hash=key_hash,
-                request_hash=request_hash, expires_at=datetime.now(UTC) + RECORD_LIFETIME,
+                id=uuid.uuid4(),
+                caller_id=caller_id,
+                key_hash=key_hash,
+                request_hash=request_hash,
+                expires_at=datetime.now(UTC) + RECORD_LIFETIME,
             )
             .on_conflict_do_nothing()
             .returning(IdempotencyRecord.id)
@@ -109,5 +118,7 @@ async def _reserve(
         raise IdempotencyInFlight("A request with this Idempotency-Key is still in flight.")
     if existing.response_ciphertext is None:
         raise AlreadyClaimed("The answer to this request is no longer held; it was claimed.")
-    body = json.loads(key_ring.decrypt(existing.response_ciphertext, _context(existing.id, caller_id)))
+    body = json.loads(
+        key_ring.decrypt(existing.response_ciphertext, _context(existing.id, caller_id))
+    )
     return Answer(existing.response_status, body)

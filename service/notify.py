@@ -12,8 +12,10 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +37,7 @@ class RequestNotifier:
     def __init__(self, database_url: str) -> None:
         self._dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
         self._waiters: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
-        self._connection: asyncpg.Connection | None = None
+        self._connection: asyncpg.Connection[Any] | None = None
 
     async def start(self) -> None:
         try:
@@ -52,8 +54,14 @@ class RequestNotifier:
                 await self._connection.close(timeout=2)
             self._connection = None
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        for event in self._waiters.get(payload, ()):
+    def _on_notify(
+        self,
+        _conn: asyncpg.Connection[Any] | PoolConnectionProxy[Any],
+        _pid: int,
+        _channel: str,
+        payload: object,
+    ) -> None:
+        for event in self._waiters.get(str(payload), ()):
             event.set()
 
     @contextlib.contextmanager

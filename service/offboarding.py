@@ -17,7 +17,9 @@ from service.schemas import OffboardOut
 async def provisioned_devices(session: AsyncSession, user_id: str) -> list[ProvisioningRequest]:
     query = (
         select(ProvisioningRequest)
-        .where(ProvisioningRequest.user_id == user_id, ProvisioningRequest.device_node_id.is_not(None))
+        .where(
+            ProvisioningRequest.user_id == user_id, ProvisioningRequest.device_node_id.is_not(None)
+        )
         .order_by(ProvisioningRequest.device_joined_at.desc())
     )
     return list(await session.scalars(query))
@@ -28,23 +30,37 @@ async def offboard_user(
 ) -> OffboardOut:
     """Revoke every grant (secrets wiped), cancel open requests, optionally delete devices."""
     async with transaction(context.sessions) as session:
-        grants = list(await session.scalars(
-            select(ConsentGrant)
-            .where(ConsentGrant.user_id == user_id, ConsentGrant.status.in_(("active", "needs_consent")))
-            .with_for_update()
-        ))
+        grants = list(
+            await session.scalars(
+                select(ConsentGrant)
+                .where(
+                    ConsentGrant.user_id == user_id,
+                    ConsentGrant.status.in_(("active", "needs_consent")),
+                )
+                .with_for_update()
+            )
+        )
         for grant in grants:
             await set_grant_status(
                 session, grant, "revoked", actor=actor, origin=ORIGIN_API, action="REVOKE"
             )
-        requests = list(await session.scalars(
-            select(ProvisioningRequest)
-            .where(ProvisioningRequest.user_id == user_id, ProvisioningRequest.status.in_(OPEN_STATUSES))
-            .with_for_update()
-        ))
+        requests = list(
+            await session.scalars(
+                select(ProvisioningRequest)
+                .where(
+                    ProvisioningRequest.user_id == user_id,
+                    ProvisioningRequest.status.in_(OPEN_STATUSES),
+                )
+                .with_for_update()
+            )
+        )
         for request in requests:
             await change_status(
-                session, request, "cancelled", actor=actor, origin=ORIGIN_API,
+                session,
+                request,
+                "cancelled",
+                actor=actor,
+                origin=ORIGIN_API,
                 details="user offboarded",
             )
         devices = await provisioned_devices(session, user_id) if delete_devices else []
@@ -56,8 +72,11 @@ async def offboard_user(
         else:
             kept.append(node_id)
     return OffboardOut(
-        user_id=user_id, grants_revoked=len(grants), requests_cancelled=len(requests),
-        devices_deleted=deleted, devices_not_deleted=kept,
+        user_id=user_id,
+        grants_revoked=len(grants),
+        requests_cancelled=len(requests),
+        devices_deleted=deleted,
+        devices_not_deleted=kept,
     )
 
 
@@ -70,8 +89,12 @@ async def delete_device(
     existed = await context.tailscale.delete_device(node_id)
     async with transaction(context.sessions) as session:
         await record_event(
-            session, origin=ORIGIN_API, actor=actor,
-            target=Target(id=node_id, name=name or "", type="NODE"), action="DELETE",
-            details="" if existed else "already gone at Tailscale", user_id=user_id,
+            session,
+            origin=ORIGIN_API,
+            actor=actor,
+            target=Target(id=node_id, name=name or "", type="NODE"),
+            action="DELETE",
+            details="" if existed else "already gone at Tailscale",
+            user_id=user_id,
         )
     return True

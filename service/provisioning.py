@@ -171,8 +171,13 @@ async def cancel_provisioning_request(
         grant.status = "revoked"
         grant.token_ciphertext = None
         await record_event(
-            session, origin=ORIGIN_API, actor=actor, target=Target(
-                id=str(grant.id), name=grant.user_id, type="GRANT", property="STATUS"),
-            action="REVOKE", old="active", new="revoked", user_id=grant.user_id,
+            session,
+            origin=ORIGIN_API,
+            actor=actor,
+            target=Target(id=str(grant.id), name=grant.user_id, type="GRANT", property="STATUS"),
+            action="REVOKE",
+            old="active",
+            new="revoked",
+            user_id=grant.user_id,
         )
     await change_status(session, request, "cancelled", actor=actor, origin=ORIGIN_API)

@@ -26,19 +26,35 @@ class SealedColumn:
 
 
 SEALED_COLUMNS = (
-    SealedColumn(ConsentGrant, "token_ciphertext",
-                 lambda row: CipherContext("consent_grant", "token", str(row.id), row.user_id)),
-    SealedColumn(ConsentGrant, "refresh_ciphertext",
-                 lambda row: CipherContext("consent_grant", "refresh", str(row.id), row.user_id)),
-    SealedColumn(ProvisioningRequest, "consent_token_ciphertext",
-                 lambda row: CipherContext("provisioning_request", "consent_token", str(row.id),
-                                           row.user_id)),
-    SealedColumn(ConsentFlow, "verifier_ciphertext",
-                 lambda row: CipherContext("consent_flow", "verifier", str(row.id),
-                                           str(row.request_id))),
-    SealedColumn(IdempotencyRecord, "response_ciphertext",
-                 lambda row: CipherContext("idempotency_record", "response", str(row.id),
-                                           str(row.caller_id))),
+    SealedColumn(
+        ConsentGrant,
+        "token_ciphertext",
+        lambda row: CipherContext("consent_grant", "token", str(row.id), row.user_id),
+    ),
+    SealedColumn(
+        ConsentGrant,
+        "refresh_ciphertext",
+        lambda row: CipherContext("consent_grant", "refresh", str(row.id), row.user_id),
+    ),
+    SealedColumn(
+        ProvisioningRequest,
+        "consent_token_ciphertext",
+        lambda row: CipherContext(
+            "provisioning_request", "consent_token", str(row.id), row.user_id
+        ),
+    ),
+    SealedColumn(
+        ConsentFlow,
+        "verifier_ciphertext",
+        lambda row: CipherContext("consent_flow", "verifier", str(row.id), str(row.request_id)),
+    ),
+    SealedColumn(
+        IdempotencyRecord,
+        "response_ciphertext",
+        lambda row: CipherContext(
+            "idempotency_record", "response", str(row.id), str(row.caller_id)
+        ),
+    ),
 )
 BATCH = 200
 

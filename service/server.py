@@ -25,12 +25,22 @@ class DrainingServer(uvicorn.Server):
 def uvicorn_config(settings: Settings, host: str, port: int, workers: int = 1) -> uvicorn.Config:
     if workers > 1:
         return uvicorn.Config(
-            "service.main:create_app", factory=True, host=host, port=port, workers=workers,
-            log_config=logging_config(), proxy_headers=True, timeout_graceful_shutdown=25,
+            "service.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=logging_config(),
+            proxy_headers=True,
+            timeout_graceful_shutdown=25,
         )
     return uvicorn.Config(
-        create_app(settings), host=host, port=port, log_config=logging_config(),
-        proxy_headers=True, timeout_graceful_shutdown=25,
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=logging_config(),
+        proxy_headers=True,
+        timeout_graceful_shutdown=25,
     )
 
 

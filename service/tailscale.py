@@ -99,10 +99,8 @@ class TailscaleClient:
         self._observer = observer
         self._identity_path = identity_field.split(".") if identity_field else None
         self._clock = clock
-        self._upstream = UpstreamCaller(
-            http, policy or RetryPolicy(), sleep=sleep, clock=clock, now=now,
-            rng=rng or random.SystemRandom(),
-        )  # fmt: skip
+        retry, jitter = policy or RetryPolicy(), rng or random.SystemRandom()
+        self._upstream = UpstreamCaller(http, retry, sleep=sleep, clock=clock, now=now, rng=jitter)
         self._observer_lock = asyncio.Lock()
         self._observer_token: _CachedToken | None = None
 
@@ -242,7 +240,7 @@ class TailscaleClient:
         }
         asked_at = self._clock()
         grant = await self._token_request(form, IDEMPOTENT)
-        lifetime = float(grant.expires_in or _DEFAULT_TOKEN_LIFETIME)
+        lifetime = _DEFAULT_TOKEN_LIFETIME if grant.expires_in is None else grant.expires_in
         # Renew early so a token never lapses between our check and Tailscale's.
         return _CachedToken(grant.access_token, asked_at + lifetime - min(60.0, lifetime / 10))
 

@@ -176,10 +176,9 @@ class _CallState:
 
 def log_failure(request: httpx.Request, status: int | None, attempt: int, reason: str) -> None:
     """One line per failed upstream attempt: never a query string, header or body."""
-    log.warning(
-        "tailscale call failed method=%s path=%s status=%s attempt=%d reason=%s",
-        request.method, request.url.path, "-" if status is None else status, attempt, reason,
-    )  # fmt: skip
+    line = "tailscale call failed method=%s path=%s status=%s attempt=%d reason=%s"
+    shown = "-" if status is None else status
+    log.warning(line, request.method, request.url.path, shown, attempt, reason)
 
 
 class UpstreamCaller:
@@ -284,7 +283,8 @@ class UpstreamCaller:
         try:
             body = await read_bounded(response, self._policy.max_body_bytes)
         except BodyTooLarge:
-            return _Failure(status, "body too large", maybe_processed=True, final=True)
+            reason = f"body over {self._policy.max_body_bytes} bytes"
+            return _Failure(status, reason, maybe_processed=True, final=True)
         except httpx.RequestError as exc:
             reason = type(exc).__name__
         finally:

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit import Actor, Target, record_event
+from service.errors import NotFound
 from service.models import UserAccount
 from service.schemas import UserUpdate
 
@@ -33,7 +34,8 @@ async def ensure_user(
         .returning(UserAccount.id)
     )
     user = await find_user(session, user_id)
-    assert user is not None  # inserted above or already there
+    if user is None:  # only if deleted between the two statements
+        raise NotFound("No such user.")
     if inserted is not None:
         await record_event(
             session,

@@ -21,19 +21,21 @@ def request_out(
     device = None
     if request.device_node_id:
         device = DeviceSummary(
-            node_id=request.device_node_id, name=request.device_name,
-            user=request.device_user, joined_at=request.device_joined_at,
+            node_id=request.device_node_id,
+            name=request.device_name,
+            user=request.device_user,
+            joined_at=request.device_joined_at,
         )
     return ProvisioningRequestOut(
         id=request.id,
         user_id=request.user_id,
-        status=request.status,  # type: ignore[arg-type]  # the column holds RequestStatus values
+        status=request.status,
         hostname=request.hostname,
         description=request.description,
         consent_url=consent_url(settings, key_ring, request),
         consent_expires_at=request.consent_expires_at,
         key_expires_at=request.key_expires_at,
-        grant=GrantSummary(mode=grant.mode, login_name=grant.login_name) if grant else None,  # type: ignore[arg-type]
+        grant=GrantSummary(mode=grant.mode, login_name=grant.login_name) if grant else None,
         device=device,
         created_by=request.created_by,
         created_at=request.created_at,

@@ -41,7 +41,7 @@ async def _database_answers(context: ContextDep) -> bool:
     try:
         async with asyncio.timeout(READINESS_DB_TIMEOUT), context.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - any failure means "not ready"
+    except Exception:
         return False
     return True
 

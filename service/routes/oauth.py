@@ -9,9 +9,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from service.audit import ANONYMOUS, ORIGIN_BROWSER, record_refused_attempt
 from service.callback import finish_consent, record_denial
-from service.consent import FLOW_LIFETIME, find_request_for_consent, start_flow
+from service.consent import FLOW_LIFETIME, consume_flow, find_request_for_consent, start_flow
 from service.db import transaction
-from service.consent import consume_flow
 from service.deps import ContextDep, KeyRingDep, SessionDep
 from service.errors import BrowserError
 from service.pages import BROWSER_HEADERS, render_page
@@ -96,8 +95,12 @@ async def callback(
     if error is not None:
         await record_denial(context, consumed, error[:64])
         if error == "access_denied":
-            return render_page(200, "Consent declined", "Nothing was shared. You may close this "
-                               "window, or open the consent link again to approve.")
+            return render_page(
+                200,
+                "Consent declined",
+                "Nothing was shared. You may close this "
+                "window, or open the consent link again to approve.",
+            )
         raise BrowserError(502, "Sign-in not completed", "Tailscale reported an error.")
     if not code:
         raise BrowserError(400, "Invalid callback", "The sign-in response was incomplete.")
@@ -109,11 +112,16 @@ async def callback(
 
 async def _refuse(context: ContextDep, reason: str) -> NoReturn:
     await record_refused_attempt(
-        context.sessions, actor=ANONYMOUS, method="GET", path="/callback", error=reason,
+        context.sessions,
+        actor=ANONYMOUS,
+        method="GET",
+        path="/callback",
+        error=reason,
         origin=ORIGIN_BROWSER,
     )
     raise BrowserError(
-        400, "Sign-in link not valid",
+        400,
+        "Sign-in link not valid",
         "This sign-in was started in another browser, has expired or was already used. "
         "Open the consent link again.",
     )
@@ -122,6 +130,8 @@ async def _refuse(context: ContextDep, reason: str) -> NoReturn:
 @router.get("/done", summary="The page people land on after approving", response_class=HTMLResponse)
 async def done() -> HTMLResponse:
     return render_page(
-        200, "All set", "Your approval was recorded. You can close this window and return to "
-        "the tool that sent you here."
+        200,
+        "All set",
+        "Your approval was recorded. You can close this window and return to "
+        "the tool that sent you here.",
     )

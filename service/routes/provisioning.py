@@ -19,7 +19,12 @@ from service.db import transaction
 from service.deps import ContextDep, KeyRingDep, ProvisionCaller, ReadCaller, ensure_user_allowed
 from service.idempotency import Answer, fingerprint, run_idempotent
 from service.models import ProvisioningRequest
-from service.provisioning import cancel_provisioning_request, create_provisioning_request, load_grant, load_request
+from service.provisioning import (
+    cancel_provisioning_request,
+    create_provisioning_request,
+    load_grant,
+    load_request,
+)
 from service.schemas import (
     ClaimOut,
     ProvisioningRequestCreate,
@@ -67,7 +72,9 @@ async def create_request(
         return Answer(201, out.model_dump(mode="json"))
 
     request_hash = fingerprint(f"create:{user_id}", body.model_dump(mode="json"))
-    answer = await run_idempotent(context, key_ring, caller.id, idempotency_key, request_hash, create)
+    answer = await run_idempotent(
+        context, key_ring, caller.id, idempotency_key, request_hash, create
+    )
     return JSONResponse(answer.body, status_code=answer.status, headers=NO_STORE)
 
 
@@ -101,7 +108,9 @@ async def get_request(
     return out
 
 
-async def _read(context: ContextDep, key_ring: KeyRingDep, request_id: uuid.UUID) -> ProvisioningRequestOut:
+async def _read(
+    context: ContextDep, key_ring: KeyRingDep, request_id: uuid.UUID
+) -> ProvisioningRequestOut:
     async with context.sessions() as session:
         row = await load_request(session, request_id)
         return request_out(context.settings, key_ring, row, await load_grant(session, row))
@@ -150,8 +159,15 @@ async def list_requests(
     "/provisioning-requests/{request_id}/claim",
     response_model=ClaimOut,
     summary="Collect the auth key, exactly once (Cache-Control: no-store)",
-    responses=_problems("unauthorized", "forbidden", "not_found", "not_ready", "already_claimed",
-                        "consent_required", "upstream_unavailable"),
+    responses=_problems(
+        "unauthorized",
+        "forbidden",
+        "not_found",
+        "not_ready",
+        "already_claimed",
+        "consent_required",
+        "upstream_unavailable",
+    ),
 )
 async def claim(
     request_id: uuid.UUID,
@@ -171,8 +187,13 @@ async def claim(
         return Answer(200, out.model_dump(mode="json"))
 
     answer = await run_idempotent(
-        context, key_ring, caller.id, idempotency_key, fingerprint(f"claim:{request_id}", None),
-        hand_out, replay_window=CLAIM_REPLAY_WINDOW,
+        context,
+        key_ring,
+        caller.id,
+        idempotency_key,
+        fingerprint(f"claim:{request_id}", None),
+        hand_out,
+        replay_window=CLAIM_REPLAY_WINDOW,
     )
     return JSONResponse(answer.body, status_code=answer.status, headers=NO_STORE)
 
@@ -191,4 +212,3 @@ async def cancel(
         await ensure_user_allowed(context, request, caller, row.user_id)
         await cancel_provisioning_request(session, row, caller_actor(caller.id, caller.name))
     return Response(status_code=204)
-

@@ -12,7 +12,15 @@ from service.deps import AdminCaller, ContextDep, ReadCaller, SessionDep
 from service.errors import NotFound, ServiceUnavailable
 from service.models import ConsentGrant
 from service.offboarding import delete_device, offboard_user, provisioned_devices
-from service.schemas import DeviceOut, DevicePage, GrantOut, OffboardOut, UserId, UserOut, UserUpdate
+from service.schemas import (
+    DeviceOut,
+    DevicePage,
+    GrantOut,
+    OffboardOut,
+    UserId,
+    UserOut,
+    UserUpdate,
+)
 from service.users import find_user, put_user
 
 router = APIRouter(prefix="/v1/users", tags=["users, grants and devices"])
@@ -38,28 +46,38 @@ async def _user_out(session: SessionDep, user_id: str) -> UserOut:
     if user is None:
         raise NotFound("No such user.")
     grants = await session.scalars(
-        select(ConsentGrant).where(ConsentGrant.user_id == user_id).order_by(ConsentGrant.created_at.desc())
+        select(ConsentGrant)
+        .where(ConsentGrant.user_id == user_id)
+        .order_by(ConsentGrant.created_at.desc())
     )
     return UserOut(
-        user_id=user.user_id, tailscale_login=user.tailscale_login,
-        display_name=user.display_name, created_at=user.created_at, updated_at=user.updated_at,
+        user_id=user.user_id,
+        tailscale_login=user.tailscale_login,
+        display_name=user.display_name,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
         grants=[GrantOut.model_validate(grant, from_attributes=True) for grant in grants],
     )
 
 
 @router.delete(
-    "/{user_id}/grants", response_model=OffboardOut,
+    "/{user_id}/grants",
+    response_model=OffboardOut,
     summary="Offboard: revoke every grant, cancel open requests, optionally delete devices",
 )
 async def offboard(
-    user_id: UserId, context: ContextDep, caller: AdminCaller,
+    user_id: UserId,
+    context: ContextDep,
+    caller: AdminCaller,
     delete_devices: Annotated[bool, Query()] = False,
 ) -> OffboardOut:
     actor = caller_actor(caller.id, caller.name)
     return await offboard_user(context, actor, user_id, delete_devices=delete_devices)
 
 
-@router.get("/{user_id}/devices", response_model=DevicePage, summary="Devices provisioned for a user")
+@router.get(
+    "/{user_id}/devices", response_model=DevicePage, summary="Devices provisioned for a user"
+)
 async def list_devices(
     user_id: UserId, context: ContextDep, session: SessionDep, caller: ReadCaller
 ) -> DevicePage:
@@ -67,14 +85,20 @@ async def list_devices(
     live = {}
     if rows and context.tailscale.has_observer:
         live = {device.node_id: device for device in await context.tailscale.list_devices()}
-    return DevicePage(items=[
-        DeviceOut(
-            node_id=row.device_node_id or "", name=row.device_name, hostname=row.hostname,
-            user=row.device_user, joined_at=row.device_joined_at, request_id=row.id,
-            live=_live(live.get(row.device_node_id or "")),
-        )
-        for row in rows
-    ])
+    return DevicePage(
+        items=[
+            DeviceOut(
+                node_id=row.device_node_id or "",
+                name=row.device_name,
+                hostname=row.hostname,
+                user=row.device_user,
+                joined_at=row.device_joined_at,
+                request_id=row.id,
+                live=_live(live.get(row.device_node_id or "")),
+            )
+            for row in rows
+        ]
+    )
 
 
 def _live(device: object | None) -> dict[str, object] | None:
@@ -84,7 +108,9 @@ def _live(device: object | None) -> dict[str, object] | None:
 
 
 @router.delete(
-    "/{user_id}/devices/{node_id}", status_code=204, summary="Delete a provisioned device at Tailscale"
+    "/{user_id}/devices/{node_id}",
+    status_code=204,
+    summary="Delete a provisioned device at Tailscale",
 )
 async def remove_device(
     user_id: UserId, node_id: str, context: ContextDep, session: SessionDep, caller: AdminCaller
@@ -94,5 +120,7 @@ async def remove_device(
         raise NotFound("tsprov provisioned no such device for this user.")
     if not context.tailscale.has_observer:
         raise ServiceUnavailable("Deleting devices needs an observer credential.")
-    await delete_device(context, caller_actor(caller.id, caller.name), user_id, node_id, rows[node_id].device_name)
+    await delete_device(
+        context, caller_actor(caller.id, caller.name), user_id, node_id, rows[node_id].device_name
+    )
     return Response(status_code=204)

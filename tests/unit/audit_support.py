@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -67,3 +68,33 @@ async def append_at(
     session.add(event)
     await session.flush()
     return event
+
+
+# tailscale.md's ConfigurationAuditLog table, plus tsprov's id, userId and chain fields.
+TAILSCALE_FIELDS = {
+    "eventTime", "type", "deferredAt", "eventGroupID", "origin", "actor", "target", "action",
+    "old", "new", "actionDetails", "error",
+}  # fmt: skip
+TSPROV_FIELDS = {"id", "userId", "prevHash", "hash"}
+ACTOR_FIELDS = {"id", "type", "loginName", "displayName", "tags"}
+TARGET_FIELDS = {"id", "name", "type", "isEphemeral", "property"}
+RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+
+
+def assert_tailscale_shape(log: dict[str, Any]) -> None:
+    """One event as tailscale.md describes ConfigurationAuditLog."""
+    assert set(log) - {"upstreamEventGroupID"} == TAILSCALE_FIELDS | TSPROV_FIELDS
+    assert RFC3339_UTC.match(log["eventTime"]), log["eventTime"]
+    assert datetime.fromisoformat(log["eventTime"]).tzinfo is not None
+    assert log["type"] == "CONFIG"
+    assert log["deferredAt"] == "0001-01-01T00:00:00Z"
+    assert isinstance(log["eventGroupID"], str)
+    assert log["eventGroupID"]
+    assert set(log["actor"]) == ACTOR_FIELDS
+    assert isinstance(log["actor"]["tags"], list)
+    assert set(log["target"]) == TARGET_FIELDS
+    assert isinstance(log["target"]["isEphemeral"], bool)
+    assert isinstance(log["actionDetails"], str)
+    assert isinstance(log["error"], str)
+    assert re.fullmatch(r"[0-9a-f]{64}", log["hash"])
+    assert re.fullmatch(r"[0-9a-f]{64}", log["prevHash"])

@@ -6,9 +6,10 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -32,7 +33,8 @@ from service.upstream import (
 
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 URL = "https://api.example/api/v2/tailnet/-/devices?fields=all"
-Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
+Handler = Callable[[httpx.Request], Coroutine[Any, Any, httpx.Response]]
+Step = int | type[httpx.TransportError]
 
 
 class Sleeps:
@@ -56,7 +58,7 @@ class Clock:
 class Script:
     """A MockTransport handler playing one step per request: a status or an exception type."""
 
-    def __init__(self, *steps: int | type[Exception], headers: dict[str, str] | None = None):
+    def __init__(self, *steps: Step, headers: dict[str, str] | None = None) -> None:
         self.steps = list(steps)
         self.headers = headers or {}
         self.requests: list[httpx.Request] = []
@@ -77,17 +79,18 @@ async def http_clients() -> AsyncIterator[list[httpx.AsyncClient]]:
         await client.aclose()
 
 
+MakeCaller = Callable[..., tuple[UpstreamCaller, Sleeps]]
+
+
 @pytest.fixture
-def caller(
-    http_clients: list[httpx.AsyncClient],
-) -> Callable[..., tuple[UpstreamCaller, Sleeps]]:
-    def make(handler: Handler, **policy: float) -> tuple[UpstreamCaller, Sleeps]:
+def caller(http_clients: list[httpx.AsyncClient]) -> MakeCaller:
+    def make(handler: Handler, **policy: Any) -> tuple[UpstreamCaller, Sleeps]:
         http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
         http_clients.append(http)
         sleeps = Sleeps()
         upstream = UpstreamCaller(
             http,
-            RetryPolicy(**policy),  # type: ignore[arg-type]  # test-only keyword overrides
+            RetryPolicy(**policy),
             sleep=sleeps,
             clock=time.monotonic,
             now=lambda: NOW,
@@ -218,7 +221,9 @@ async def test_read_bounded_stops_past_the_limit(declare: bool) -> None:
 @pytest.mark.parametrize(
     "step", [500, 502, 503, 504, 429, httpx.ReadError, httpx.ReadTimeout, httpx.ConnectError]
 )
-async def test_idempotent_calls_retry_every_retryable_failure(caller, step) -> None:
+async def test_idempotent_calls_retry_every_retryable_failure(
+    caller: MakeCaller, step: Step
+) -> None:
     script = Script(step, 200)
     upstream, sleeps = caller(script)
     assert await call(upstream, IDEMPOTENT) == 200
@@ -228,7 +233,7 @@ async def test_idempotent_calls_retry_every_retryable_failure(caller, step) -> N
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409])
-async def test_client_errors_are_returned_not_retried(caller, status) -> None:
+async def test_client_errors_are_returned_not_retried(caller: MakeCaller, status: int) -> None:
     script = Script(status)
     upstream, sleeps = caller(script)
     assert await call(upstream, IDEMPOTENT) == status
@@ -236,7 +241,7 @@ async def test_client_errors_are_returned_not_retried(caller, status) -> None:
     assert sleeps.calls == []
 
 
-async def test_attempts_are_capped_and_the_last_retry_after_is_kept(caller) -> None:
+async def test_attempts_are_capped_and_the_last_retry_after_is_kept(caller: MakeCaller) -> None:
     script = Script(429, headers={"Retry-After": "2"})
     upstream, sleeps = caller(script)
     with pytest.raises(UpstreamUnavailable) as failed:
@@ -270,7 +275,7 @@ async def test_attempts_are_capped_and_the_last_retry_after_is_kept(caller) -> N
     ],
 )
 async def test_unsafe_requests_are_resent_only_when_that_is_safe(
-    caller, replay, step, sent, error
+    caller: MakeCaller, replay: Replay, step: Step, sent: int, error: Any
 ) -> None:
     script = Script(step)
     upstream, _ = caller(script)
@@ -280,7 +285,9 @@ async def test_unsafe_requests_are_resent_only_when_that_is_safe(
     assert len(script.requests) == sent
 
 
-async def test_retry_after_past_the_deadline_fails_at_once_with_the_hint(caller) -> None:
+async def test_retry_after_past_the_deadline_fails_at_once_with_the_hint(
+    caller: MakeCaller,
+) -> None:
     script = Script(429, 200, headers={"Retry-After": "60"})
     upstream, sleeps = caller(script, deadline=20.0)
     with pytest.raises(UpstreamUnavailable) as failed:
@@ -290,7 +297,7 @@ async def test_retry_after_past_the_deadline_fails_at_once_with_the_hint(caller)
     assert len(script.requests) == 1
 
 
-async def test_deadline_bounds_a_dripping_body(caller) -> None:
+async def test_deadline_bounds_a_dripping_body(caller: MakeCaller) -> None:
     async def drip(request: httpx.Request) -> httpx.Response:
         async def body() -> AsyncIterator[bytes]:
             for _ in range(50):
@@ -309,7 +316,7 @@ async def test_deadline_bounds_a_dripping_body(caller) -> None:
     assert type(idempotent.value) is UpstreamUnavailable
 
 
-async def test_breaker_fails_fast_without_calling_upstream(caller) -> None:
+async def test_breaker_fails_fast_without_calling_upstream(caller: MakeCaller) -> None:
     script = Script(500)
     upstream, _ = caller(script, max_attempts=1, breaker_threshold=2)
     for _ in range(2):
@@ -321,7 +328,9 @@ async def test_breaker_fails_fast_without_calling_upstream(caller) -> None:
     assert 29.0 < (opened.value.retry_after or 0) <= 30.0
 
 
-async def test_each_failed_attempt_logs_one_line_without_the_query(caller, caplog) -> None:
+async def test_each_failed_attempt_logs_one_line_without_the_query(
+    caller: MakeCaller, caplog: pytest.LogCaptureFixture
+) -> None:
     script = Script(503, httpx.ConnectError, 200)
     upstream, _ = caller(script)
     with caplog.at_level(logging.WARNING, logger="tsprov.upstream"):
@@ -333,3 +342,12 @@ async def test_each_failed_attempt_logs_one_line_without_the_query(caller, caplo
         "tailscale call failed method=GET path=/api/v2/tailnet/-/devices status=- "
         "attempt=2 reason=ConnectError",
     ]
+
+
+async def test_every_attempt_carries_the_connect_and_read_timeouts(caller: MakeCaller) -> None:
+    script = Script(httpx.ConnectTimeout, 200)
+    upstream, _ = caller(script, connect_timeout=1.5, read_timeout=4.0)
+    await call(upstream, IDEMPOTENT)
+    for request in script.requests:
+        timeout = request.extensions["timeout"]
+        assert (timeout["connect"], timeout["read"]) == (1.5, 4.0)

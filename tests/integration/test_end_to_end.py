@@ -1,0 +1,136 @@
+"""The documented path, over real HTTP: ask, consent, claim, join, see it joined and audited."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from tests.conftest import bearer
+from tests.integration.browser import Browser, query_of
+from tests.integration.conftest import Stack
+
+
+def new_user() -> str:
+    return f"user-{uuid.uuid4().hex[:10]}"
+
+
+async def ask(api: httpx.AsyncClient, key: str, user: str, **body: object) -> dict[str, object]:
+    response = await api.post(
+        f"/v1/users/{user}/provisioning-requests", headers=bearer(key), json=body
+    )
+    assert response.status_code == 201, response.text
+    payload: dict[str, object] = response.json()
+    return payload
+
+
+async def test_consent_claim_join_gives_a_device_owned_by_the_consenting_user(
+    stack: Stack, api: httpx.AsyncClient, sandbox: httpx.AsyncClient, browser: Browser,
+    caller_key: str,
+) -> None:
+    user = new_user()
+    request = await ask(api, caller_key, user, hostname="devbox-e2e")
+    assert request["status"] == "awaiting_consent"
+
+    callback = await browser.consent(str(request["consent_url"]), login="bob@example.com")
+    assert callback.status_code == 303
+    assert callback.headers["location"] == "/done"
+    assert callback.headers["cache-control"] == "no-store"
+    assert callback.headers["referrer-policy"] == "no-referrer"
+
+    ready = await api.get(f"/v1/provisioning-requests/{request['id']}", headers=bearer(caller_key))
+    assert ready.json()["status"] == "ready"
+    assert ready.json()["consent_url"] is None
+
+    claim = await api.post(
+        f"/v1/provisioning-requests/{request['id']}/claim", headers=bearer(caller_key)
+    )
+    assert claim.status_code == 200, claim.text
+    assert claim.headers["cache-control"] == "no-store"
+    auth_key = claim.json()["auth_key"]
+    assert auth_key.startswith("tskey-auth-")
+    assert claim.json()["tailscale_up"] == (
+        f"tailscale up --auth-key={auth_key} --hostname=devbox-e2e"
+    )
+
+    second = await api.post(
+        f"/v1/provisioning-requests/{request['id']}/claim", headers=bearer(caller_key)
+    )
+    assert second.status_code == 409
+    assert second.json()["code"] == "already_claimed"
+
+    joined = await sandbox.post(
+        "/sandbox/join", json={"authKey": auth_key, "hostname": "devbox-e2e", "os": "linux"}
+    )
+    assert joined.status_code == 200, joined.text
+    assert joined.json()["user"] == "bob@example.com"
+    again = await sandbox.post(
+        "/sandbox/join", json={"authKey": auth_key, "hostname": "other", "os": "linux"}
+    )
+    assert again.status_code == 400
+
+    watched = await api.get(
+        f"/v1/provisioning-requests/{request['id']}",
+        params={"wait_seconds": 10},
+        headers=bearer(caller_key),
+    )
+    body = watched.json()
+    assert body["status"] == "joined"
+    assert body["device"]["user"] == "bob@example.com"
+    assert body["device"]["node_id"] == joined.json()["nodeId"]
+
+
+async def test_the_audit_trail_tells_the_story_in_order(
+    api: httpx.AsyncClient, sandbox: httpx.AsyncClient, browser: Browser, caller_key: str
+) -> None:
+    user = new_user()
+    request = await ask(api, caller_key, user)
+    await browser.consent(str(request["consent_url"]), login="alice@example.com")
+    await api.post(f"/v1/provisioning-requests/{request['id']}/claim", headers=bearer(caller_key))
+    trail = await api.get(
+        "/v1/audit",
+        params={"start": "2000-01-01T00:00:00Z", "end": "2100-01-01T00:00:00Z", "user_id": user},
+        headers=bearer(caller_key),
+    )
+    assert trail.status_code == 200, trail.text
+    names = [f"{event['target']['type']}.{event['action']}" for event in trail.json()["logs"]]
+    assert names == [
+        "USER.CREATE",
+        "PROVISIONING_REQUEST.CREATE",
+        "GRANT.CREATE",
+        "API_KEY.CREATE",
+        "PROVISIONING_REQUEST.UPDATE",  # awaiting_consent → ready
+        "GRANT.UPDATE",  # active → used
+        "PROVISIONING_REQUEST.UPDATE",  # ready → claimed
+    ]
+    origins = {event["origin"] for event in trail.json()["logs"]}
+    assert origins == {"CONFIG_API", "IDENTITY_PROVIDER"}
+
+
+async def test_a_denied_consent_leaves_the_request_open(
+    api: httpx.AsyncClient, sandbox: httpx.AsyncClient, browser: Browser, caller_key: str
+) -> None:
+    request = await ask(api, caller_key, new_user())
+    page = await browser.consent(str(request["consent_url"]), "alice@example.com", "deny")
+    assert page.status_code == 200
+    assert "declined" in page.text
+    after = await api.get(f"/v1/provisioning-requests/{request['id']}", headers=bearer(caller_key))
+    assert after.json()["status"] == "awaiting_consent"
+    approved = await browser.consent(str(request["consent_url"]), "alice@example.com")
+    assert approved.status_code == 303
+
+
+async def test_a_replayed_callback_is_refused_without_a_second_exchange(
+    api: httpx.AsyncClient, sandbox: httpx.AsyncClient, browser: Browser, caller_key: str
+) -> None:
+    request = await ask(api, caller_key, new_user())
+    authorize = await browser.open_consent(str(request["consent_url"]))
+    callback_url = await browser.decide(authorize, "alice@example.com")
+    assert set(query_of(callback_url)) >= {"code", "state"}
+    first = await browser.get(callback_url)
+    assert first.status_code == 303
+    await sandbox.delete("/sandbox/requests")
+    replay = await browser.get(callback_url)
+    assert replay.status_code == 400
+    log = await sandbox.get("/sandbox/requests", params={"grant_type": "authorization_code"})
+    assert log.json()["requests"] == []

@@ -1,0 +1,143 @@
+"""Auth keys: create, list (`all`), get, delete, the Key object and body validation."""
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from sandbox.state import SandboxState
+from tests.sandbox.flows import ADMIN, admin_key, consent_token, join
+
+KEYS = "/api/v2/tailnet/-/keys"
+KEY_FIELDS = {
+    "id",
+    "keyType",
+    "created",
+    "updated",
+    "expires",
+    "revoked",
+    "expirySeconds",
+    "capabilities",
+    "description",
+    "invalid",
+    "userId",
+}
+RFC3339_SECONDS = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
+
+
+def key_body(**create: Any) -> dict[str, Any]:
+    return {
+        "capabilities": {"devices": {"create": create}},
+        "expirySeconds": 3600,
+        "description": "dev box",
+    }
+
+
+async def test_create_answers_the_key_object_with_its_secret(api: httpx.AsyncClient) -> None:
+    body = key_body(reusable=True, ephemeral=True, preauthorized=True, tags=["tag:ci"])
+    response = await api.post(KEYS, json=body, headers=ADMIN)
+    assert response.status_code == 200
+    key = response.json()
+    assert set(key) == KEY_FIELDS | {"key"}
+    assert key["key"].startswith(f"tskey-auth-{key['id']}-")
+    assert key["keyType"] == "auth"
+    assert key["expirySeconds"] == 3600
+    assert key["description"] == "dev box"
+    assert key["invalid"] is False
+    assert key["revoked"] == "0001-01-01T00:00:00Z"
+    assert key["userId"] == ""
+    assert key["capabilities"] == {
+        "devices": {
+            "create": {
+                "reusable": True,
+                "ephemeral": True,
+                "preauthorized": True,
+                "tags": ["tag:ci"],
+            }
+        }
+    }
+    for name in ("created", "updated", "expires"):
+        assert key[name].endswith("Z")
+
+
+async def test_timestamps_are_rfc3339_utc(api: httpx.AsyncClient) -> None:
+    key = await admin_key(api)
+    for name in ("created", "updated", "expires", "revoked"):
+        assert re.match(RFC3339_SECONDS, key[name]), key[name]
+
+
+async def test_get_and_list_never_show_the_secret(api: httpx.AsyncClient) -> None:
+    key = await admin_key(api)
+    fetched = (await api.get(f"{KEYS}/{key['id']}", headers=ADMIN)).json()
+    assert set(fetched) == KEY_FIELDS
+    listed = (await api.get(KEYS, headers=ADMIN)).json()
+    assert set(listed) == {"keys"}
+    assert [k["id"] for k in listed["keys"]] == [key["id"]]
+    assert "key" not in listed["keys"][0]
+
+
+async def test_list_all_includes_user_keys(api: httpx.AsyncClient) -> None:
+    await consent_token(api)
+    await admin_key(api)
+    for query in ("", "?all=true"):
+        keys = (await api.get(KEYS + query, headers=ADMIN)).json()["keys"]
+        assert len(keys) == 2
+
+
+async def test_delete_makes_the_key_unusable_and_gone(api: httpx.AsyncClient) -> None:
+    key = await admin_key(api, reusable=True)
+    response = await api.delete(f"{KEYS}/{key['id']}", headers=ADMIN)
+    assert response.status_code == 200
+    missing = await api.get(f"{KEYS}/{key['id']}", headers=ADMIN)
+    assert missing.status_code == 404
+    assert set(missing.json()) == {"message"}
+    assert (await join(api, key["key"])).status_code == 400
+    assert (await api.delete(f"{KEYS}/{key['id']}", headers=ADMIN)).status_code == 404
+
+
+async def test_expired_key_is_invalid(api: httpx.AsyncClient, state: SandboxState) -> None:
+    key = await admin_key(api)
+    state.clock.advance(3601)
+    fetched = (await api.get(f"{KEYS}/{key['id']}", headers=ADMIN)).json()
+    assert fetched["invalid"] is True
+
+
+async def test_default_expiry_is_ninety_days(api: httpx.AsyncClient) -> None:
+    response = await api.post(
+        KEYS, json={"capabilities": {"devices": {"create": {}}}}, headers=ADMIN
+    )
+    assert response.json()["expirySeconds"] == 90 * 24 * 3600
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"description": "x" * 51},
+        {"description": "no_underscores"},
+        {"description": "emoji ✓"},
+        {"expirySeconds": -1},
+        {"expirySeconds": 90 * 24 * 3600 + 1},
+        {"capabilities": {"devices": {"create": {"tags": ["ci"]}}}},
+        {"capabilities": {"devices": {"create": {"reusable": "often"}}}},
+        {"capabilities": None},
+        {"keyType": "client"},
+    ],
+)
+async def test_invalid_bodies_are_400_with_message(
+    api: httpx.AsyncClient, change: dict[str, Any]
+) -> None:
+    response = await api.post(KEYS, json={**key_body(), **change}, headers=ADMIN)
+    assert response.status_code == 400, response.text
+    assert set(response.json()) == {"message"}
+
+
+async def test_fifty_character_description_is_accepted(api: httpx.AsyncClient) -> None:
+    body = {**key_body(), "description": "a-b 0" * 10}
+    assert (await api.post(KEYS, json=body, headers=ADMIN)).status_code == 200
+
+
+async def test_unknown_key_is_404(api: httpx.AsyncClient) -> None:
+    response = await api.get(f"{KEYS}/kMissingCNTRL", headers=ADMIN)
+    assert response.status_code == 404
+    assert set(response.json()) == {"message"}
