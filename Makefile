@@ -21,7 +21,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict service sandbox devstack
 
-unit: $(STAMP)
+# The consent-flow browser test drives Debian's Chromium (never a downloaded browser build).
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's chromium for the browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+
+unit: $(STAMP) browser
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test: lint typecheck unit

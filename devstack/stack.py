@@ -31,9 +31,13 @@ def make_server(app: FastAPI, port: int, log_config: dict[str, object] | None) -
     return QuietSignalServer(config)
 
 
-async def wait_started(servers: list[uvicorn.Server], timeout: float = 30) -> None:
-    async with asyncio.timeout(timeout):
-        while not all(server.started for server in servers):
+STARTUP_LIMIT_SECONDS = 30
+
+
+async def wait_started(servers: list[uvicorn.Server]) -> None:
+    # uvicorn exposes only a `started` flag, no event to await, so poll it briefly.
+    async with asyncio.timeout(STARTUP_LIMIT_SECONDS):
+        while not all(server.started for server in servers):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
 
 

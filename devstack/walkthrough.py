@@ -39,8 +39,9 @@ CLAIM=$(curl -s -X POST "$TSPROV/v1/provisioning-requests/$REQ_ID/claim" \\
 echo "$CLAIM" | {_PY_FIELD} tailscale_up
 
 # 4. Join, as `tailscale up --auth-key=…` would (the sandbox stands in for a device):
+AUTH_KEY=$(echo "$CLAIM" | {_PY_FIELD} auth_key)
 curl -s -X POST "{box}/sandbox/join" -H 'Content-Type: application/json' \\
-  -d "{{\\"authKey\\": \\"$(echo "$CLAIM" | {_PY_FIELD} auth_key)\\", \\"hostname\\": \\"devbox-1\\", \\"os\\": \\"linux\\"}}"
+  -d "{{\\"authKey\\": \\"$AUTH_KEY\\", \\"hostname\\": \\"devbox-1\\", \\"os\\": \\"linux\\"}}"
 
 # 5. Watch the request turn "joined", owned by alice:
 curl -s "$TSPROV/v1/provisioning-requests/$REQ_ID?wait_seconds=10" \\

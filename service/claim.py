@@ -7,6 +7,7 @@ its outcome after; a mint whose outcome is unknown stays pending for the reconci
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 import uuid
 from datetime import UTC, datetime
@@ -76,7 +77,9 @@ async def _hand_out_one_time_key(
 ) -> ClaimOut:
     if grant.token_ciphertext is None or grant.status != "active":
         raise NotReady("The one-time key is gone.", extra={"request_status": request.status})
-    key = context.require_key_ring().decrypt_text(grant.token_ciphertext, token_context(grant, "token"))
+    key = context.require_key_ring().decrypt_text(
+        grant.token_ciphertext, token_context(grant, "token")
+    )
     request.claimed_at = grant.last_used_at = datetime.now(UTC)
     await set_grant_status(session, grant, "used", actor=actor, origin=ORIGIN_API, action="UPDATE")
     await change_status(session, request, "claimed", actor=actor, origin=ORIGIN_API)
@@ -103,8 +106,9 @@ async def _mint_and_hand_out(
             expiry_seconds=request.expiry_seconds,
             description=mint_description(request.id),
         )
-    except OutcomeUnknown:
-        raise  # mint_started_at stays set: the reconciler settles it
+    except (OutcomeUnknown, asyncio.CancelledError):
+        # Tailscale may have made the key: mint_started_at stays set for the reconciler.
+        raise
     except ConsentRequired:
         await _back_to_consent(context, actor, request_id)  # raises with a fresh link
     except BaseException:

@@ -61,13 +61,14 @@ async def refuse(
     )
 
 
-async def authenticated_caller(
-    request: Request, context: ContextDep, session: SessionDep
-) -> Caller:
+async def authenticated_caller(request: Request, context: ContextDep) -> Caller:
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     caller = None
     if scheme.lower() == "bearer":
-        caller = await authenticate_caller(session, key.strip())
+        # A short session of its own: holding one across the request while the handler
+        # opens another would let a burst of requests exhaust the pool and wait on itself.
+        async with context.sessions() as session:
+            caller = await authenticate_caller(session, key.strip())
     if caller is None:
         await refuse(context, request, ANONYMOUS, "missing or invalid API key")
         raise Unauthorized()

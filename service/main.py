@@ -19,7 +19,12 @@ from service.handlers import install_handlers
 from service.notify import RequestNotifier
 from service.routes import audit, health, oauth, provisioning, users
 from service.settings import Settings
-from service.tailscale import OAuthCredentials, TailscaleClient, TailscaleEndpoints
+from service.tailscale import (
+    OAuthCredentials,
+    RetryPolicy,
+    TailscaleClient,
+    TailscaleEndpoints,
+)
 
 DESCRIPTION = """Provision Tailscale devices that carry a named person's identity.
 
@@ -40,6 +45,12 @@ def build_tailscale_client(settings: Settings, http: httpx.AsyncClient) -> Tails
         OAuthCredentials(settings.oauth_client_id, settings.oauth_client_secret),
         observer,
         identity_field=settings.token_login_field or None,
+        policy=RetryPolicy(
+            connect_timeout=settings.upstream_connect_timeout_seconds,
+            read_timeout=settings.upstream_read_timeout_seconds,
+            deadline=settings.upstream_deadline_seconds,
+            max_attempts=settings.upstream_max_attempts,
+        ),
     )
 
 

@@ -104,7 +104,7 @@ async def list_devices(
 def _live(device: object | None) -> dict[str, object] | None:
     if device is None:
         return None
-    return {key: value for key, value in vars(device).items()}
+    return dict(vars(device))
 
 
 @router.delete(

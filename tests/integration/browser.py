@@ -46,7 +46,9 @@ class Browser:
         assert answer.status_code == 302, answer.text
         return answer.headers["location"]
 
-    async def consent(self, consent_url: str, login: str, decision: str = "approve") -> httpx.Response:
+    async def consent(
+        self, consent_url: str, login: str, decision: str = "approve"
+    ) -> httpx.Response:
         """The whole walk: link → consent screen → callback; returns the callback's answer."""
         callback_url = await self.decide(await self.open_consent(consent_url), login, decision)
         return await self.client.get(callback_url)

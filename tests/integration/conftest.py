@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.app import create_app as create_sandbox
@@ -45,8 +45,10 @@ class LateApp:
 @dataclass
 class Stack:
     service_url: str
+    reusable_url: str
     sandbox_url: str
     settings: Settings
+    reusable_settings: Settings
     sandbox_settings: SandboxSettings
 
 
@@ -58,38 +60,49 @@ def it_database_url() -> str:
     return url
 
 
+def service_settings(database_url: str, public_url: str, sandbox_url: str, keys: str) -> Settings:
+    return Settings(
+        env="development",
+        database_url=database_url,
+        public_url=public_url,
+        tailscale_login_url=sandbox_url,
+        tailscale_api_url=sandbox_url,
+        tailscale_issuer=sandbox_url,
+        oauth_client_id=APP_ID,
+        oauth_client_secret=SecretStr(APP_SECRET),
+        observer_client_id=OBSERVER_ID,
+        observer_client_secret=SecretStr(OBSERVER_SECRET),
+        encryption_keys=SecretStr(keys),
+        return_to_allowlist=["/welcome"],
+        background_interval_seconds=0.2,
+        upstream_deadline_seconds=5,
+    )
+
+
 @pytest.fixture(scope="session")
 def stack(it_database_url: str, key_ring_text: str) -> Iterator[Stack]:
-    """The sandbox and the service, each on its own loopback port, for the whole session."""
-    late = LateApp()
-    service = ThreadedServer(late)
+    """The sandbox and two services (one-time and reusable scope), on loopback ports."""
+    once_app, reusable_app = LateApp(), LateApp()
+    once, reusable = ThreadedServer(once_app), ThreadedServer(reusable_app)
     sandbox_settings = SandboxSettings(
         app_client_id=APP_ID,
         app_client_secret=SecretStr(APP_SECRET),
-        app_redirect_uris=[f"{service.url}/callback"],
+        app_redirect_uris=[f"{once.url}/callback", f"{reusable.url}/callback"],
         observer_client_id=OBSERVER_ID,
         observer_client_secret=SecretStr(OBSERVER_SECRET),
         admin_token=SecretStr(ADMIN_TOKEN),
     )
     with ThreadedServer(create_sandbox(sandbox_settings)) as sandbox:
-        settings = Settings(
-            env="development",
-            database_url=it_database_url,
-            public_url=service.url,
-            tailscale_login_url=sandbox.url,
-            tailscale_api_url=sandbox.url,
-            tailscale_issuer=sandbox.url,
-            oauth_client_id=APP_ID,
-            oauth_client_secret=SecretStr(APP_SECRET),
-            observer_client_id=OBSERVER_ID,
-            observer_client_secret=SecretStr(OBSERVER_SECRET),
-            encryption_keys=SecretStr(key_ring_text),
-            return_to_allowlist=["/welcome"],
-            background_interval_seconds=0.2,
+        settings = service_settings(it_database_url, once.url, sandbox.url, key_ring_text)
+        reusable_settings = settings.model_copy(
+            update={"public_url": reusable.url, "oauth_scope": "auth_keys:create"}
         )
-        late.app = create_app(settings)
-        with service:
-            yield Stack(service.url, sandbox.url, settings, sandbox_settings)
+        once_app.app = create_app(settings)
+        reusable_app.app = create_app(reusable_settings)
+        with once, reusable:
+            yield Stack(
+                once.url, reusable.url, sandbox.url, settings, reusable_settings, sandbox_settings
+            )
 
 
 @pytest.fixture
@@ -124,3 +137,17 @@ async def caller_key(it_database_url: str) -> str:
     finally:
         await engine.dispose()
     return key
+
+
+@pytest.fixture
+async def it_sessions(it_database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the integration database, committed like the services' own."""
+    engine = create_async_engine(it_database_url.replace("postgresql://", "postgresql+asyncpg://"))
+    yield async_sessionmaker(engine, expire_on_commit=False)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def reusable_api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.reusable_url, timeout=60) as client:
+        yield client

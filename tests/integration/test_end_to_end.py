@@ -25,7 +25,10 @@ async def ask(api: httpx.AsyncClient, key: str, user: str, **body: object) -> di
 
 
 async def test_consent_claim_join_gives_a_device_owned_by_the_consenting_user(
-    stack: Stack, api: httpx.AsyncClient, sandbox: httpx.AsyncClient, browser: Browser,
+    stack: Stack,
+    api: httpx.AsyncClient,
+    sandbox: httpx.AsyncClient,
+    browser: Browser,
     caller_key: str,
 ) -> None:
     user = new_user()
