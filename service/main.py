@@ -15,6 +15,7 @@ from service.background import BackgroundWorker
 from service.context import AppContext
 from service.crypto import KeyRing
 from service.db import create_engine, create_session_factory
+from service.errors import ERROR_CODES
 from service.handlers import install_handlers
 from service.notify import RequestNotifier
 from service.routes import audit, health, oauth, provisioning, users
@@ -29,8 +30,16 @@ from service.tailscale import (
 DESCRIPTION = """Provision Tailscale devices that carry a named person's identity.
 
 Callers authenticate with `Authorization: Bearer tsprov_…` keys made by `tsprov callers
-create`. Errors are `application/problem+json` with a stable `code`.
+create`. Errors are `application/problem+json` (RFC 9457) with a stable `code`:
+
+| code | meaning |
+|---|---|
 """
+
+
+def api_description() -> str:
+    rows = "".join(f"| `{code}` | {meaning} |\n" for code, meaning in ERROR_CODES.items())
+    return DESCRIPTION + rows
 
 
 def build_tailscale_client(settings: Settings, http: httpx.AsyncClient) -> TailscaleClient:
@@ -105,7 +114,9 @@ def create_app(
             await worker.stop()
             await close_context(built)
 
-    app = FastAPI(title="tsprov", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="tsprov", version=__version__, description=api_description(), lifespan=lifespan
+    )
     if context is not None:
         app.state.context = context
     install_handlers(app)

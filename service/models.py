@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -29,8 +29,14 @@ def _uuid_pk() -> Mapped[uuid.UUID]:
     return mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _now() -> Mapped[datetime]:
-    return mapped_column(DateTime(timezone=True), server_default=func.now())
+    # The wall clock, not now(): now() is the transaction's start, the same for every row
+    # a transaction writes, which would make "newest first" ambiguous.
+    return mapped_column(DateTime(timezone=True), default=_utc_now, server_default=func.now())
 
 
 class Caller(Base):

@@ -118,7 +118,7 @@ async def change_status(
     request.status = new_status
     request.updated_at = datetime.now(UTC)
     if new_status != "awaiting_consent":
-        request.consent_token_hash = None
+        # The hash stays, so an old link gets "already used" rather than "unknown".
         request.consent_token_ciphertext = None
     await session.flush()
     await record_event(

@@ -39,6 +39,8 @@ router = APIRouter(prefix="/v1", tags=["provisioning requests"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 CLAIM_REPLAY_WINDOW = timedelta(minutes=5)
 NO_STORE = {"Cache-Control": "no-store"}
+# NOTIFY wakes a long-poll at once; this timer only covers a listener that was lost.
+LONG_POLL_RECHECK_SECONDS = 5.0
 
 
 def _problems(*codes: str) -> dict[int | str, dict[str, str]]:
@@ -102,7 +104,7 @@ async def get_request(
         while out.status == first_status and (left := deadline - time.monotonic()) > 0:
             # The wake-up comes through NOTIFY; the short timer covers a lost listener.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), timeout=min(left, 1.0))
+                await asyncio.wait_for(changed.wait(), timeout=min(left, LONG_POLL_RECHECK_SECONDS))
             changed.clear()
             out = await _read(context, key_ring, request_id)
     return out

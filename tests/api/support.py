@@ -1,0 +1,63 @@
+"""Shortcuts for API tests: requests made ready without a browser, by storing a grant."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from service.audit import user_actor
+from service.crypto import KeyRing
+from service.grants import store_grant
+from service.provisioning import change_status, load_request
+from service.tailscale import TokenGrant
+from tests.conftest import bearer
+
+
+def one_time_token(key: str | None = None) -> TokenGrant:
+    return TokenGrant(
+        access_token=SecretStr(key or f"tskey-auth-k{uuid.uuid4().hex[:12]}-{uuid.uuid4().hex}"),
+        token_type="Bearer",
+        expires_in=3600,
+        scope="auth_keys:create:once",
+        refresh_token=None,
+        login_name=None,
+    )
+
+
+async def create_request(
+    client: httpx.AsyncClient, key: str, user_id: str, **body: Any
+) -> dict[str, Any]:
+    response = await client.post(
+        f"/v1/users/{user_id}/provisioning-requests", headers=bearer(key), json=body
+    )
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def make_ready(
+    sessions: async_sessionmaker[AsyncSession],
+    key_ring: KeyRing,
+    request_id: str,
+    token: TokenGrant | None = None,
+) -> None:
+    """What a successful consent does, without the browser and Tailscale."""
+    async with sessions() as session, session.begin():
+        request = await load_request(session, uuid.UUID(request_id), lock=True)
+        actor = user_actor(request.user_id, None)
+        grant = await store_grant(
+            session,
+            key_ring,
+            token or one_time_token(),
+            user_id=request.user_id,
+            scope="auth_keys:create:once",
+            actor=actor,
+            origin="IDENTITY_PROVIDER",
+        )
+        request.grant_id = grant.id
+        request.key_expires_at = grant.expires_at
+        await change_status(session, request, "ready", actor=actor, origin="IDENTITY_PROVIDER")
