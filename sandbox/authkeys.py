@@ -47,7 +47,6 @@ def mint_key(
     *,
     owner_id: str,
     creator: Actor,
-    group_id: str | None = None,
 ) -> tuple[AuthKey, str]:
     """Create a key and log API_KEY.CREATE; return it with its secret. Caller holds the lock."""
     now = state.clock.now()
@@ -74,7 +73,6 @@ def mint_key(
         actor=creator,
         target=_key_target(key),
         action="CREATE",
-        group_id=group_id,
         new={"keyType": "auth", "expires": rfc3339(key.expires), **_capabilities(key)},
     )
     return key, secret

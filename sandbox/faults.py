@@ -72,11 +72,10 @@ async def _send_response(
         await send({"type": "http.response.body", "body": body, "more_body": False})
         return
     size = -(-len(body) // DRIP_CHUNKS)
-    for start in range(0, len(body), size):
-        await asyncio.sleep(drip / DRIP_CHUNKS)
-        await send(
-            {"type": "http.response.body", "body": body[start : start + size], "more_body": True}
-        )
+    chunks = [body[start : start + size] for start in range(0, len(body), size)]
+    for chunk in chunks:
+        await asyncio.sleep(drip / len(chunks))
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 

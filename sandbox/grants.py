@@ -7,7 +7,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from sandbox.audit import SANDBOX_WORKER, Target, new_group_id, record_event, user_actor
+from sandbox.audit import SANDBOX_WORKER, Target, record_event, user_actor
 from sandbox.authkeys import KeySpec, mint_key, revoke_key
 from sandbox.errors import OAuthError
 from sandbox.identifiers import new_stable_id, random_alphanumeric, secret_digest
@@ -90,7 +90,9 @@ def _check_pkce(record: AuthorizationCode, verifier: str | None) -> None:
         raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
 
 
-def revoke_grant(state: SandboxState, grant: Grant, details: str) -> None:
+def revoke_grant(
+    state: SandboxState, grant: Grant, details: str, group_id: str | None = None
+) -> None:
     """Revoke a grant with all its access and refresh tokens. Caller holds the lock."""
     if grant.revoked:
         return
@@ -109,6 +111,7 @@ def revoke_grant(state: SandboxState, grant: Grant, details: str) -> None:
             target=_app_target(app, "GRANT"),
             action="REVOKE",
             origin="CONTROL",
+            group_id=group_id,
             old={"grant": grant.id},
             details=details,
         )
@@ -156,17 +159,14 @@ def _redeem(state: SandboxState, record: AuthorizationCode) -> dict[str, Any]:
     user = state.users[record.user_id]
     if record.mode == "once":
         spec = KeySpec(expiry_seconds=FIXED_TOKEN_SECONDS)
-        key, secret = mint_key(
-            state, spec, owner_id=user.id, creator=user_actor(user), group_id=new_group_id()
-        )
+        key, secret = mint_key(state, spec, owner_id=user.id, creator=user_actor(user))
         record.issued_key_id = key.id
-        body = {
+        return {
             "access_token": secret,
             "token_type": "Bearer",
             "expires_in": FIXED_TOKEN_SECONDS,
             "scope": record.scope,
         }
-        return body
     grant = Grant(
         id=new_stable_id("g"),
         client_id=record.client_id,

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sandbox.audit import Target, record_event
+from sandbox.audit import Target, new_group_id, record_event
 from sandbox.clock import rfc3339
 from sandbox.errors import ApiError
 from sandbox.grants import revoke_grant
@@ -91,8 +91,16 @@ def delete_oauth_app(state: SandboxState, app_id: str, actor: Actor) -> None:
     """Delete an app; its grants and their tokens stop working."""
     with state.lock:
         app = find_oauth_app(state, app_id)
+        group_id = new_group_id()
         for grant in state.grants.values():
             if grant.client_id == app.id:
-                revoke_grant(state, grant, "oauth app deleted")
+                revoke_grant(state, grant, "oauth app deleted", group_id)
         del state.apps[app.id]
-        record_event(state, actor=actor, target=_target(app), action="DELETE", old=app_json(app))
+        record_event(
+            state,
+            actor=actor,
+            target=_target(app),
+            action="DELETE",
+            group_id=group_id,
+            old=app_json(app),
+        )

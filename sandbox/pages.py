@@ -62,7 +62,7 @@ def consent_page(
     *, app_name: str, tailnet: str, scopes: list[str], users: list[User], hidden: dict[str, str]
 ) -> HTMLResponse:
     """Answer with the consent page: the app, the scope, who signs in, Approve and Deny."""
-    title = f"Authorize {app_name} — Tailscale"
+    title = f"Authorize {app_name} — Tailscale sandbox"
     fields = "".join(
         f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
         for name, value in hidden.items()
@@ -85,5 +85,6 @@ def consent_page(
         '<button class="deny" type="submit" name="decision" value="deny">Deny</button>'
         '<button class="approve" type="submit" name="decision" value="approve">Approve</button>'
         "</div></form>"
+        '<p class="muted">This is the tsprov Tailscale sandbox; no real tailnet is involved.</p>'
     )
     return HTMLResponse(_document(title, body), headers=_SECURITY_HEADERS)

@@ -11,7 +11,7 @@ def describe(settings: SandboxSettings, base_url: str) -> str:
     generated = settings.generated_credentials()
 
     def shown(name: str) -> str:
-        return generated.get(name, "(from TSPROV_SANDBOX_" + name.upper() + ")")
+        return generated.get(name, "(as configured)")
 
     lines = [
         f"Tailscale sandbox on {base_url} (login host and API host alike)",

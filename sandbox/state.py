@@ -89,12 +89,10 @@ class SandboxState:
             self._seed()
 
     def _seed(self) -> None:
-        settings = self.settings
         self.clock.rewind()
-        now = self.clock.now()
-        self.switches = Switches.from_settings(settings)
+        self.switches = Switches.from_settings(self.settings)
         self.users: dict[str, User] = {}
-        for position, login in enumerate(settings.users):
+        for position, login in enumerate(self.settings.users):
             user = User(
                 id=_stable_user_id(login),
                 login_name=login,
@@ -102,6 +100,21 @@ class SandboxState:
                 role="admin" if position == 0 else "member",
             )
             self.users[user.id] = user
+        self._seed_credentials()
+        self.refresh_tokens: dict[str, RefreshToken] = {}
+        self.codes: dict[str, AuthorizationCode] = {}
+        self.grants: dict[str, Grant] = {}
+        self.keys: dict[str, AuthKey] = {}
+        self.devices: dict[str, Device] = {}
+        self.events: list[AuditEvent] = []
+        self.faults: list[FaultRule] = []
+        self.requests: deque[LoggedRequest] = deque(maxlen=REQUEST_LOG_LIMIT)
+        self.next_fault_id = 1
+        self.next_request_id = 1
+        self.next_address = 1
+
+    def _seed_credentials(self) -> None:
+        settings, now = self.settings, self.clock.now()
         self.apps: dict[str, OAuthApp] = {
             settings.app_client_id: OAuthApp(
                 id=settings.app_client_id,
@@ -128,17 +141,6 @@ class SandboxState:
                 kind="admin", scopes=frozenset({"all"}), expires=None, user_id=self.admin.id
             )
         }
-        self.refresh_tokens: dict[str, RefreshToken] = {}
-        self.codes: dict[str, AuthorizationCode] = {}
-        self.grants: dict[str, Grant] = {}
-        self.keys: dict[str, AuthKey] = {}
-        self.devices: dict[str, Device] = {}
-        self.events: list[AuditEvent] = []
-        self.faults: list[FaultRule] = []
-        self.requests: deque[LoggedRequest] = deque(maxlen=REQUEST_LOG_LIMIT)
-        self.next_fault_id = 1
-        self.next_request_id = 1
-        self.next_address = 1
 
     @property
     def admin(self) -> User:

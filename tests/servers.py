@@ -4,6 +4,7 @@ import socket
 import threading
 import time
 from types import TracebackType
+from typing import Literal
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -18,7 +19,7 @@ class ThreadedServer:
         *,
         host: str = "127.0.0.1",
         startup_timeout: float = 10.0,
-        lifespan: str = "auto",
+        lifespan: Literal["auto", "on", "off"] = "auto",
     ) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

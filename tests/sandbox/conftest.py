@@ -1,5 +1,6 @@
 """Fixtures for the sandbox's contract tests: a fresh sandbox per test, over ASGI or real HTTP."""
 
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -23,6 +24,14 @@ from tests.sandbox.flows import (
 from tests.servers import ThreadedServer
 
 SettingsFactory = Callable[..., SandboxSettings]
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep a developer's own TSPROV_SANDBOX_* variables out of the sandbox's tests."""
+    for name in list(os.environ):
+        if name.startswith("TSPROV_SANDBOX_"):
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+import html
 import re
 import secrets
 from typing import Any
@@ -49,7 +50,7 @@ def authorize_params(**overrides: str | None) -> dict[str, str]:
 
 def hidden_fields(page: str) -> dict[str, str]:
     """Return the consent form's hidden fields."""
-    return dict(_HIDDEN_INPUT.findall(page))
+    return {name: html.unescape(value) for name, value in _HIDDEN_INPUT.findall(page)}
 
 
 def redirect_query(response: httpx.Response) -> dict[str, str]:
@@ -59,6 +60,16 @@ def redirect_query(response: httpx.Response) -> dict[str, str]:
     return {name: values[0] for name, values in query.items()}
 
 
+async def consent_with(
+    client: httpx.AsyncClient, login: str, decision: str, overrides: dict[str, str | None]
+) -> dict[str, str]:
+    """Open the consent page, choose, and return the callback's query parameters."""
+    page = await client.get(AUTHORIZE, params=authorize_params(**overrides))
+    assert page.status_code == 200, page.text
+    form = {**hidden_fields(page.text), "login": login, "decision": decision}
+    return redirect_query(await client.post(AUTHORIZE, data=form))
+
+
 async def consent(
     client: httpx.AsyncClient,
     *,
@@ -66,11 +77,8 @@ async def consent(
     decision: str = "approve",
     **overrides: str | None,
 ) -> dict[str, str]:
-    """Open the consent page, choose, and return the callback's query parameters."""
-    page = await client.get(AUTHORIZE, params=authorize_params(**overrides))
-    assert page.status_code == 200, page.text
-    form = {**hidden_fields(page.text), "login": login, "decision": decision}
-    return redirect_query(await client.post(AUTHORIZE, data=form))
+    """Consent with authorization parameters changed by `overrides` (None removes one)."""
+    return await consent_with(client, login, decision, overrides)
 
 
 async def exchange(client: httpx.AsyncClient, code: str, **extra: str) -> httpx.Response:
@@ -86,9 +94,11 @@ async def exchange(client: httpx.AsyncClient, code: str, **extra: str) -> httpx.
     return await client.post(TOKEN, data=data)
 
 
-async def consent_token(client: httpx.AsyncClient, **overrides: str | None) -> dict[str, Any]:
-    """Consent as bob and redeem the code; return the token response."""
-    code = (await consent(client, **overrides))["code"]
+async def consent_token(
+    client: httpx.AsyncClient, *, login: str = "bob@example.com", **overrides: str | None
+) -> dict[str, Any]:
+    """Consent (as bob unless `login` says otherwise) and redeem the code; return the answer."""
+    code = (await consent_with(client, login, "approve", overrides))["code"]
     response = await exchange(client, code)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -146,3 +156,17 @@ async def audit_events(client: httpx.AsyncClient, **filters: Any) -> list[dict[s
 def event_names(events: list[dict[str, Any]]) -> list[str]:
     """Return `TARGETTYPE.ACTION` for each event."""
     return [f"{event['target']['type']}.{event['action']}" for event in events]
+
+
+async def add_fault(client: httpx.AsyncClient, **rule: Any) -> dict[str, Any]:
+    """Add a fault rule through the control API and return it."""
+    response = await client.post("/sandbox/faults", json=rule)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def client_token(client: httpx.AsyncClient) -> httpx.Response:
+    """Ask for an observer token and return the raw answer."""
+    data = {"grant_type": "client_credentials"}
+    return await client.post(TOKEN, data=data, auth=(OBSERVER_ID, OBSERVER_SECRET))

@@ -1,6 +1,7 @@
 """API v2 access: client-credentials tokens, bearer authentication, scopes and error bodies."""
 
 import base64
+from typing import Any
 
 import httpx
 import pytest
@@ -92,7 +93,7 @@ async def test_observer_reads_devices_and_logs_but_not_keys_or_apps(
     assert (await api.get(LOGS, headers=headers)).status_code == 200
     assert_message(await api.get("/api/v2/tailnet/-/keys", headers=headers), 403)
     assert_message(await api.get("/api/v2/tailnet/-/oauth-apps", headers=headers), 403)
-    body = {"capabilities": {"devices": {"create": {}}}}
+    body: dict[str, Any] = {"capabilities": {"devices": {"create": {}}}}
     assert_message(await api.post("/api/v2/tailnet/-/keys", json=body, headers=headers), 403)
 
 

@@ -134,7 +134,11 @@ async def test_filters_by_event_actor_and_target(api: httpx.AsyncClient) -> None
     await consent_token(api, login="carol@example.com")
     device = (await join(api, bob_key)).json()
     by_event = await audit_events(api, event=["NODE.CREATE", "OAUTH_APP.APPROVE"])
-    assert sorted(event_names(by_event)) == ["NODE.CREATE", "OAUTH_APP.APPROVE", "OAUTH_APP.APPROVE"]
+    assert sorted(event_names(by_event)) == [
+        "NODE.CREATE",
+        "OAUTH_APP.APPROVE",
+        "OAUTH_APP.APPROVE",
+    ]
     by_actor = await audit_events(api, actor="carol@example.com")
     assert event_names(by_actor) == ["OAUTH_APP.APPROVE", "API_KEY.CREATE"]
     by_target = await audit_events(api, target=device["nodeId"])

@@ -200,3 +200,8 @@ async def test_redirect_keeps_a_registered_query(
     form = {**hidden_fields(response.text), "login": "bob@example.com", "decision": "approve"}
     location = (await api.post(AUTHORIZE, data=form)).headers["location"]
     assert location.startswith(uri + "&code=")
+
+
+async def test_awkward_state_survives_the_round_trip(api: httpx.AsyncClient) -> None:
+    awkward = 'a&b="c" <d> é'
+    assert (await consent(api, state=awkward))["state"] == awkward

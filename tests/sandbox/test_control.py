@@ -2,8 +2,8 @@
 
 import json
 import time
-from email.utils import format_datetime, parsedate_to_datetime
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -14,12 +14,11 @@ from tests.sandbox.flows import (
     ADMIN,
     APP_ID,
     APP_SECRET,
-    OBSERVER_ID,
-    OBSERVER_SECRET,
     TOKEN,
+    add_fault,
     admin_key,
+    client_token,
     consent,
-    consent_token,
     exchange,
     join,
     refresh,
@@ -36,18 +35,6 @@ SWITCHES = {
     "device_approval": False,
 }
 DEVICES = "/api/v2/tailnet/-/devices"
-
-
-async def add_fault(api: httpx.AsyncClient, **rule: Any) -> dict[str, Any]:
-    response = await api.post("/sandbox/faults", json=rule)
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
-
-
-async def client_token(api: httpx.AsyncClient) -> httpx.Response:
-    data = {"grant_type": "client_credentials"}
-    return await api.post(TOKEN, data=data, auth=(OBSERVER_ID, OBSERVER_SECRET))
 
 
 async def test_health(api: httpx.AsyncClient) -> None:
@@ -144,7 +131,7 @@ async def test_fault_targets_one_grant_type(api: httpx.AsyncClient) -> None:
 async def test_fault_targets_a_method_and_a_path_prefix(api: httpx.AsyncClient) -> None:
     await add_fault(api, route="/api/v2/tailnet/-/keys", method="post", status=504)
     assert (await api.get("/api/v2/tailnet/-/keys", headers=ADMIN)).status_code == 200
-    body = {"capabilities": {"devices": {"create": {}}}}
+    body: dict[str, Any] = {"capabilities": {"devices": {"create": {}}}}
     response = await api.post("/api/v2/tailnet/-/keys", json=body, headers=ADMIN)
     assert response.status_code == 504
 
@@ -153,7 +140,7 @@ async def test_body_override_keeps_the_work_and_the_status(
     api: httpx.AsyncClient, state: SandboxState
 ) -> None:
     await add_fault(api, route="keys", method="POST", body="{not json", fail_times=1)
-    body = {"capabilities": {"devices": {"create": {}}}}
+    body: dict[str, Any] = {"capabilities": {"devices": {"create": {}}}}
     response = await api.post("/api/v2/tailnet/-/keys", json=body, headers=ADMIN)
     assert response.status_code == 200
     assert response.text == "{not json"
@@ -209,59 +196,6 @@ async def test_delete_faults(api: httpx.AsyncClient) -> None:
     assert (await api.delete("/sandbox/faults")).status_code == 204
     assert (await client_token(api)).status_code == 200
     assert (await api.get("/sandbox/faults")).json() == {"faults": []}
-
-
-async def test_request_log_counts_refreshes(api: httpx.AsyncClient) -> None:
-    await api.patch("/sandbox/switches", json={"grant_mode": "reusable"})
-    tokens = await consent_token(api, scope="auth_keys:create")
-    await refresh(api, tokens["refresh_token"])
-    log = (await api.get("/sandbox/requests", params={"grant_type": "refresh_token"})).json()
-    assert len(log["requests"]) == 1
-    (entry,) = log["requests"]
-    assert set(entry) == {
-        "id",
-        "time",
-        "method",
-        "path",
-        "route",
-        "grant_type",
-        "status",
-        "lost",
-        "fault_id",
-    }
-    assert entry["route"] == "token"
-    assert entry["method"] == "POST"
-    assert entry["status"] == 200
-    assert entry["lost"] is False
-
-
-async def test_request_log_records_routes_statuses_and_faults(api: httpx.AsyncClient) -> None:
-    fault = await add_fault(api, route="devices", status=503, fail_times=1)
-    await api.get(DEVICES, headers=ADMIN)
-    await api.get(DEVICES, headers=ADMIN)
-    await api.get("/sandbox/switches")
-    entries = (await api.get("/sandbox/requests")).json()["requests"]
-    assert [(e["route"], e["status"], e["fault_id"]) for e in entries] == [
-        ("devices", 503, fault["id"]),
-        ("devices", 200, None),
-    ]
-    only_authorize = await api.get("/sandbox/requests", params={"route": "authorize"})
-    assert only_authorize.json() == {"requests": []}
-
-
-async def test_request_log_holds_no_secrets(api: httpx.AsyncClient) -> None:
-    query = await consent(api, state="secret-state-value")
-    secret = (await exchange(api, query["code"])).json()["access_token"]
-    await join(api, secret)
-    text = (await api.get("/sandbox/requests")).text
-    for value in (query["code"], "secret-state-value", secret, APP_SECRET, OBSERVER_SECRET):
-        assert value not in text
-
-
-async def test_clear_request_log(api: httpx.AsyncClient) -> None:
-    await client_token(api)
-    assert (await api.delete("/sandbox/requests")).status_code == 204
-    assert (await api.get("/sandbox/requests")).json() == {"requests": []}
 
 
 async def test_clock_advances_on_request(api: httpx.AsyncClient) -> None:

@@ -140,9 +140,7 @@ async def test_needs_the_oauth_apps_scope(api: httpx.AsyncClient) -> None:
 
 
 async def test_a_created_app_runs_the_consent_flow(api: httpx.AsyncClient) -> None:
-    app = (
-        await api.post(APPS, json=app_body(redirectURIs=[REDIRECT_URI]), headers=ADMIN)
-    ).json()
+    app = (await api.post(APPS, json=app_body(redirectURIs=[REDIRECT_URI]), headers=ADMIN)).json()
     query = await consent(api, client_id=app["id"])
     response = await api.post(
         "/api/v2/oauth/token",

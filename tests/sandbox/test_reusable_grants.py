@@ -9,7 +9,16 @@ from fastapi import FastAPI
 from sandbox.app import create_app
 from sandbox.state import SandboxState
 from tests.sandbox.conftest import SettingsFactory
-from tests.sandbox.flows import ADMIN, bearer, consent, consent_token, exchange, refresh
+from tests.sandbox.flows import (
+    ADMIN,
+    audit_events,
+    bearer,
+    consent,
+    consent_token,
+    event_names,
+    exchange,
+    refresh,
+)
 
 KEY_BODY: dict[str, Any] = {"capabilities": {"devices": {"create": {}}}, "expirySeconds": 600}
 
@@ -41,7 +50,7 @@ async def test_default_app_scope_follows_the_grant_mode(api: httpx.AsyncClient) 
 async def test_access_token_mints_keys_owned_by_the_user(
     api: httpx.AsyncClient, state: SandboxState
 ) -> None:
-    token = (await consent_token(api, scope="auth_keys:create", login="bob@example.com"))
+    token = await consent_token(api, scope="auth_keys:create", login="bob@example.com")
     response = await mint(api, token["access_token"])
     assert response.status_code == 200
     bob = state.user_by_login("bob@example.com")
@@ -119,9 +128,7 @@ async def test_unknown_refresh_token_is_invalid_grant(api: httpx.AsyncClient) ->
     assert response.json()["error"] == "invalid_grant"
 
 
-async def test_identity_field_also_on_refresh(
-    api: httpx.AsyncClient, state: SandboxState
-) -> None:
+async def test_identity_field_also_on_refresh(api: httpx.AsyncClient, state: SandboxState) -> None:
     state.switches.identity_field = "user"
     first = await consent_token(api, scope="auth_keys:create", login="carol@example.com")
     assert first["user"] == "carol@example.com"
@@ -135,3 +142,18 @@ async def test_switching_grant_mode_at_run_time(api: httpx.AsyncClient) -> None:
     assert body["access_token"].startswith("tskey-auth-")
     assert "refresh_token" not in body
 
+
+async def test_deleting_the_app_revokes_its_grants(api: httpx.AsyncClient) -> None:
+    tokens = await consent_token(api, scope="auth_keys:create")
+    deleted = await api.delete("/api/v2/tailnet/-/oauth-apps/kTestApp001CNTRL", headers=ADMIN)
+    assert deleted.status_code == 200
+    assert (await mint(api, tokens["access_token"])).status_code == 401
+    assert (await refresh(api, tokens["refresh_token"])).json()["error"] == "invalid_client"
+
+
+async def test_app_deletion_events_share_one_group(api: httpx.AsyncClient) -> None:
+    await consent_token(api, scope="auth_keys:create")
+    await api.delete("/api/v2/tailnet/-/oauth-apps/kTestApp001CNTRL", headers=ADMIN)
+    events = await audit_events(api, event=["OAUTH_APP.REVOKE", "OAUTH_APP.DELETE"])
+    assert event_names(events) == ["OAUTH_APP.REVOKE", "OAUTH_APP.DELETE"]
+    assert events[0]["eventGroupID"] == events[1]["eventGroupID"]
