@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import time
 from pathlib import Path
 
@@ -32,11 +33,23 @@ def run(args: argparse.Namespace) -> int:
         run_sandbox(args.host, args.port)
         return 0
     started = time.monotonic()
-    database_url = resolve_database_url(ROOT, "tsprov")
-    upgrade_head(database_url)
-    env = load_dev_environment(ROOT / ".tsprov" / "dev.env")
-    asyncio.run(_serve(env, database_url, args.port, args.sandbox_port, started))
+    for port in (args.port, args.sandbox_port):
+        if port_in_use(port):
+            raise SystemExit(f"tsprov: port {port} is in use; stop what holds it or pick another")
+    database_url, server = resolve_database_url(ROOT, "tsprov")
+    try:
+        upgrade_head(database_url)
+        env = load_dev_environment(ROOT / ".tsprov" / "dev.env")
+        asyncio.run(_serve(env, database_url, args.port, args.sandbox_port, started))
+    finally:
+        if server is not None:
+            server.stop()
     return 0
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _settings(env: DevEnvironment, database_url: str, port: int, sandbox_url: str) -> Settings:

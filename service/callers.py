@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import hmac
 import re
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.audit import Actor, Target, record_event
 from service.models import Caller
 
 KEY_PREFIX = "tsprov_"
@@ -19,6 +21,8 @@ KEY_PATTERN = re.compile(r"^tsprov_[A-Za-z0-9_-]{43}$")
 SCOPES = ("provision", "read", "audit", "admin")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 USER_PATTERN = re.compile(r"^[A-Za-z0-9._@+*-]{1,128}$")
+# Caller keys are managed from the command line, an operator's console.
+ORIGIN_OPERATOR = "ADMIN_CONSOLE"
 
 
 class CallerError(ValueError):
@@ -85,6 +89,10 @@ async def create_caller(
     )
     session.add(caller)
     await session.flush()
+    await record_event(
+        session, origin=ORIGIN_OPERATOR, actor=operator_actor(), target=_target(caller),
+        action="CREATE", new={"scopes": caller.scopes, "users": caller.user_patterns},
+    )
     return caller, key
 
 
@@ -99,4 +107,22 @@ async def revoke_caller(session: AsyncSession, name: str) -> Caller:
     if caller.revoked_at is None:
         caller.revoked_at = datetime.now(UTC)
         await session.flush()
+        await record_event(
+            session, origin=ORIGIN_OPERATOR, actor=operator_actor(), target=_target(caller),
+            action="REVOKE", old="active", new="revoked",
+        )
     return caller
+
+
+def _target(caller: Caller) -> Target:
+    # A caller key is tsprov's API key: audited like Tailscale audits its own API keys.
+    return Target(id=str(caller.id), name=caller.name, type="API_KEY", property="CALLER")
+
+
+def operator_actor() -> Actor:
+    """Whoever runs the CLI on this machine: the operating-system account."""
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, as in some containers
+        login = "operator"
+    return Actor(id=login, type="USER", login_name=login)

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from service.devdb import DevDatabaseError
 from service.settings import Settings
 
 Command = Callable[[argparse.Namespace], int]
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (CommandError, ValidationError, OSError) as exc:
+    except (CommandError, DevDatabaseError, ValidationError, OSError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"tsprov: {reason}", file=sys.stderr)
         return 1

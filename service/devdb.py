@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -52,42 +53,55 @@ def _run_as_owner(args: list[str], owner: str | None) -> None:
     subprocess.run(command, check=True, capture_output=True)  # noqa: S603
 
 
-def start_private_cluster(root: Path) -> str:
-    """Start (creating if needed) a cluster under ``root``; returns its server URL."""
+@dataclass(frozen=True)
+class PostgresServer:
+    """A server URL without a database; ``started`` when this process started it."""
+
+    url: str
+    data_dir: Path | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.data_dir is not None
+
+    def stop(self) -> None:
+        """Stop the private cluster this process started; a no-op for any other server."""
+        if self.data_dir is None:
+            return
+        pg_ctl = str(_postgres_bin() / "pg_ctl")
+        _run_as_owner([pg_ctl, "-D", str(self.data_dir), "-m", "fast", "-w", "stop"], _owner())
+
+
+def _owner() -> str | None:
+    return "postgres" if os.geteuid() == 0 else None
+
+
+def start_private_cluster(root: Path) -> PostgresServer:
+    """Start (creating if needed) a cluster under ``root``."""
+    url = f"postgresql://postgres@127.0.0.1:{PRIVATE_PORT}"
     if _answers("127.0.0.1", PRIVATE_PORT):
-        return f"postgresql://postgres@127.0.0.1:{PRIVATE_PORT}"
+        return PostgresServer(url)
     bin_dir = _postgres_bin()
     data = root / "data"
-    owner = "postgres" if os.geteuid() == 0 else None
+    owner = _owner()
     root.mkdir(parents=True, exist_ok=True)
     if owner:
         shutil.chown(root, owner)
     if not (data / "PG_VERSION").exists():
-        _run_as_owner(
-            [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"], owner
-        )
+        initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
+        _run_as_owner(initdb, owner)
     options = f"-p {PRIVATE_PORT} -c listen_addresses=127.0.0.1 -k {root}"
+    log = str(root / "log")
     _run_as_owner(
-        [
-            str(bin_dir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(root / "log"),
-            "-o",
-            options,
-            "-w",
-            "start",
-        ],
-        owner,
+        [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", log, "-o", options, "-w", "start"], owner
     )
-    return f"postgresql://postgres@127.0.0.1:{PRIVATE_PORT}"
+    return PostgresServer(url, data)
 
 
-def find_server(project_root: Path) -> str:
-    """A server URL without a database name, per the order in this module's docstring."""
+def find_server(project_root: Path) -> PostgresServer:
+    """The server to use, per the order in this module's docstring."""
     if _answers(*LOCAL_SERVER):
-        return "postgresql://postgres@127.0.0.1:5432"
+        return PostgresServer("postgresql://postgres@127.0.0.1:5432")
     return start_private_cluster(project_root / ".tsprov" / "pg")
 
 
@@ -112,16 +126,19 @@ async def ensure_database(url: str, *, recreate: bool = False) -> None:
         await conn.close()
 
 
-def resolve_database_url(project_root: Path, name: str, *, recreate: bool = False) -> str:
-    """The URL to use, with its database created; see the module docstring for the order."""
+def resolve_database_url(project_root: Path, name: str) -> tuple[str, PostgresServer | None]:
+    """The URL to use, with its database created, and the server when one was found here."""
     configured = os.environ.get("TSPROV_DATABASE_URL")
-    url = configured or with_database(find_server(project_root), name)
-    if not configured or recreate:
-        try:
-            asyncio.run(ensure_database(url, recreate=recreate))
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise DevDatabaseError(f"Postgres at {_safe(url)} is not usable: {exc}") from exc
-    return url
+    if configured:
+        return configured, None
+    server = find_server(project_root)
+    url = with_database(server.url, name)
+    try:
+        asyncio.run(ensure_database(url))
+    except (OSError, asyncpg.PostgresError) as exc:
+        server.stop()
+        raise DevDatabaseError(f"Postgres at {_safe(url)} is not usable: {exc}") from exc
+    return url, server
 
 
 def _safe(url: str) -> str:

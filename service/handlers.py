@@ -83,6 +83,9 @@ async def _on_browser(_request: Request, exc: Exception) -> Response:
 
 async def _on_upstream(request: Request, exc: Exception) -> Response:
     error = cast(TailscaleError, exc)
+    context = getattr(request.app.state, "context", None)
+    if context is not None:
+        context.metrics.upstream_failures.labels(error.code).inc()
     status = UPSTREAM_STATUS.get(error.code, 503)
     headers = {"Retry-After": str(max(1, round(error.retry_after)))} if error.retry_after else {}
     detail = "Tailscale could not complete the request; please retry later."

@@ -24,12 +24,6 @@ class Metrics:
             ["route"],
             registry=self.registry,
         )
-        self.provisioning = Counter(
-            "tsprov_provisioning_transitions_total",
-            "Provisioning request status changes.",
-            ["status"],
-            registry=self.registry,
-        )
         self.upstream_failures = Counter(
             "tsprov_upstream_failures_total",
             "Tailscale calls that failed, by problem code.",
