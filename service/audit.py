@@ -158,14 +158,19 @@ def chain_hash(prev_hash: bytes, content: dict[str, Any]) -> bytes:
     return hashlib.sha256(prev_hash + rfc8785.dumps(content)).digest()
 
 
-async def _chain_head(session: AsyncSession) -> bytes:
-    last = await session.scalar(select(AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))
+async def _chain_head(session: AsyncSession) -> tuple[bytes, datetime | None]:
+    """The hash to link to, and the time of the event that carries it (if still kept)."""
+    last = (
+        await session.execute(
+            select(AuditEvent.hash, AuditEvent.event_time).order_by(AuditEvent.seq.desc()).limit(1)
+        )
+    ).first()
     if last is not None:
-        return last
+        return last.hash, last.event_time
     checkpoint = await session.scalar(
         select(AuditCheckpoint.last_hash).order_by(AuditCheckpoint.id.desc()).limit(1)
     )
-    return checkpoint if checkpoint is not None else GENESIS_HASH
+    return (checkpoint if checkpoint is not None else GENESIS_HASH), None
 
 
 async def record_event(
@@ -183,9 +188,13 @@ async def record_event(
 ) -> AuditEvent:
     """Append one event in the caller's transaction; it commits with the change it records."""
     await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_CHAIN_LOCK})
+    prev_hash, prev_time = await _chain_head(session)
+    now = datetime.now(UTC)
     event = AuditEvent(
         id=uuid.uuid4(),
-        event_time=datetime.now(UTC),
+        # Replicas' clocks differ; never going backwards keeps time order equal to chain
+        # order, so a reader paging by time cannot skip an event committed after its cursor.
+        event_time=max(now, prev_time) if prev_time is not None else now,
         event_group_id=_event_group.get() or str(uuid.uuid4()),
         origin=origin,
         actor=actor.as_json(),
@@ -197,7 +206,7 @@ async def record_event(
         action_details=details,
         error=error,
         user_id=user_id,
-        prev_hash=await _chain_head(session),
+        prev_hash=prev_hash,
     )
     event.hash = chain_hash(event.prev_hash, event_content(event))
     session.add(event)

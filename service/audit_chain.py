@@ -58,9 +58,7 @@ async def _latest_checkpoint(session: AsyncSession) -> tuple[int, bytes] | None:
 
 
 async def _batch(session: AsyncSession, after_seq: int, size: int) -> list[Row[Any]]:
-    query = (
-        select(*_COLUMNS).where(AuditEvent.seq > after_seq).order_by(AuditEvent.seq).limit(size)
-    )
+    query = select(*_COLUMNS).where(AuditEvent.seq > after_seq).order_by(AuditEvent.seq).limit(size)
     return list((await session.execute(query)).all())
 
 
@@ -85,10 +83,7 @@ async def _broken_link(session: AsyncSession, row: Row[Any]) -> ChainReport:
         reason = "reordered: the event it follows in the chain comes after it"
         return ChainReport(False, 0, str(row.id), reason)
     intruder = await session.scalar(
-        select(AuditEvent.id)
-        .where(AuditEvent.seq > predecessor)
-        .order_by(AuditEvent.seq)
-        .limit(1)
+        select(AuditEvent.id).where(AuditEvent.seq > predecessor).order_by(AuditEvent.seq).limit(1)
     )
     reason = "inserted: this event is not part of the chain"
     return ChainReport(False, 0, str(intruder), reason)

@@ -28,9 +28,7 @@ from service.models import AuditEvent, AuditLink
 LOG_VERSION = "1.1"
 EXPORT_BATCH = 1000
 # RFC 3339 date-time: a full date, a 'T' (or space), a time and an explicit offset.
-RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
-)
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CURSOR = struct.Struct(">qq8s")
 

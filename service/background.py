@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -17,6 +19,7 @@ from sqlalchemy import CursorResult, Result, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit import ORIGIN_BACKGROUND, WORKER, event_group
+from service.audit_links import link_upstream_events
 from service.context import AppContext
 from service.db import transaction
 from service.devices import watch_joined_devices
@@ -27,6 +30,7 @@ from service.provisioning import change_status
 log = logging.getLogger("tsprov.background")
 MINT_SETTLE_AFTER = timedelta(minutes=2)
 FLOW_KEEP = timedelta(hours=1)
+LINK_LOOKBACK = timedelta(hours=1)
 Job = Callable[[AppContext, AsyncSession], Awaitable[int]]
 
 
@@ -111,27 +115,41 @@ async def settle_pending_mints(context: AppContext, session: AsyncSession) -> in
     return count
 
 
-JOBS: dict[str, tuple[int, Job]] = {
-    "expire_requests": (1, expire_requests),
-    "expire_grants": (2, expire_grants),
-    "purge_spent_records": (3, purge_spent_records),
-    "settle_pending_mints": (4, settle_pending_mints),
-    "watch_joined_devices": (5, watch_joined_devices),
+async def link_to_tailscale_log(context: AppContext, session: AsyncSession) -> int:
+    """Cross-reference our NODE.CREATE events with Tailscale's own, via the observer."""
+    since = datetime.now(UTC) - LINK_LOOKBACK
+    return await link_upstream_events(session, context.tailscale, since)
+
+
+@dataclass(frozen=True)
+class BackgroundJob:
+    lock_id: int
+    run: Job
+    every_ticks: int = 1  # jobs that call Tailscale run less often than local clean-ups
+
+
+JOBS: dict[str, BackgroundJob] = {
+    "expire_requests": BackgroundJob(1, expire_requests),
+    "expire_grants": BackgroundJob(2, expire_grants),
+    "purge_spent_records": BackgroundJob(3, purge_spent_records),
+    "settle_pending_mints": BackgroundJob(4, settle_pending_mints),
+    "watch_joined_devices": BackgroundJob(5, watch_joined_devices, every_ticks=2),
+    "link_to_tailscale_log": BackgroundJob(6, link_to_tailscale_log, every_ticks=12),
 }
 JOB_LOCK_BASE = 0x7473_7072_6F76_1000
 
 
 async def run_job(context: AppContext, name: str) -> int:
     """Run one job if no other replica holds it; returns how many rows it changed."""
-    lock_id, job = JOBS[name]
+    job = JOBS[name]
     async with transaction(context.sessions) as session:
         got = await session.scalar(
-            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": JOB_LOCK_BASE + lock_id}
+            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": JOB_LOCK_BASE + job.lock_id}
         )
         if not got:
             return 0
         with event_group():
-            return await job(context, session)
+            return await job.run(context, session)
 
 
 class BackgroundWorker:
@@ -151,10 +169,12 @@ class BackgroundWorker:
                 await self._task
 
     async def _loop(self) -> None:
-        while True:
-            for name in JOBS:
+        for tick in itertools.count():
+            for name, job in JOBS.items():
+                if tick % job.every_ticks:
+                    continue
                 try:
                     await run_job(self._context, name)
-                except Exception as exc:
+                except Exception as exc:  # one failing job must not stop the others
                     log.warning("background job %s failed: %s", name, type(exc).__name__)
             await asyncio.sleep(self._context.settings.background_interval_seconds)

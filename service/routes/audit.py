@@ -17,6 +17,7 @@ from service.callers import user_allowed
 from service.deps import AdminCaller, AuditCaller, ContextDep, SessionDep, refuse
 from service.errors import Forbidden
 from service.models import Caller
+from service.schemas import SearchTerm
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -30,14 +31,14 @@ EXAMPLE_EVENT: dict[str, Any] = {
     "eventGroupID": "5d0f7a0e-2b1c-4a8e-9f61-0c4b8a3e9d27",
     "origin": "CONFIG_API",
     "actor": {
-        "id": "7f1e…",
+        "id": "7f1e9c1a-5d0b-4f0e-a3f4-2c9d8e7b6a50",
         "type": "OAUTH_CLIENT",
         "loginName": "devbox-service",
         "displayName": "devbox-service",
         "tags": [],
     },
     "target": {
-        "id": "3c9a…",
+        "id": "3c9a4b1e-8f2d-4e6a-b5c7-1d0e9f8a7b6c",
         "name": "alice@example.com",
         "type": "PROVISIONING_REQUEST",
         "isEphemeral": False,
@@ -49,8 +50,8 @@ EXAMPLE_EVENT: dict[str, Any] = {
     "actionDetails": "",
     "error": "",
     "userId": "alice@example.com",
-    "prevHash": "9f2c…",
-    "hash": "41ab…",
+    "prevHash": "9f2c" + "0" * 60,
+    "hash": "41ab" + "0" * 60,
 }
 
 
@@ -93,14 +94,17 @@ class ChainReportOut(BaseModel):
     reason: str | None
 
 
-Start = Annotated[
-    str, Query(description="RFC 3339, inclusive", examples=["2026-11-28T00:00:00Z"])
-]
+Start = Annotated[str, Query(description="RFC 3339, inclusive", examples=["2026-11-28T00:00:00Z"])]
 End = Annotated[str, Query(description="RFC 3339, exclusive", examples=["2026-11-29T00:00:00Z"])]
-ActorFilter = Annotated[list[str], Query(description="Actor id or loginName; repeatable")]
-TargetFilter = Annotated[list[str], Query(description="Target id or name; repeatable")]
+ActorFilter = Annotated[
+    list[SearchTerm] | None, Query(description="Actor id or loginName; repeatable")
+]
+TargetFilter = Annotated[
+    list[SearchTerm] | None, Query(description="Target id or name; repeatable")
+]
 EventFilter = Annotated[
-    list[str], Query(description="TARGETTYPE.ACTION; repeatable", examples=["NODE.CREATE"])
+    list[SearchTerm] | None,
+    Query(description="TARGETTYPE.ACTION; repeatable", examples=["NODE.CREATE"]),
 ]
 UserIdFilter = Annotated[str | None, Query(pattern=USER_ID_PATTERN)]
 
@@ -108,24 +112,26 @@ UserIdFilter = Annotated[str | None, Query(pattern=USER_ID_PATTERN)]
 async def audit_filter(
     start: Start,
     end: End,
-    actor: ActorFilter = (),  # type: ignore[assignment]  # FastAPI accepts any sequence default
-    target: TargetFilter = (),  # type: ignore[assignment]
-    event: EventFilter = (),  # type: ignore[assignment]
+    actor: ActorFilter = None,
+    target: TargetFilter = None,
+    event: EventFilter = None,
     user_id: UserIdFilter = None,
 ) -> AuditFilter:
-    return build_filter(start, end, actors=actor, targets=target, events=event, user_id=user_id)
+    return build_filter(
+        start, end, actors=actor or (), targets=target or (), events=event or (), user_id=user_id
+    )
 
 
 AuditFilterDep = Annotated[AuditFilter, Depends(audit_filter)]
 
 
 async def _limit_to_callers_users(
-    context: ContextDep, request: Request, caller: Caller, audit_filter: AuditFilter
+    context: ContextDep, request: Request, caller: Caller, window: AuditFilter
 ) -> None:
     """A key limited to some users reads only their events, so it must name one of them."""
     if not caller.user_patterns:
         return
-    user_id = audit_filter.user_id
+    user_id = window.user_id
     if user_id is None or not user_allowed(caller.user_patterns, user_id):
         actor = caller_actor(caller.id, caller.name)
         await refuse(context, request, actor, "audit read outside the key's patterns", user_id)

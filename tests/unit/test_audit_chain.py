@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import Row, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service import audit_chain
-from service.audit import GENESIS_HASH, WORKER, Target, record_event
+from service.audit import (
+    CONTENT_COLUMNS,
+    GENESIS_HASH,
+    WORKER,
+    Target,
+    chain_hash,
+    content_of,
+    record_event,
+)
 from service.audit_chain import verify_audit_chain, verify_chain
 from service.audit_retention import PruneRefused, prune_audit
 from service.models import AuditCheckpoint, AuditEvent
@@ -126,11 +135,11 @@ async def _rehash(session: AsyncSession, event_id: object) -> bytes:
     session.expunge_all()
     event = await session.scalar(select(AuditEvent).where(AuditEvent.id == event_id))
     assert event is not None
-    return audit_chain.chain_hash(event.prev_hash, audit_chain.content_of(_columns(event)))
+    return chain_hash(event.prev_hash, content_of(_columns(event)))
 
 
 def _columns(event: AuditEvent) -> dict[str, object]:
-    return {name: getattr(event, name) for name in audit_chain.CONTENT_COLUMNS}
+    return {name: getattr(event, name) for name in CONTENT_COLUMNS}
 
 
 async def test_prune_keeps_the_chain_verifiable(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -151,7 +160,11 @@ async def test_prune_keeps_the_chain_verifiable(sessions: async_sessionmaker[Asy
     assert (await verify_audit_chain(sessions)).ok
     async with sessions() as session, session.begin():
         await record_event(
-            session, origin="CONTROL", actor=WORKER, target=Target("g", "u", "GRANT"), action="EXPIRED"
+            session,
+            origin="CONTROL",
+            actor=WORKER,
+            target=Target("g", "u", "GRANT"),
+            action="EXPIRED",
         )
     verified = await verify_audit_chain(sessions)
     assert (verified.ok, verified.checked) == (True, 6)
@@ -163,7 +176,11 @@ async def test_prune_everything_then_append(sessions: async_sessionmaker[AsyncSe
     assert (await prune_audit(sessions, 90, now=NOW)).pruned == 3
     async with sessions() as session, session.begin():
         event = await record_event(
-            session, origin="CONTROL", actor=WORKER, target=Target("g", "u", "GRANT"), action="EXPIRED"
+            session,
+            origin="CONTROL",
+            actor=WORKER,
+            target=Target("g", "u", "GRANT"),
+            action="EXPIRED",
         )
     assert event.prev_hash != GENESIS_HASH
     assert (await verify_audit_chain(sessions)).ok
@@ -191,7 +208,7 @@ async def test_prune_during_verify_is_not_a_break(
     real_batch = audit_chain._batch
     calls = 0
 
-    async def batch_then_prune(session: AsyncSession, after: int, size: int) -> list[object]:
+    async def batch_then_prune(session: AsyncSession, after: int, size: int) -> list[Row[Any]]:
         nonlocal calls
         calls += 1
         if calls == 2:  # another process prunes while the walk is under way

@@ -22,7 +22,7 @@ from service.audit import (
     user_actor,
 )
 from tests.conftest import CallerFactory, bearer
-from tests.unit.audit_support import assert_tailscale_shape
+from tests.unit.audit_support import append_at, assert_tailscale_shape
 
 
 async def test_envelope_fields_and_values(session: AsyncSession) -> None:
@@ -53,9 +53,15 @@ async def test_envelope_fields_and_values(session: AsyncSession) -> None:
 async def test_one_operation_shares_an_event_group(session: AsyncSession) -> None:
     target = Target(id="g-1", name="alice", type="GRANT")
     with event_group() as group:
-        first = await record_event(session, origin="CONTROL", actor=WORKER, target=target, action="EXPIRED")
-        second = await record_event(session, origin="CONTROL", actor=WORKER, target=target, action="REVOKE")
-    alone = await record_event(session, origin="CONTROL", actor=WORKER, target=target, action="UPDATE")
+        first = await record_event(
+            session, origin="CONTROL", actor=WORKER, target=target, action="EXPIRED"
+        )
+        second = await record_event(
+            session, origin="CONTROL", actor=WORKER, target=target, action="REVOKE"
+        )
+    alone = await record_event(
+        session, origin="CONTROL", actor=WORKER, target=target, action="UPDATE"
+    )
     assert first.event_group_id == second.event_group_id == group
     assert alone.event_group_id != group
 
@@ -86,7 +92,9 @@ async def _events(client: httpx.AsyncClient, key: str, **filters: Any) -> list[d
     return logs
 
 
-async def test_user_events_from_the_api(client: httpx.AsyncClient, make_caller: CallerFactory) -> None:
+async def test_user_events_from_the_api(
+    client: httpx.AsyncClient, make_caller: CallerFactory
+) -> None:
     admin = await make_caller("admin", name="ops-console")
     body = {"tailscale_login": "alice@example.com", "display_name": "Alice"}
     response = await client.put("/v1/users/alice", json=body, headers=bearer(admin))
@@ -109,10 +117,14 @@ async def test_provisioning_request_events_from_the_api(
     client: httpx.AsyncClient, make_caller: CallerFactory
 ) -> None:
     caller = await make_caller("provision", "audit", name="devbox")
-    created = await client.post("/v1/users/bob/provisioning-requests", json={}, headers=bearer(caller))
+    created = await client.post(
+        "/v1/users/bob/provisioning-requests", json={}, headers=bearer(caller)
+    )
     assert created.status_code == 201, created.text
     request_id = created.json()["id"]
-    cancelled = await client.delete(f"/v1/provisioning-requests/{request_id}", headers=bearer(caller))
+    cancelled = await client.delete(
+        f"/v1/provisioning-requests/{request_id}", headers=bearer(caller)
+    )
     assert cancelled.status_code == 204, cancelled.text
     logs = await _events(client, caller, target=request_id)
     assert [log["action"] for log in logs] == ["CREATE", "UPDATE"]
@@ -125,3 +137,14 @@ async def test_provisioning_request_events_from_the_api(
         assert log["origin"] == "CONFIG_API"
         assert log["actor"]["loginName"] == "devbox"
         assert log["userId"] == "bob"
+
+
+async def test_event_time_never_goes_back_along_the_chain(session: AsyncSession) -> None:
+    # Another replica, whose clock runs a minute ahead, wrote the previous event.
+    ahead = datetime.now(UTC) + timedelta(minutes=1)
+    await append_at(session, ahead, user_id="alice")
+    event = await record_event(
+        session, origin="CONTROL", actor=WORKER, target=Target("g", "alice", "GRANT"),
+        action="EXPIRED",
+    )  # fmt: skip
+    assert event.event_time == ahead

@@ -79,7 +79,8 @@ async def test_links_by_node_id_then_by_name_and_shows_it(
     groups = {log["id"]: log.get("upstreamEventGroupID") for log in page.logs}
     assert groups == {by_id: "group-a", by_name: "group-b", unmatched: None}
     exported = {
-        log["id"]: log.get("upstreamEventGroupID") async for log in stream_audit(sessions, everything())
+        log["id"]: log.get("upstreamEventGroupID")
+        async for log in stream_audit(sessions, everything())
     }
     assert exported == groups
 

@@ -36,13 +36,17 @@ async def scene(session: AsyncSession) -> None:
     """Six events across the window and two outside it."""
     node = Target(id="n-100", name="alice-box.example.ts.net", type="NODE")
     await append_at(session, T0 - timedelta(seconds=1), user_id="early")
-    await append_at(session, T0, user_id="alice", target=Target("r-1", "alice", "PROVISIONING_REQUEST"))
+    await append_at(
+        session, T0, user_id="alice", target=Target("r-1", "alice", "PROVISIONING_REQUEST")
+    )
     await append_at(session, T0 + timedelta(minutes=5), user_id="alice", target=node)
     await append_at(
         session, T0 + timedelta(minutes=10), actor=OTHER_CALLER, user_id="bob",
         target=Target("r-2", "bob", "PROVISIONING_REQUEST", "STATUS"), action="UPDATE",
     )  # fmt: skip
-    await append_at(session, T0 + timedelta(minutes=20), user_id="bob", target=Target("k-7", "bob", "API_KEY"))
+    await append_at(
+        session, T0 + timedelta(minutes=20), user_id="bob", target=Target("k-7", "bob", "API_KEY")
+    )
     await append_at(
         session, T0 + timedelta(minutes=30), actor=OTHER_CALLER, user_id="carol",
         target=Target("g-3", "carol", "GRANT"), action="REVOKE",
@@ -129,7 +133,7 @@ async def test_tampered_cursor_is_refused(session: AsyncSession) -> None:
 async def test_cursor_of_another_query_is_refused(session: AsyncSession) -> None:
     page = await query_audit(session, window(), limit=2)
     assert page.next_cursor is not None
-    with pytest.raises(ValidationFailed, match="another query|this query"):
+    with pytest.raises(ValidationFailed, match="this query"):
         await query_audit(session, window(user_id="bob"), limit=2, cursor=page.next_cursor)
 
 

@@ -30,7 +30,9 @@ async def as_service_login(db_connection: AsyncConnection) -> AsyncIterator[str]
     await db_connection.execute(text("RESET ROLE"))
 
 
-async def _denied(sessions: async_sessionmaker[AsyncSession], statement: str, **params: object) -> str:
+async def _denied(
+    sessions: async_sessionmaker[AsyncSession], statement: str, **params: object
+) -> str:
     with pytest.raises(ProgrammingError) as caught:
         async with sessions() as session, session.begin():
             await session.execute(text(statement), params)
@@ -60,7 +62,9 @@ async def test_service_role_appends_and_reads_but_cannot_rewrite(
     assert "permission denied" in await _denied(
         sessions, "DELETE FROM audit_link WHERE event_id = :id", id=event.id
     )
-    forged = "INSERT INTO audit_checkpoint (last_seq, last_hash, pruned_count) VALUES (1, '\\x00', 0)"
+    forged = (
+        "INSERT INTO audit_checkpoint (last_seq, last_hash, pruned_count) VALUES (1, '\\x00', 0)"
+    )
     assert "permission denied" in await _denied(sessions, forged)
     assert (await verify_audit_chain(sessions)).ok
 
