@@ -31,6 +31,11 @@ class SwitchesBody(BaseModel):
         "invalid_client fail the token endpoint; null is off",
     )
     device_approval: bool = False
+    rotate_refresh_tokens: bool = Field(
+        default=True,
+        description="false: a refresh answers a new access token only, and the refresh token "
+        "stays valid",
+    )
 
 
 def apply_switches(state: SandboxState, patch: SwitchesBody) -> None:

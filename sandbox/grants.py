@@ -127,8 +127,10 @@ def _revoke_what_code_issued(state: SandboxState, record: AuthorizationCode) -> 
         revoke_grant(state, grant, details)
 
 
-def _grant_tokens(state: SandboxState, grant: Grant) -> dict[str, Any]:
-    access, refresh = _new_api_token(), secrets.token_urlsafe(32)
+def _grant_tokens(
+    state: SandboxState, grant: Grant, *, with_refresh: bool = True
+) -> dict[str, Any]:
+    access = _new_api_token()
     ttl = state.switches.access_token_ttl
     state.access_tokens[secret_digest(access)] = AccessToken(
         kind="user",
@@ -138,14 +140,17 @@ def _grant_tokens(state: SandboxState, grant: Grant) -> dict[str, Any]:
         client_id=grant.client_id,
         grant_id=grant.id,
     )
-    state.refresh_tokens[secret_digest(refresh)] = RefreshToken(grant.id, grant.client_id)
-    return {
+    body: dict[str, Any] = {
         "access_token": access,
         "token_type": "Bearer",
         "expires_in": ttl,
         "scope": grant.scope,
-        "refresh_token": refresh,
     }
+    if with_refresh:
+        refresh = secrets.token_urlsafe(32)
+        state.refresh_tokens[secret_digest(refresh)] = RefreshToken(grant.id, grant.client_id)
+        body["refresh_token"] = refresh
+    return body
 
 
 def _with_identity(state: SandboxState, body: dict[str, Any], user_id: str) -> dict[str, Any]:
@@ -202,7 +207,7 @@ def exchange_code(
 def refresh_grant(
     state: SandboxState, app: OAuthApp, *, refresh_token: str, scope: str | None
 ) -> dict[str, Any]:
-    """Rotate a refresh token; replaying a spent one revokes the whole grant."""
+    """Rotate a refresh token (unless switched off); replaying a spent one revokes the grant."""
     with state.lock:
         record = state.refresh_tokens.get(secret_digest(refresh_token))
         if record is None or record.client_id != app.id:
@@ -216,8 +221,11 @@ def refresh_grant(
         held = split_scope(grant.scope)
         if scope and not all(scopes_allow(held, wanted) for wanted in split_scope(scope)):
             raise OAuthError("invalid_scope", "scope exceeds what the grant holds")
-        record.spent = True
-        return _with_identity(state, _grant_tokens(state, grant), grant.user_id)
+        rotate = state.switches.rotate_refresh_tokens
+        # Without rotation the answer carries no refresh token and the presented one stays valid.
+        record.spent = rotate
+        tokens = _grant_tokens(state, grant, with_refresh=rotate)
+        return _with_identity(state, tokens, grant.user_id)
 
 
 def issue_client_token(

@@ -41,6 +41,8 @@ class Switches:
     identity_field: str | None
     forced_oauth_error: str | None
     device_approval: bool
+    # Whether a refresh rotates the refresh token is [?] at Tailscale; rotation is strictest.
+    rotate_refresh_tokens: bool = True
 
     @classmethod
     def from_settings(cls, settings: SandboxSettings) -> "Switches":

@@ -64,6 +64,12 @@ class RequestNotifier:
         for event in self._waiters.get(str(payload), ()):
             event.set()
 
+    def wake_all(self) -> None:
+        """Wake every long-poll, so each re-checks whether it should answer now."""
+        for events in self._waiters.values():
+            for event in events:
+                event.set()
+
     @contextlib.contextmanager
     def watch(self, request_id: uuid.UUID) -> Iterator[asyncio.Event]:
         """An event set whenever ``request_id`` changes, on any replica."""

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     db_statement_timeout_ms: int = Field(default=10_000, ge=100)
     background_interval_seconds: float = Field(default=5.0, gt=0)
+    shutdown_drain_seconds: float = Field(default=5.0, ge=0)
     upstream_connect_timeout_seconds: float = Field(default=3.0, gt=0)
     upstream_read_timeout_seconds: float = Field(default=10.0, gt=0)
     upstream_deadline_seconds: float = Field(default=20.0, gt=0)
@@ -96,14 +97,22 @@ class Settings(BaseSettings):
         observer_secret = self.observer_client_secret.get_secret_value()
         if self.observer_client_id and observer_secret in SAMPLE_SECRETS:
             problems.append("TSPROV_OBSERVER_CLIENT_SECRET is missing or a sample value")
-        if not self.encryption_keys.get_secret_value() and self.encryption_keys_file is None:
-            problems.append("no encryption key (TSPROV_ENCRYPTION_KEYS or _FILE)")
+        if not self._has_key_ring():
+            problems.append("no encryption key (TSPROV_ENCRYPTION_KEYS, or a non-empty _FILE)")
         url = urlsplit(self.public_url)
         if url.scheme != "https" and url.hostname not in LOCAL_HOSTS:
             problems.append("TSPROV_PUBLIC_URL must be https")
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self
+
+    def _has_key_ring(self) -> bool:
+        # Read the file now: an empty or unreadable one must stop production here, not
+        # leave it running without the key it needs.
+        try:
+            return bool(self.key_ring_text)
+        except OSError:
+            return False
 
     @property
     def redirect_uri(self) -> str:

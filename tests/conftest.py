@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -32,18 +32,25 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_DATABASE = "tsprov_test"
 
 
-def _server_url() -> str:
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """TSPROV_DATABASE_URL's server, else the local one, else a private cluster (stopped after)."""
     configured = os.environ.get("TSPROV_DATABASE_URL")
-    if not configured:
-        return find_server(ROOT)
-    parts = urlsplit(configured.replace("postgresql+asyncpg://", "postgresql://", 1))
-    return urlunsplit((parts.scheme, parts.netloc, "", parts.query, ""))
+    if configured:
+        parts = urlsplit(configured.replace("postgresql+asyncpg://", "postgresql://", 1))
+        yield urlunsplit((parts.scheme, parts.netloc, "", parts.query, ""))
+        return
+    server = find_server(ROOT)
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
-def database_url() -> str:
+def database_url(postgres_server: str) -> str:
     """A fresh test database on the resolved server, migrated to head once per session."""
-    url = with_database(_server_url(), TEST_DATABASE)
+    url = with_database(postgres_server, TEST_DATABASE)
     asyncio.run(ensure_database(url, recreate=True))
     upgrade_head(url)
     return url.replace("postgresql://", "postgresql+asyncpg://", 1)

@@ -101,7 +101,13 @@ async def get_request(
     first_status = out.status
     deadline = time.monotonic() + wait_seconds
     with context.notifier.watch(request_id) as changed:
-        while out.status == first_status and (left := deadline - time.monotonic()) > 0:
+        # A draining replica answers now, so the caller re-polls one that stays up instead of
+        # being cut off when the graceful shutdown runs out.
+        while (
+            out.status == first_status
+            and not context.draining
+            and (left := deadline - time.monotonic()) > 0
+        ):
             # The wake-up comes through NOTIFY; the short timer covers a lost listener.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), timeout=min(left, LONG_POLL_RECHECK_SECONDS))

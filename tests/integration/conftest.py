@@ -20,7 +20,6 @@ from service.devdb import ensure_database, with_database
 from service.main import create_app
 from service.migrate import upgrade_head
 from service.settings import Settings
-from tests.conftest import _server_url
 from tests.integration.browser import Browser
 from tests.servers import ThreadedServer
 
@@ -53,8 +52,8 @@ class Stack:
 
 
 @pytest.fixture(scope="session")
-def it_database_url() -> str:
-    url = with_database(_server_url(), IT_DATABASE)
+def it_database_url(postgres_server: str) -> str:
+    url = with_database(postgres_server, IT_DATABASE)
     asyncio.run(ensure_database(url, recreate=True))
     upgrade_head(url)
     return url

@@ -33,6 +33,7 @@ SWITCHES = {
     "identity_field": None,
     "forced_oauth_error": None,
     "device_approval": False,
+    "rotate_refresh_tokens": True,
 }
 DEVICES = "/api/v2/tailnet/-/devices"
 

@@ -1,0 +1,231 @@
+"""SIGTERM to a real `tsprov serve` process with 20 calls in flight (item 29, a fault case).
+
+On SIGTERM readiness drops first while the port still accepts, in-flight requests finish
+(long-polls answer early, claims complete their mint), then the process closes and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from service.background import run_job
+from service.context import AppContext
+from service.settings import Settings
+from tests.conftest import ROOT, bearer
+from tests.faults.conftest import ServiceFactory
+from tests.faults.flows import (
+    REUSABLE_SCOPE,
+    Sessions,
+    add_fault,
+    age_mint,
+    claim,
+    consented_user,
+    create_request,
+    logged,
+    mint_intent_committed,
+    new_user,
+    ready_request,
+)
+from tests.integration.browser import Browser
+
+DRAIN_SECONDS = 1.0
+MINT_LATENCY = 1.5
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def serve_environment(settings: Settings, public_url: str) -> dict[str, str]:
+    """What an operator sets for `tsprov serve`: only TSPROV_* variables, nothing else."""
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("TSPROV_")
+    }
+    environment.update(
+        TSPROV_ENV="development",
+        TSPROV_DATABASE_URL=settings.database_url,
+        TSPROV_PUBLIC_URL=public_url,
+        TSPROV_TAILSCALE_LOGIN_URL=settings.tailscale_login_url,
+        TSPROV_TAILSCALE_API_URL=settings.tailscale_api_url,
+        TSPROV_TAILSCALE_ISSUER=settings.tailscale_issuer,
+        TSPROV_OAUTH_CLIENT_ID=settings.oauth_client_id,
+        TSPROV_OAUTH_CLIENT_SECRET=settings.oauth_client_secret.get_secret_value(),
+        TSPROV_OAUTH_SCOPE=REUSABLE_SCOPE,
+        TSPROV_ENCRYPTION_KEYS=settings.encryption_keys.get_secret_value(),
+        TSPROV_UPSTREAM_DEADLINE_SECONDS="5",
+        TSPROV_SHUTDOWN_DRAIN_SECONDS=str(DRAIN_SECONDS),
+    )
+    return environment
+
+
+@asynccontextmanager
+async def tsprov_serve(
+    settings: Settings, log_path: Path
+) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
+    """`python -m service serve` on a free port, up and ready; killed if a test leaves it."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            *command, cwd=ROOT, env=serve_environment(settings, url), stdout=log, stderr=log
+        )
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=2) as probe:
+            for _ in range(150):
+                try:
+                    if (await probe.get("/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert process.returncode is None, await asyncio.to_thread(log_path.read_text)
+                await asyncio.sleep(0.1)
+            else:
+                output = await asyncio.to_thread(log_path.read_text)
+                pytest.fail(f"tsprov serve did not become ready:\n{output}")
+        yield url, process
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+
+
+async def finished_at(call: Awaitable[httpx.Response]) -> tuple[httpx.Response, float]:
+    answer = await call
+    return answer, time.monotonic()
+
+
+async def test_sigterm_drops_readiness_first_then_answers_every_call_in_flight(
+    start_service: ServiceFactory,
+    base_settings: Settings,
+    sandbox: httpx.AsyncClient,
+    browser: Browser,
+    caller_key: str,
+    db: Sessions,
+    tmp_path: Path,
+) -> None:
+    # The consent goes through an in-process replica; the process under test shares its database.
+    replica = await start_service(reusable=True)
+    user = await consented_user(sandbox, replica.api, browser, caller_key)
+    async with (
+        tsprov_serve(base_settings, tmp_path / "serve.log") as (url, process),
+        httpx.AsyncClient(base_url=url, timeout=30) as api,
+    ):
+        ready = [await ready_request(api, caller_key, user) for _ in range(10)]
+        waiting = [(await create_request(api, caller_key, new_user()))["id"] for _ in range(10)]
+        await add_fault(sandbox, route="keys", method="POST", latency_seconds=MINT_LATENCY)
+        polls = [
+            asyncio.create_task(
+                finished_at(
+                    api.get(
+                        f"/v1/provisioning-requests/{request_id}",
+                        params={"wait_seconds": 30},
+                        headers=bearer(caller_key),
+                    )
+                )
+            )
+            for request_id in waiting
+        ]
+        claims = [
+            asyncio.create_task(finished_at(claim(api, caller_key, request_id)))
+            for request_id in ready
+        ]
+        for request_id in ready:
+            await mint_intent_committed(db, request_id)
+        await asyncio.sleep(0.3)  # the long-polls are parked on their wake-ups
+
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        # A load balancer's next probe, on a new connection, some time after the signal: the
+        # port still accepts, and says it is not ready.
+        await asyncio.sleep(DRAIN_SECONDS / 2)
+        async with httpx.AsyncClient(base_url=url, timeout=5) as probe:
+            readiness = await probe.get("/readyz")
+        readiness_seen = time.monotonic()
+
+        poll_answers = await asyncio.gather(*polls)
+        claim_answers = await asyncio.gather(*claims)
+        exit_code = await asyncio.wait_for(process.wait(), 15)
+        exited = time.monotonic()
+
+    assert readiness.status_code == 503
+    assert readiness.json()["checks"]["accepting"] is False
+    assert all(readiness_seen < done for _, done in claim_answers)
+    assert_every_call_answered(poll_answers, claim_answers, signalled)
+    assert len(await logged(sandbox, "keys", method="POST", settle=10)) == 10
+    assert exit_code == 0
+    assert exited - signalled < DRAIN_SECONDS + MINT_LATENCY + 3
+    served_log = await asyncio.to_thread((tmp_path / "serve.log").read_text)
+    assert "Application shutdown complete" in served_log
+    async with httpx.AsyncClient() as late:
+        with pytest.raises(httpx.ConnectError):
+            await late.get(f"{url}/healthz")
+
+
+def assert_every_call_answered(
+    polls: list[tuple[httpx.Response, float]],
+    claims: list[tuple[httpx.Response, float]],
+    signalled: float,
+) -> None:
+    # A reset connection would have raised in gather; each call got a whole answer.
+    statuses: list[Any] = [answer.json()["status"] for answer, _ in polls]
+    assert [answer.status_code for answer, _ in polls] == [200] * 10
+    assert statuses == ["awaiting_consent"] * 10
+    # They answered at the drain, not after their 30 s wait.
+    assert all(done - signalled < 2.0 for _, done in polls)
+    assert [answer.status_code for answer, _ in claims] == [200] * 10
+    keys = {answer.json()["auth_key"] for answer, _ in claims}
+    assert len(keys) == 10
+
+
+async def test_a_claim_cut_off_by_a_killed_process_is_left_pending_and_reconciled(
+    start_service: ServiceFactory,
+    base_settings: Settings,
+    sandbox: httpx.AsyncClient,
+    browser: Browser,
+    caller_key: str,
+    db: Sessions,
+    jobs_context: AppContext,
+    tmp_path: Path,
+) -> None:
+    replica = await start_service(reusable=True)
+    user = await consented_user(sandbox, replica.api, browser, caller_key)
+    request_id = await ready_request(replica.api, caller_key, user)
+    # Tailscale makes the key after the process that asked for it has died.
+    await add_fault(sandbox, route="keys", method="POST", latency_seconds=1.0, fail_times=1)
+    async with (
+        tsprov_serve(base_settings, tmp_path / "serve.log") as (url, process),
+        httpx.AsyncClient(base_url=url, timeout=30) as api,
+    ):
+        cut = asyncio.create_task(claim(api, caller_key, request_id))
+        await mint_intent_committed(db, request_id)
+        await asyncio.sleep(0.3)  # the mint is on its way: held at the sandbox for a second
+        process.kill()
+        with pytest.raises(httpx.TransportError):
+            await cut
+
+    assert len(await logged(sandbox, "keys", method="POST", settle=1)) == 1
+    # The other replica sees the unfinished mint and will not mint a second key meanwhile.
+    pending = await claim(replica.api, caller_key, request_id)
+    assert pending.status_code == 409
+    assert pending.json()["code"] == "idempotency_in_flight"
+    await age_mint(db, request_id)
+    assert await run_job(jobs_context, "settle_pending_mints") >= 1
+    settled = await claim(replica.api, caller_key, request_id)
+    assert settled.status_code == 200, settled.text
+    assert (await claim(replica.api, caller_key, request_id)).json()["code"] == "already_claimed"
