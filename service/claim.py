@@ -23,7 +23,7 @@ from service.grants import access_token_for, set_grant_status, token_context
 from service.models import ConsentGrant, ProvisioningRequest
 from service.provisioning import change_status, consent_url, issue_consent_link, load_request
 from service.schemas import ClaimOut
-from service.tailscale import MintedKey, OutcomeUnknown
+from service.tailscale import MintedKey, OutcomeUnknown, TailscaleError
 
 MINT_DESCRIPTION_PREFIX = "tsprov"
 
@@ -111,8 +111,11 @@ async def _mint_and_hand_out(
         raise
     except ConsentRequired:
         await _back_to_consent(context, actor, request_id)  # raises with a fresh link
+    except TailscaleError as exc:
+        await _clear_mint(context, request_id, actor, refusal=exc.code)
+        raise
     except BaseException:
-        await _clear_mint(context, request_id)
+        await _clear_mint(context, request_id, actor)
         raise
     return await _record_minted(context, actor, request_id, minted)
 
@@ -146,10 +149,24 @@ async def _record_minted(
     )
 
 
-async def _clear_mint(context: AppContext, request_id: uuid.UUID) -> None:
+async def _clear_mint(
+    context: AppContext, request_id: uuid.UUID, actor: Actor, refusal: str = ""
+) -> None:
+    """The mint did not happen: the request may be claimed again; an upstream "no" is audited."""
     async with transaction(context.sessions) as session:
         request = await load_request(session, request_id, lock=True)
         request.mint_started_at = None
+        if refusal:
+            target = Target(id=str(request.id), name=request.user_id, type="FAILED_REQUEST")
+            await record_event(
+                session,
+                origin=ORIGIN_API,
+                actor=actor,
+                target=target,
+                action="CREATE",
+                error=f"key mint failed upstream: {refusal}",
+                user_id=request.user_id,
+            )
 
 
 async def _back_to_consent(context: AppContext, actor: Actor, request_id: uuid.UUID) -> NoReturn:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.audit import ORIGIN_BACKGROUND, WORKER, Target, record_event, user_actor
+from service.audit import ORIGIN_BACKGROUND, WORKER, Target, record_event
 from service.context import AppContext
 from service.models import ConsentGrant, ProvisioningRequest
 from service.provisioning import change_status
@@ -74,7 +74,7 @@ async def _record_join(
     await record_event(
         session,
         origin=ORIGIN_BACKGROUND,
-        actor=user_actor(request.user_id, device.user),
+        actor=WORKER,
         target=Target(
             id=device.node_id, name=device.name, type="NODE", is_ephemeral=device.is_ephemeral
         ),
