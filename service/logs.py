@@ -7,6 +7,9 @@ import re
 from typing import Any
 
 _QUERY = re.compile(r"\?[^\s\"]*")
+# Every character str.splitlines() breaks at, and the other controls (terminal escapes).
+_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r"}
 
 
 def redact_query(path: str) -> str:
@@ -25,12 +28,16 @@ class RedactQueryStrings(logging.Filter):
         return True
 
 
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _SHORT_ESCAPES.get(char) or f"\\u{ord(char):04x}"
+
+
 class OneLineFormatter(logging.Formatter):
-    """Newlines in a message would let input forge log lines; escape them."""
+    """Line breaks in a message would let input forge log lines; escape them."""
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        return text.replace("\r", "\\r").replace("\n", "\\n")
+        return _UNSAFE.sub(_escape, super().format(record))
 
 
 def logging_config(level: str = "INFO") -> dict[str, Any]:

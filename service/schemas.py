@@ -22,6 +22,10 @@ ReturnTo = Annotated[str, StringConstraints(pattern=r"^/[\x21-\x7e]{0,511}$")]
 Tag = Annotated[str, StringConstraints(pattern=r"^tag:[A-Za-z0-9-]{1,64}$")]
 LoginName = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f\s]{1,320}$")]
 DisplayName = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")]
+# Audit filters and Tailscale ids: bounded and printable, so no NUL or control character
+# reaches a query and no megabyte of input is matched against every row.
+SearchTerm = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,320}$")]
+NodeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
 
 
 class StrictBody(BaseModel):

@@ -18,7 +18,9 @@ from service.provisioning import return_to_allowed
 from service.settings import Settings
 
 router = APIRouter(tags=["consent (browser)"])
-QueryText = Annotated[str | None, Query(max_length=2048)]
+# OAuth response parameters are printable ASCII (RFC 6749 appendix A); anything else is
+# refused before it can reach a query or the audit trail.
+QueryText = Annotated[str | None, Query(max_length=2048, pattern=r"^[\x20-\x7e]*$")]
 
 
 def flow_cookie_name(settings: Settings) -> str:

@@ -16,6 +16,7 @@ from service.schemas import (
     DeviceOut,
     DevicePage,
     GrantOut,
+    NodeId,
     OffboardOut,
     UserId,
     UserOut,
@@ -24,7 +25,6 @@ from service.schemas import (
 from service.users import find_user, put_user
 
 router = APIRouter(prefix="/v1/users", tags=["users, grants and devices"])
-NodeId = Annotated[str, "path"]
 
 
 @router.put("/{user_id}", response_model=UserOut, summary="Create or update a user")
@@ -113,7 +113,7 @@ def _live(device: object | None) -> dict[str, object] | None:
     summary="Delete a provisioned device at Tailscale",
 )
 async def remove_device(
-    user_id: UserId, node_id: str, context: ContextDep, session: SessionDep, caller: AdminCaller
+    user_id: UserId, node_id: NodeId, context: ContextDep, session: SessionDep, caller: AdminCaller
 ) -> Response:
     rows = {row.device_node_id: row for row in await provisioned_devices(session, user_id)}
     if node_id not in rows:

@@ -1,0 +1,92 @@
+"""tsprov and the sandbox served in-process, for tests that need a setting the running stack
+does not have (an https PUBLIC_URL, no key ring) or the test's rolled-back transaction.
+
+The browser is one cookie-keeping client that reaches both hosts, so it walks the consent
+flow exactly as a person's browser would, Secure cookies and all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from sandbox.app import create_app as create_sandbox
+from sandbox.settings import SandboxSettings
+from service.context import AppContext
+from service.crypto import KeyRing
+from service.main import build_tailscale_client, create_app
+from service.notify import RequestNotifier
+from service.settings import Settings
+
+SANDBOX_URL = "http://sandbox.test"
+APP_ID = "kInProcApp1CNTRL"
+APP_SECRET = "tskey-app-inprocess-secret"
+CONSENTING_LOGIN = "alice@example.com"
+
+
+@dataclass
+class InProcessStack:
+    context: AppContext
+    api: httpx.AsyncClient
+    browser: httpx.AsyncClient
+    sandbox: httpx.AsyncClient
+
+    async def consent(self, consent_url: str) -> httpx.Response:
+        """Open the link, let the sandbox approve at once, return the callback's answer."""
+        authorize = await self.browser.get(consent_url)
+        assert authorize.status_code == 303, authorize.text
+        approved = await self.browser.get(authorize.headers["location"])
+        assert approved.status_code == 302, approved.text
+        return await self.browser.get(approved.headers["location"])
+
+    async def aclose(self) -> None:
+        for client in (self.api, self.browser, self.sandbox):
+            await client.aclose()
+        await self.context.tailscale.aclose()
+
+
+def build_stack(
+    base: Settings,
+    engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    key_ring: KeyRing | None,
+    public_url: str,
+) -> InProcessStack:
+    sandbox_app = create_sandbox(
+        SandboxSettings(
+            app_client_id=APP_ID,
+            app_client_secret=SecretStr(APP_SECRET),
+            app_redirect_uris=[f"{public_url}/callback"],
+            auto_approve=CONSENTING_LOGIN,
+        )
+    )
+    settings = base.model_copy(
+        update={
+            "public_url": public_url,
+            "tailscale_login_url": SANDBOX_URL,
+            "tailscale_api_url": SANDBOX_URL,
+            "oauth_client_id": APP_ID,
+            "oauth_client_secret": SecretStr(APP_SECRET),
+        }
+    )
+    upstream = httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox_app))
+    context = AppContext(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        key_ring=key_ring,
+        tailscale=build_tailscale_client(settings, upstream),
+        notifier=RequestNotifier(settings.database_url),
+    )
+    # An unexpected error must reach the test as the 500 a caller sees, not as a raise.
+    app = httpx.ASGITransport(app=create_app(context=context), raise_app_exceptions=False)
+    sandbox = httpx.ASGITransport(app=sandbox_app)
+    return InProcessStack(
+        context=context,
+        api=httpx.AsyncClient(transport=app, base_url=public_url),
+        browser=httpx.AsyncClient(mounts={public_url: app, SANDBOX_URL: sandbox}),
+        sandbox=httpx.AsyncClient(transport=sandbox, base_url=SANDBOX_URL),
+    )

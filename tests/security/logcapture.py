@@ -1,0 +1,79 @@
+"""Every log line the service would write in production, captured in memory.
+
+``service.logs.logging_config()`` is what ``tsprov serve`` hands uvicorn. This applies the
+same handlers, formatters and filters to the same loggers, each writing to one buffer instead
+of stderr, and restores the loggers afterwards. Records that reach the unconfigured root
+logger are captured from WARNING up, as Python's last-resort handler would print them.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from types import TracebackType
+from typing import Any
+
+from service.logs import logging_config
+
+LAST_RESORT_LEVEL = logging.WARNING
+
+
+def _build(spec: dict[str, Any]) -> Any:
+    arguments = {key: value for key, value in spec.items() if key != "()"}
+    return spec["()"](**({"fmt": arguments["format"]} if "format" in arguments else {}))
+
+
+class ProductionLogs:
+    """``with ProductionLogs() as logs: …`` then ``logs.lines()``."""
+
+    def __init__(self, level: str = "INFO") -> None:
+        self._config = logging_config(level)
+        self._buffer = io.StringIO()
+        self._saved: list[tuple[logging.Logger, list[logging.Handler], int, bool]] = []
+        self._last_resort = logging.StreamHandler(self._buffer)
+
+    def _handlers(self) -> dict[str, logging.Handler]:
+        formatters = {name: _build(spec) for name, spec in self._config["formatters"].items()}
+        filters = {name: _build(spec) for name, spec in self._config["filters"].items()}
+        handlers: dict[str, logging.Handler] = {}
+        for name, spec in self._config["handlers"].items():
+            handler = logging.StreamHandler(self._buffer)
+            handler.setFormatter(formatters[spec["formatter"]])
+            for filter_name in spec.get("filters", []):
+                handler.addFilter(filters[filter_name])
+            handlers[name] = handler
+        return handlers
+
+    def __enter__(self) -> ProductionLogs:
+        handlers = self._handlers()
+        for name, spec in self._config["loggers"].items():
+            logger = logging.getLogger(name)
+            self._saved.append((logger, list(logger.handlers), logger.level, logger.propagate))
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+            for handler_name in spec.get("handlers", []):
+                logger.addHandler(handlers[handler_name])
+            logger.setLevel(spec["level"])
+            logger.propagate = spec.get("propagate", True)
+        self._last_resort.setLevel(LAST_RESORT_LEVEL)
+        self._last_resort.setFormatter(_build(self._config["formatters"]["line"]))
+        logging.getLogger().addHandler(self._last_resort)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        logging.getLogger().removeHandler(self._last_resort)
+        for logger, handlers, level, propagate in self._saved:
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+            for handler in handlers:
+                logger.addHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = propagate
+
+    def lines(self) -> list[str]:
+        return self._buffer.getvalue().splitlines()
