@@ -137,5 +137,6 @@ ERROR_CODES: dict[str, str] = {
     "database_unavailable": "The database is down or saturated; retry later.",
     "encryption_unavailable": "Encryption keys are not loaded; the service is not ready.",
     "service_unavailable": "The service is shutting down or not ready.",
+    "decryption_failed": "A stored secret could not be decrypted (a removed key?).",
     "internal_error": "An unexpected error; nothing was echoed.",
 }

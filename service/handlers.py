@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
+from service.crypto import DecryptionError
 from service.errors import (
     BrowserError,
     DatabaseUnavailable,
@@ -102,6 +103,15 @@ async def _on_database(request: Request, exc: Exception) -> Response:
     return await _on_problem(request, error)
 
 
+async def _on_undecryptable(request: Request, exc: Exception) -> Response:
+    # A sealed value no key in the ring opens: a removed key or a tampered row. Loud in the
+    # log for operators; the caller learns only that nothing was handed out.
+    log.error("a sealed value could not be opened: %s", type(exc).__name__)
+    error = ProblemError("A stored secret could not be decrypted; nothing was handed out.")
+    error.status, error.code, error.title = 500, "decryption_failed", "Decryption failed"
+    return await _on_problem(request, error)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
     error = ProblemError("An unexpected error occurred.")
@@ -115,6 +125,7 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _on_http)
     app.add_exception_handler(BrowserError, _on_browser)
     app.add_exception_handler(TailscaleError, _on_upstream)
+    app.add_exception_handler(DecryptionError, _on_undecryptable)
     for db_error in (PoolTimeout, OperationalError, DBAPIError, OSError):
         app.add_exception_handler(db_error, _on_database)
     app.add_exception_handler(Exception, _on_unexpected)

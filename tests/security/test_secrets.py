@@ -104,6 +104,7 @@ async def test_item_12_a_token_pasted_into_another_grant_is_never_handed_out(
         f"/v1/provisioning-requests/{second['id']}/claim", headers=bearer(key)
     )
     assert pasted.status_code == 500
+    assert pasted.json()["code"] == "decryption_failed"
     assert "tskey" not in pasted.text
     genuine = await stack.api.post(
         f"/v1/provisioning-requests/{first['id']}/claim", headers=bearer(key)
