@@ -137,6 +137,20 @@ ERROR_CODES: dict[str, str] = {
     "database_unavailable": "The database is down or saturated; retry later.",
     "encryption_unavailable": "Encryption keys are not loaded; the service is not ready.",
     "service_unavailable": "The service is shutting down or not ready.",
+    "conflict": "The object is in a state that does not allow this.",
     "decryption_failed": "A stored secret could not be decrypted (a removed key?).",
     "internal_error": "An unexpected error; nothing was echoed.",
 }
+
+
+def problem_responses(*codes: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for a route's problem answers: each code with what it means."""
+    listed = "\n".join(f"- `{code}`: {ERROR_CODES[code]}" for code in codes)
+    example = Unauthorized().body() if "unauthorized" in codes else None
+    content = {"application/problem+json": {"example": example}} if example else {}
+    return {
+        "4XX": {
+            "description": f"application/problem+json, `code` one of:\n{listed}",
+            "content": content,
+        }
+    }

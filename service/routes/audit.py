@@ -15,7 +15,7 @@ from service.audit_chain import verify_chain
 from service.audit_query import LOG_VERSION, AuditFilter, build_filter, query_audit, stream_audit
 from service.callers import user_allowed
 from service.deps import AdminCaller, AuditCaller, ContextDep, SessionDep, refuse
-from service.errors import Forbidden
+from service.errors import Forbidden, problem_responses
 from service.models import Caller
 from service.schemas import SearchTerm
 
@@ -53,10 +53,6 @@ EXAMPLE_EVENT: dict[str, Any] = {
     "prevHash": "9f2c" + "0" * 60,
     "hash": "41ab" + "0" * 60,
 }
-
-
-def _problems(*codes: str) -> dict[int | str, dict[str, Any]]:
-    return {"4XX": {"description": "problem+json; `code` one of: " + ", ".join(codes)}}
 
 
 class AuditLogPage(BaseModel):
@@ -142,7 +138,7 @@ async def _limit_to_callers_users(
     "",
     response_model=AuditLogPage,
     summary="Audit events in a time window, in time order (Tailscale's /logging/configuration)",
-    responses=_problems("unauthorized", "forbidden", "validation_failed"),
+    responses=problem_responses("unauthorized", "forbidden", "validation_failed"),
 )
 async def list_audit_events(
     request: Request,
@@ -169,7 +165,7 @@ async def list_audit_events(
     response_class=StreamingResponse,
     responses={
         200: {"content": {NDJSON: {"example": json.dumps(EXAMPLE_EVENT) + "\n"}}},
-        **_problems("unauthorized", "forbidden", "validation_failed"),
+        **problem_responses("unauthorized", "forbidden", "validation_failed"),
     },
 )
 async def export_audit_events(
@@ -195,7 +191,7 @@ async def export_audit_events(
     "/verify",
     response_model=ChainReportOut,
     summary="Walk the hash chain and name the first event edited, removed or reordered",
-    responses=_problems("unauthorized", "forbidden"),
+    responses=problem_responses("unauthorized", "forbidden"),
 )
 async def verify_audit_events(session: SessionDep, caller: AdminCaller) -> ChainReportOut:
     report = await verify_chain(session)

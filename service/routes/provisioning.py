@@ -17,6 +17,7 @@ from service.audit import caller_actor
 from service.claim import claim_provisioning_request
 from service.db import transaction
 from service.deps import ContextDep, KeyRingDep, ProvisionCaller, ReadCaller, ensure_user_allowed
+from service.errors import problem_responses
 from service.idempotency import Answer, fingerprint, run_idempotent
 from service.models import ProvisioningRequest
 from service.provisioning import (
@@ -43,16 +44,14 @@ NO_STORE = {"Cache-Control": "no-store"}
 LONG_POLL_RECHECK_SECONDS = 5.0
 
 
-def _problems(*codes: str) -> dict[int | str, dict[str, str]]:
-    return {"4XX": {"description": "problem+json; `code` one of: " + ", ".join(codes)}}
-
-
 @router.post(
     "/users/{user_id}/provisioning-requests",
     status_code=201,
     response_model=ProvisioningRequestOut,
     summary="Ask for a device for a user",
-    responses=_problems("unauthorized", "forbidden", "validation_failed", "idempotency_conflict"),
+    responses=problem_responses(
+        "unauthorized", "forbidden", "validation_failed", "idempotency_conflict"
+    ),
 )
 async def create_request(
     user_id: UserId,
@@ -84,7 +83,7 @@ async def create_request(
     "/provisioning-requests/{request_id}",
     response_model=ProvisioningRequestOut,
     summary="A provisioning request; `wait_seconds` long-polls for a status change",
-    responses=_problems("unauthorized", "forbidden", "not_found"),
+    responses=problem_responses("unauthorized", "forbidden", "not_found"),
 )
 async def get_request(
     request_id: uuid.UUID,
@@ -128,7 +127,7 @@ async def _read(
     "/users/{user_id}/provisioning-requests",
     response_model=ProvisioningRequestPage,
     summary="A user's provisioning requests, newest first",
-    responses=_problems("unauthorized", "forbidden", "validation_failed"),
+    responses=problem_responses("unauthorized", "forbidden", "validation_failed"),
 )
 async def list_requests(
     user_id: UserId,
@@ -167,7 +166,7 @@ async def list_requests(
     "/provisioning-requests/{request_id}/claim",
     response_model=ClaimOut,
     summary="Collect the auth key, exactly once (Cache-Control: no-store)",
-    responses=_problems(
+    responses=problem_responses(
         "unauthorized",
         "forbidden",
         "not_found",
@@ -210,7 +209,7 @@ async def claim(
     "/provisioning-requests/{request_id}",
     status_code=204,
     summary="Cancel a request; any key it holds is wiped",
-    responses=_problems("unauthorized", "forbidden", "not_found", "conflict"),
+    responses=problem_responses("unauthorized", "forbidden", "not_found", "conflict"),
 )
 async def cancel(
     request_id: uuid.UUID, request: Request, context: ContextDep, caller: ProvisionCaller

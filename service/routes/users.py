@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from service.audit import ORIGIN_API, caller_actor
 from service.deps import AdminCaller, ContextDep, ReadCaller, SessionDep
-from service.errors import NotFound, ServiceUnavailable
+from service.errors import NotFound, ServiceUnavailable, problem_responses
 from service.models import ConsentGrant
 from service.offboarding import delete_device, offboard_user, provisioned_devices
 from service.schemas import (
@@ -27,7 +27,12 @@ from service.users import find_user, put_user
 router = APIRouter(prefix="/v1/users", tags=["users, grants and devices"])
 
 
-@router.put("/{user_id}", response_model=UserOut, summary="Create or update a user")
+@router.put(
+    "/{user_id}",
+    response_model=UserOut,
+    summary="Create or update a user",
+    responses=problem_responses("unauthorized", "forbidden", "validation_failed"),
+)
 async def update_user(
     user_id: UserId, body: UserUpdate, session: SessionDep, caller: AdminCaller
 ) -> UserOut:
@@ -36,7 +41,12 @@ async def update_user(
     return await _user_out(session, user_id)
 
 
-@router.get("/{user_id}", response_model=UserOut, summary="A user and their grants' metadata")
+@router.get(
+    "/{user_id}",
+    response_model=UserOut,
+    summary="A user and their grants' metadata",
+    responses=problem_responses("unauthorized", "forbidden", "not_found"),
+)
 async def get_user(user_id: UserId, session: SessionDep, caller: ReadCaller) -> UserOut:
     return await _user_out(session, user_id)
 
@@ -64,6 +74,7 @@ async def _user_out(session: SessionDep, user_id: str) -> UserOut:
     "/{user_id}/grants",
     response_model=OffboardOut,
     summary="Offboard: revoke every grant, cancel open requests, optionally delete devices",
+    responses=problem_responses("unauthorized", "forbidden", "upstream_unavailable"),
 )
 async def offboard(
     user_id: UserId,
@@ -76,7 +87,10 @@ async def offboard(
 
 
 @router.get(
-    "/{user_id}/devices", response_model=DevicePage, summary="Devices provisioned for a user"
+    "/{user_id}/devices",
+    response_model=DevicePage,
+    summary="Devices provisioned for a user",
+    responses=problem_responses("unauthorized", "forbidden", "upstream_unavailable"),
 )
 async def list_devices(
     user_id: UserId, context: ContextDep, session: SessionDep, caller: ReadCaller
@@ -111,6 +125,9 @@ def _live(device: object | None) -> dict[str, object] | None:
     "/{user_id}/devices/{node_id}",
     status_code=204,
     summary="Delete a provisioned device at Tailscale",
+    responses=problem_responses(
+        "unauthorized", "forbidden", "not_found", "service_unavailable", "upstream_unavailable"
+    ),
 )
 async def remove_device(
     user_id: UserId, node_id: NodeId, context: ContextDep, session: SessionDep, caller: AdminCaller
