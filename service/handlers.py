@@ -106,7 +106,7 @@ async def _on_database(request: Request, exc: Exception) -> Response:
 async def _on_undecryptable(request: Request, exc: Exception) -> Response:
     # A sealed value no key in the ring opens: a removed key or a tampered row. Loud in the
     # log for operators; the caller learns only that nothing was handed out.
-    log.error("a sealed value could not be opened: %s", type(exc).__name__)
+    log.error("a sealed value could not be opened", exc_info=exc)
     error = ProblemError("A stored secret could not be decrypted; nothing was handed out.")
     error.status, error.code, error.title = 500, "decryption_failed", "Decryption failed"
     return await _on_problem(request, error)
