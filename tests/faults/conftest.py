@@ -16,7 +16,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as create_engine
 
@@ -30,16 +29,8 @@ from service.migrate import upgrade_head
 from service.settings import Settings
 from tests.faults.flows import ADMIN, APP_PATH, REUSABLE_SCOPE
 from tests.integration.browser import Browser
-from tests.integration.conftest import (
-    ADMIN_TOKEN,
-    APP_ID,
-    APP_SECRET,
-    OBSERVER_ID,
-    OBSERVER_SECRET,
-    LateApp,
-    service_settings,
-)
 from tests.servers import ThreadedServer
+from tests.stack import TEST_CREDENTIALS, LateApp
 
 FAULTS_DATABASE = "tsprov_faults"
 # The services' upstream deadline unless a test sets its own: short, so a test held by a
@@ -78,14 +69,7 @@ def faults_database_url(postgres_server: str) -> Iterator[str]:
 
 
 def sandbox_settings() -> SandboxSettings:
-    return SandboxSettings(
-        app_client_id=APP_ID,
-        app_client_secret=SecretStr(APP_SECRET),
-        app_redirect_uris=["http://127.0.0.1:8000/callback"],
-        observer_client_id=OBSERVER_ID,
-        observer_client_secret=SecretStr(OBSERVER_SECRET),
-        admin_token=SecretStr(ADMIN_TOKEN),
-    )
+    return TEST_CREDENTIALS.sandbox_settings(["http://127.0.0.1:8000/callback"])
 
 
 @pytest.fixture(scope="session")
@@ -101,10 +85,13 @@ def sandbox_server() -> Iterator[ThreadedServer]:
 def base_settings(
     faults_database_url: str, sandbox_server: ThreadedServer, key_ring_text: str
 ) -> Settings:
-    settings = service_settings(
-        faults_database_url, "http://127.0.0.1:8000", sandbox_server.url, key_ring_text
+    return TEST_CREDENTIALS.service_settings(
+        faults_database_url,
+        "http://127.0.0.1:8000",
+        sandbox_server.url,
+        key_ring_text,
+        upstream_deadline_seconds=DEADLINE_SECONDS,
     )
-    return settings.model_copy(update={"upstream_deadline_seconds": DEADLINE_SECONDS})
 
 
 @pytest.fixture(scope="session")

@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.conftest import bearer
 from tests.integration.browser import Browser
-from tests.integration.conftest import ADMIN_TOKEN, APP_ID
+from tests.stack import TEST_CREDENTIALS
 
 Sessions = async_sessionmaker[AsyncSession]
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-APP_PATH = f"/api/v2/tailnet/-/oauth-apps/{APP_ID}"
+ADMIN = {"Authorization": f"Bearer {TEST_CREDENTIALS.admin_token}"}
+APP_PATH = f"/api/v2/tailnet/-/oauth-apps/{TEST_CREDENTIALS.app_id}"
 REUSABLE_SCOPE = "auth_keys:create"
 
 
