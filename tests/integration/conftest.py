@@ -80,18 +80,25 @@ async def browser(stack: Stack) -> AsyncIterator[Browser]:
         yield browser
 
 
-@pytest.fixture
-async def caller_key(it_database_url: str) -> str:
-    """A fresh caller with every non-admin scope, in the integration database."""
-    engine = create_async_engine(it_database_url.replace("postgresql://", "postgresql+asyncpg://"))
+async def new_caller(database_url: str, scopes: list[str]) -> str:
+    engine = create_async_engine(database_url.replace("postgresql://", "postgresql+asyncpg://"))
     try:
         async with async_sessionmaker(engine)() as session, session.begin():
-            _, key = await create_caller(
-                session, f"it-{uuid.uuid4().hex[:12]}", ["provision", "read", "audit"], []
-            )
+            _, key = await create_caller(session, f"it-{uuid.uuid4().hex[:12]}", scopes, [])
     finally:
         await engine.dispose()
     return key
+
+
+@pytest.fixture
+async def caller_key(it_database_url: str) -> str:
+    """A fresh caller with every non-admin scope, in the integration database."""
+    return await new_caller(it_database_url, ["provision", "read", "audit"])
+
+
+@pytest.fixture
+async def admin_key(it_database_url: str) -> str:
+    return await new_caller(it_database_url, ["admin"])
 
 
 @pytest.fixture

@@ -9,6 +9,9 @@ import httpx
 from tests.conftest import bearer
 from tests.integration.browser import Browser, query_of
 from tests.integration.conftest import Stack
+from tests.stack import TEST_CREDENTIALS
+
+ADMIN = {"Authorization": f"Bearer {TEST_CREDENTIALS.admin_token}"}
 
 
 def new_user() -> str:
@@ -137,3 +140,39 @@ async def test_a_replayed_callback_is_refused_without_a_second_exchange(
     assert replay.status_code == 400
     log = await sandbox.get("/sandbox/requests", params={"grant_type": "authorization_code"})
     assert log.json()["requests"] == []
+
+
+async def test_devices_show_live_data_and_offboarding_deletes_them(
+    api: httpx.AsyncClient,
+    sandbox: httpx.AsyncClient,
+    browser: Browser,
+    caller_key: str,
+    admin_key: str,
+) -> None:
+    user = new_user()
+    request = await ask(api, caller_key, user, hostname="devbox-gone")
+    await browser.consent(str(request["consent_url"]), login="carol@example.com")
+    claim = await api.post(
+        f"/v1/provisioning-requests/{request['id']}/claim", headers=bearer(caller_key)
+    )
+    joined = await sandbox.post(
+        "/sandbox/join",
+        json={"authKey": claim.json()["auth_key"], "hostname": "devbox-gone", "os": "linux"},
+    )
+    await api.get(
+        f"/v1/provisioning-requests/{request['id']}",
+        params={"wait_seconds": 10},
+        headers=bearer(caller_key),
+    )
+    devices = await api.get(f"/v1/users/{user}/devices", headers=bearer(caller_key))
+    [device] = devices.json()["items"]
+    assert device["node_id"] == joined.json()["nodeId"]
+    assert device["live"]["user"] == "carol@example.com"
+    assert device["live"]["os"] == "linux"
+
+    summary = await api.delete(
+        f"/v1/users/{user}/grants", params={"delete_devices": "true"}, headers=bearer(admin_key)
+    )
+    assert summary.json()["devices_deleted"] == [joined.json()["nodeId"]]
+    gone = await sandbox.get("/api/v2/tailnet/-/devices", headers=ADMIN)
+    assert joined.json()["nodeId"] not in [d["nodeId"] for d in gone.json()["devices"]]
