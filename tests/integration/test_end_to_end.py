@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
@@ -176,3 +177,43 @@ async def test_devices_show_live_data_and_offboarding_deletes_them(
     assert summary.json()["devices_deleted"] == [joined.json()["nodeId"]]
     gone = await sandbox.get("/api/v2/tailnet/-/devices", headers=ADMIN)
     assert joined.json()["nodeId"] not in [d["nodeId"] for d in gone.json()["devices"]]
+
+
+async def test_our_node_create_links_to_tailscales_own_event(
+    api: httpx.AsyncClient, sandbox: httpx.AsyncClient, browser: Browser, caller_key: str
+) -> None:
+    user = new_user()
+    request = await ask(api, caller_key, user, hostname="devbox-linked")
+    await browser.consent(str(request["consent_url"]), login="alice@example.com")
+    claim = await api.post(
+        f"/v1/provisioning-requests/{request['id']}/claim", headers=bearer(caller_key)
+    )
+    joined = await sandbox.post(
+        "/sandbox/join",
+        json={"authKey": claim.json()["auth_key"], "hostname": "devbox-linked", "os": "linux"},
+    )
+    node_id = joined.json()["nodeId"]
+    upstream = await sandbox.get(
+        "/api/v2/tailnet/-/logging/configuration",
+        params={
+            "start": "2000-01-01T00:00:00Z",
+            "end": "2100-01-01T00:00:00Z",
+            "event": "NODE.CREATE",
+        },
+        headers=ADMIN,
+    )
+    [theirs] = [e for e in upstream.json()["logs"] if e["target"]["id"] == node_id]
+    window = {
+        "start": "2000-01-01T00:00:00Z",
+        "end": "2100-01-01T00:00:00Z",
+        "user_id": user,
+        "event": "NODE.CREATE",
+    }
+    for _ in range(50):  # the link job runs every dozen background ticks
+        ours = await api.get("/v1/audit", params=window, headers=bearer(caller_key))
+        logs = ours.json()["logs"]
+        if logs and "upstreamEventGroupID" in logs[0]:
+            break
+        await asyncio.sleep(0.2)
+    assert logs[0]["target"]["id"] == node_id
+    assert logs[0]["upstreamEventGroupID"] == theirs["eventGroupID"]
