@@ -18,14 +18,15 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Result, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.audit import ORIGIN_BACKGROUND, WORKER, event_group
+from service.audit import ORIGIN_BACKGROUND, WORKER, event_group, format_time, record_event
 from service.audit_links import link_upstream_events
 from service.context import AppContext
 from service.db import transaction
 from service.devices import watch_joined_devices
 from service.grants import set_grant_status
 from service.models import ConsentFlow, ConsentGrant, IdempotencyRecord, ProvisioningRequest
-from service.provisioning import change_status
+from service.notify import notify_request_changed
+from service.provisioning import change_status, request_target
 
 log = logging.getLogger("tsprov.background")
 MINT_SETTLE_AFTER = timedelta(minutes=2)
@@ -102,15 +103,21 @@ async def settle_pending_mints(context: AppContext, session: AsyncSession) -> in
     )
     count = 0
     for request in rows:
+        started = request.mint_started_at
         request.mint_started_at = None
-        await change_status(
+        await record_event(
             session,
-            request,
-            "ready",
-            actor=WORKER,
             origin=ORIGIN_BACKGROUND,
-            details="a key mint with an unknown outcome was settled; the request may be claimed",
+            actor=WORKER,
+            target=request_target(request, "MINT"),
+            action="UPDATE",
+            old={"mintStartedAt": format_time(started) if started else None},
+            new={"mintStartedAt": None},
+            details="a key mint with an unknown outcome was abandoned; its key, if Tailscale "
+            "made one, reached nobody and expires there; the request may be claimed again",
+            user_id=request.user_id,
         )
+        await notify_request_changed(session, request.id)
         count += 1
     return count
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Hashable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -14,6 +17,27 @@ from service.settings import Settings
 from service.tailscale import TailscaleClient
 
 
+class KeyedLocks:
+    """One asyncio lock per key, forgotten once nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
 @dataclass
 class AppContext:
     settings: Settings
@@ -23,6 +47,8 @@ class AppContext:
     tailscale: TailscaleClient
     notifier: RequestNotifier
     metrics: Metrics = field(default_factory=Metrics)
+    # Per-process queue for refreshing one grant; see grants.access_token_for.
+    refresh_locks: KeyedLocks = field(default_factory=KeyedLocks)
     draining: bool = field(default=False)
 
     def require_key_ring(self) -> KeyRing:

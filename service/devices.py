@@ -33,15 +33,14 @@ async def watch_joined_devices(context: AppContext, session: AsyncSession) -> in
     if not context.tailscale.has_observer:
         return 0
     since = datetime.now(UTC) - WATCH_WINDOW
-    waiting = list(
-        await session.scalars(
-            select(ProvisioningRequest)
-            .where(ProvisioningRequest.status == "claimed", ProvisioningRequest.claimed_at > since)
-            .with_for_update(skip_locked=True)
-        )
+    waiting_query = select(ProvisioningRequest).where(
+        ProvisioningRequest.status == "claimed", ProvisioningRequest.claimed_at > since
     )
-    if not waiting:
+    if await session.scalar(select(waiting_query.exists())) is not True:
         return 0
+    # Ask Tailscale before locking anything: a claim or cancel must not wait on this call.
+    listed = await context.tailscale.list_devices()
+    waiting = list(await session.scalars(waiting_query.with_for_update(skip_locked=True)))
     taken = set(
         await session.scalars(
             select(ProvisioningRequest.device_node_id).where(
@@ -49,7 +48,7 @@ async def watch_joined_devices(context: AppContext, session: AsyncSession) -> in
             )
         )
     )
-    devices = [d for d in await context.tailscale.list_devices() if d.node_id not in taken]
+    devices = [device for device in listed if device.node_id not in taken]
     count = 0
     for request in waiting:
         user = await find_user(session, request.user_id)

@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit import WORKER, Actor, Target, format_time, record_event
@@ -163,24 +163,38 @@ async def set_grant_status(
 
 async def access_token_for(context: AppContext, grant_id: uuid.UUID) -> SecretStr:
     """A usable access token for a reusable grant, refreshing under the row lock if due."""
+    token = await _fresh_access_token(context, grant_id)
+    if token is not None:
+        return token
+    # Calls in this process queue here, not on the row lock: a waiter on the row lock holds
+    # a pooled connection, and fifty of them would drain the pool during one refresh.
+    async with context.refresh_locks.hold(grant_id):
+        token = await _fresh_access_token(context, grant_id)
+        return token if token is not None else await refresh_grant_locked(context, grant_id)
+
+
+async def _fresh_access_token(context: AppContext, grant_id: uuid.UUID) -> SecretStr | None:
     key_ring = context.require_key_ring()
     async with transaction(context.sessions) as session:
         grant = await session.get(ConsentGrant, grant_id)
         if grant is None or grant.status != "active" or grant.token_ciphertext is None:
             raise GrantRevoked("The user's grant is no longer active.")
-        if _fresh(grant):
-            grant.last_used_at = datetime.now(UTC)
-            return SecretStr(
-                key_ring.decrypt_text(grant.token_ciphertext, token_context(grant, "token"))
-            )
-    return await refresh_grant_locked(context, grant_id)
+        if not _fresh(grant):
+            return None
+        grant.last_used_at = datetime.now(UTC)
+        return SecretStr(
+            key_ring.decrypt_text(grant.token_ciphertext, token_context(grant, "token"))
+        )
 
 
 async def refresh_grant_locked(context: AppContext, grant_id: uuid.UUID) -> SecretStr:
     """Refresh once per grant across every replica; see the module docstring."""
     key_ring = context.require_key_ring()
-    needs_consent = False
     async with transaction(context.sessions) as session:
+        # Another replica may hold the row for a whole upstream call: wait that long, not
+        # the usual statement timeout.
+        wait_ms = int((context.settings.upstream_deadline_seconds + 5) * 1000)
+        await session.execute(text(f"SET LOCAL statement_timeout = {wait_ms}"))
         grant = await session.scalar(
             select(ConsentGrant).where(ConsentGrant.id == grant_id).with_for_update()
         )
@@ -190,17 +204,8 @@ async def refresh_grant_locked(context: AppContext, grant_id: uuid.UUID) -> Secr
             return SecretStr(
                 key_ring.decrypt_text(grant.token_ciphertext, token_context(grant, "token"))
             )
-        if grant.refresh_ciphertext is None:
-            needs_consent = True
-        else:
-            refresh = key_ring.decrypt_text(
-                grant.refresh_ciphertext, token_context(grant, "refresh")
-            )
-            try:
-                token = await context.tailscale.refresh(SecretStr(refresh))
-            except InvalidGrant:
-                needs_consent = True
-        if needs_consent:
+        token = await _refresh_upstream(context, key_ring, grant)
+        if token is None:
             await set_grant_status(
                 session,
                 grant,
@@ -211,21 +216,40 @@ async def refresh_grant_locked(context: AppContext, grant_id: uuid.UUID) -> Secr
                 error="the grant can no longer be refreshed",
             )
         else:
-            old_expiry = _iso(grant.token_expires_at)
-            seal_tokens(grant, key_ring, token)
-            grant.last_used_at = grant.updated_at = datetime.now(UTC)
-            await record_event(
-                session,
-                origin="CONTROL",
-                actor=WORKER,
-                target=grant_target(grant, "TOKEN_EXPIRY"),
-                action="UPDATE",
-                old=old_expiry,
-                new=_iso(grant.token_expires_at),
-                user_id=grant.user_id,
-            )
+            await _store_refreshed(session, key_ring, grant, token)
             return token.access_token
     raise ConsentRequired("The user must consent again.")
+
+
+async def _refresh_upstream(
+    context: AppContext, key_ring: KeyRing, grant: ConsentGrant
+) -> TokenGrant | None:
+    """The refreshed tokens, or None when the grant can no longer be refreshed."""
+    if grant.refresh_ciphertext is None:
+        return None
+    refresh = key_ring.decrypt_text(grant.refresh_ciphertext, token_context(grant, "refresh"))
+    try:
+        return await context.tailscale.refresh(SecretStr(refresh))
+    except InvalidGrant:
+        return None
+
+
+async def _store_refreshed(
+    session: AsyncSession, key_ring: KeyRing, grant: ConsentGrant, token: TokenGrant
+) -> None:
+    old_expiry = _iso(grant.token_expires_at)
+    seal_tokens(grant, key_ring, token)
+    grant.last_used_at = grant.updated_at = datetime.now(UTC)
+    await record_event(
+        session,
+        origin="CONTROL",
+        actor=WORKER,
+        target=grant_target(grant, "TOKEN_EXPIRY"),
+        action="UPDATE",
+        old=old_expiry,
+        new=_iso(grant.token_expires_at),
+        user_id=grant.user_id,
+    )
 
 
 def _fresh(grant: ConsentGrant) -> bool:

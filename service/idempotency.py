@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.context import AppContext
 from service.crypto import CipherContext, KeyRing
@@ -25,6 +26,9 @@ from service.errors import AlreadyClaimed, IdempotencyConflict, IdempotencyInFli
 from service.models import IdempotencyRecord
 
 RECORD_LIFETIME = timedelta(hours=24)
+# Longer than any operation takes (an upstream deadline and a few queries): a reservation
+# still unanswered after this was left by a process that died mid-way.
+IN_FLIGHT_LEASE = timedelta(minutes=2)
 MAX_KEY_LENGTH = 255
 
 
@@ -83,6 +87,24 @@ async def run_idempotent(
     return answer
 
 
+async def _take_over_stale(session: AsyncSession, record: IdempotencyRecord) -> bool:
+    """A reservation older than its lease was left by a process that died: reuse it."""
+    now = datetime.now(UTC)
+    if record.created_at > now - IN_FLIGHT_LEASE:
+        return False
+    taken = await session.scalar(
+        update(IdempotencyRecord)
+        .where(
+            IdempotencyRecord.id == record.id,
+            IdempotencyRecord.response_status.is_(None),
+            IdempotencyRecord.created_at == record.created_at,
+        )
+        .values(created_at=now)
+        .returning(IdempotencyRecord.id)
+    )
+    return taken is not None
+
+
 async def _reserve(
     context: AppContext,
     key_ring: KeyRing,
@@ -110,12 +132,14 @@ async def _reserve(
                 IdempotencyRecord.caller_id == caller_id, IdempotencyRecord.key_hash == key_hash
             )
         )
-    if existing is None:  # expired and purged between the two statements
-        raise IdempotencyInFlight("Retry the request.")
-    if existing.request_hash != request_hash:
-        raise IdempotencyConflict("This Idempotency-Key was used with a different request.")
-    if existing.response_status is None:
-        raise IdempotencyInFlight("A request with this Idempotency-Key is still in flight.")
+        if existing is None:  # expired and purged between the two statements
+            raise IdempotencyInFlight("Retry the request.")
+        if existing.request_hash != request_hash:
+            raise IdempotencyConflict("This Idempotency-Key was used with a different request.")
+        if existing.response_status is None:
+            if await _take_over_stale(session, existing):
+                return existing.id
+            raise IdempotencyInFlight("A request with this Idempotency-Key is still in flight.")
     if existing.response_ciphertext is None:
         raise AlreadyClaimed("The answer to this request is no longer held; it was claimed.")
     body = json.loads(

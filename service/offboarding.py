@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit import ORIGIN_API, Actor, Target, record_event
 from service.context import AppContext
 from service.db import transaction
+from service.errors import NotFound, ServiceUnavailable
 from service.grants import set_grant_status
 from service.models import ConsentGrant, ProvisioningRequest
 from service.provisioning import OPEN_STATUSES, change_status
-from service.schemas import OffboardOut
+from service.schemas import DeviceOut, DevicePage, OffboardOut
+from service.tailscale import Device, TailscaleError
+
+log = logging.getLogger("tsprov.offboarding")
 
 
 async def provisioned_devices(session: AsyncSession, user_id: str) -> list[ProvisioningRequest]:
@@ -30,30 +37,10 @@ async def offboard_user(
 ) -> OffboardOut:
     """Revoke every grant (secrets wiped), cancel open requests, optionally delete devices."""
     async with transaction(context.sessions) as session:
-        grants = list(
-            await session.scalars(
-                select(ConsentGrant)
-                .where(
-                    ConsentGrant.user_id == user_id,
-                    ConsentGrant.status.in_(("active", "needs_consent")),
-                )
-                .with_for_update()
-            )
-        )
-        for grant in grants:
-            await set_grant_status(
-                session, grant, "revoked", actor=actor, origin=ORIGIN_API, action="REVOKE"
-            )
-        requests = list(
-            await session.scalars(
-                select(ProvisioningRequest)
-                .where(
-                    ProvisioningRequest.user_id == user_id,
-                    ProvisioningRequest.status.in_(OPEN_STATUSES),
-                )
-                .with_for_update()
-            )
-        )
+        # Every row lock first, requests before grants as claims take them, and only then
+        # the audit appends: the chain lock must never be held while waiting for a row.
+        requests = await _lock_open_requests(session, user_id)
+        grants = await _lock_live_grants(session, user_id)
         for request in requests:
             await change_status(
                 session,
@@ -63,11 +50,15 @@ async def offboard_user(
                 origin=ORIGIN_API,
                 details="user offboarded",
             )
+        for grant in grants:
+            await set_grant_status(
+                session, grant, "revoked", actor=actor, origin=ORIGIN_API, action="REVOKE"
+            )
         devices = await provisioned_devices(session, user_id) if delete_devices else []
     deleted, kept = [], []
     for device in devices:
         node_id = device.device_node_id or ""
-        if await delete_device(context, actor, user_id, node_id, device.device_name):
+        if await _try_delete(context, actor, user_id, node_id, device.device_name):
             deleted.append(node_id)
         else:
             kept.append(node_id)
@@ -78,6 +69,31 @@ async def offboard_user(
         devices_deleted=deleted,
         devices_not_deleted=kept,
     )
+
+
+async def _lock_open_requests(session: AsyncSession, user_id: str) -> list[ProvisioningRequest]:
+    query = select(ProvisioningRequest).where(
+        ProvisioningRequest.user_id == user_id, ProvisioningRequest.status.in_(OPEN_STATUSES)
+    )
+    return list(await session.scalars(query.order_by(ProvisioningRequest.id).with_for_update()))
+
+
+async def _lock_live_grants(session: AsyncSession, user_id: str) -> list[ConsentGrant]:
+    query = select(ConsentGrant).where(
+        ConsentGrant.user_id == user_id, ConsentGrant.status.in_(("active", "needs_consent"))
+    )
+    return list(await session.scalars(query.order_by(ConsentGrant.id).with_for_update()))
+
+
+async def _try_delete(
+    context: AppContext, actor: Actor, user_id: str, node_id: str, name: str | None
+) -> bool:
+    """One device that Tailscale will not delete must not lose the offboarding summary."""
+    try:
+        return await delete_device(context, actor, user_id, node_id, name)
+    except TailscaleError as exc:
+        log.warning("device %s not deleted during offboarding: %s", node_id, exc.code)
+        return False
 
 
 async def delete_device(
@@ -98,3 +114,38 @@ async def delete_device(
             user_id=user_id,
         )
     return True
+
+
+async def list_user_devices(context: AppContext, user_id: str) -> DevicePage:
+    """Devices provisioned for the user, with Tailscale's live view when an observer is set."""
+    # The rows are read and the session closed before Tailscale is asked: no connection
+    # waits on an upstream call.
+    async with context.sessions() as session:
+        rows = await provisioned_devices(session, user_id)
+    live = {}
+    if rows and context.tailscale.has_observer:
+        live = {device.node_id: device for device in await context.tailscale.list_devices()}
+    return DevicePage(items=[_device_out(row, live.get(row.device_node_id or "")) for row in rows])
+
+
+def _device_out(row: ProvisioningRequest, live: Device | None) -> DeviceOut:
+    return DeviceOut(
+        node_id=row.device_node_id or "",
+        name=row.device_name,
+        hostname=row.hostname,
+        user=row.device_user,
+        joined_at=row.device_joined_at,
+        request_id=row.id,
+        live=dataclasses.asdict(live) if live else None,
+    )
+
+
+async def remove_user_device(context: AppContext, actor: Actor, user_id: str, node_id: str) -> None:
+    """Delete one device tsprov provisioned for the user, at Tailscale."""
+    async with context.sessions() as session:
+        rows = {row.device_node_id: row for row in await provisioned_devices(session, user_id)}
+    if node_id not in rows:
+        raise NotFound("tsprov provisioned no such device for this user.")
+    if not context.tailscale.has_observer:
+        raise ServiceUnavailable("Deleting devices needs an observer credential.")
+    await delete_device(context, actor, user_id, node_id, rows[node_id].device_name)

@@ -21,7 +21,9 @@ from service.settings import Settings
 from service.users import ensure_user
 
 OPEN_STATUSES = ("awaiting_consent", "ready")
-FINAL_STATUSES = ("claimed", "joined", "expired", "cancelled", "failed")
+# A fresh consent link asked for after the request was made (a grant that needs consent
+# again) gets the window a new request gets by default.
+DEFAULT_CONSENT_TTL_SECONDS = 3600
 
 
 def hash_token(token: str) -> bytes:

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     upstream_read_timeout_seconds: float = Field(default=10.0, gt=0)
     upstream_deadline_seconds: float = Field(default=20.0, gt=0)
     upstream_max_attempts: int = Field(default=3, ge=1, le=10)
+    # A key minted at claim time only has to live until its device joins; a short default
+    # also bounds a key whose answer was lost and that nobody received.
+    minted_key_expiry_seconds: int = Field(default=3600, ge=60, le=90 * 86400)
 
     _split_allowlist = field_validator("return_to_allowlist", mode="before")(_split_commas)
 

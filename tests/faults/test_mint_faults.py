@@ -60,7 +60,7 @@ async def test_a_lost_mint_stays_pending_until_the_reconciler_settles_it(
     # While pending, no claim may mint a second key.
     during = await claim(service.api, caller_key, request_id)
     assert during.status_code == 409, during.text
-    assert during.json()["code"] == "idempotency_in_flight"
+    assert during.json()["code"] == "already_claimed"
     # A fresh intent may still be in flight: the reconciler leaves it alone.
     await run_job(jobs_context, "settle_pending_mints")
     assert await mint_started_at(db, request_id) is not None

@@ -223,7 +223,7 @@ async def test_a_claim_cut_off_by_a_killed_process_is_left_pending_and_reconcile
     # The other replica sees the unfinished mint and will not mint a second key meanwhile.
     pending = await claim(replica.api, caller_key, request_id)
     assert pending.status_code == 409
-    assert pending.json()["code"] == "idempotency_in_flight"
+    assert pending.json()["code"] == "already_claimed"
     await age_mint(db, request_id)
     assert await run_job(jobs_context, "settle_pending_mints") >= 1
     settled = await claim(replica.api, caller_key, request_id)

@@ -1,0 +1,178 @@
+"""Minting a user-owned key under a reusable grant, at claim time.
+
+A mint is a non-idempotent upstream POST, so its intent (``mint_started_at``) commits before
+the call and its outcome after; a mint whose outcome is unknown stays pending for the
+reconciler. The request may change while the call is out (cancelled, offboarded): the outcome
+is recorded only if the request is still the one that asked, and otherwise the key is never
+handed out. Keys are minted with a short expiry by default, so one nobody received dies soon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import NoReturn
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.audit import ORIGIN_API, Actor, Target, format_time, record_event
+from service.context import AppContext
+from service.db import transaction
+from service.errors import ConsentRequired, NotReady
+from service.grants import access_token_for
+from service.handout import claim_answer
+from service.models import ProvisioningRequest
+from service.provisioning import (
+    DEFAULT_CONSENT_TTL_SECONDS,
+    change_status,
+    consent_url,
+    issue_consent_link,
+    load_request,
+)
+from service.schemas import ClaimOut
+from service.tailscale import MintedKey, OutcomeUnknown, TailscaleError
+
+MINT_DESCRIPTION_PREFIX = "tsprov"
+
+
+def mint_description(request_id: uuid.UUID) -> str:
+    """Letters, digits and hyphens only, as Tailscale requires; names the request."""
+    return f"{MINT_DESCRIPTION_PREFIX}-{request_id.hex[:16]}"
+
+
+async def mint_and_hand_out(
+    context: AppContext, actor: Actor, request_id: uuid.UUID, grant_id: uuid.UUID
+) -> ClaimOut:
+    """Mint the request's key (its intent is already committed) and record the outcome."""
+    async with transaction(context.sessions) as session:
+        request = await load_request(session, request_id)
+    try:
+        access_token = await access_token_for(context, grant_id)
+        minted = await context.tailscale.create_auth_key(
+            access_token,
+            reusable=False,
+            ephemeral=request.ephemeral,
+            preauthorized=request.preauthorized,
+            tags=list(request.tags),
+            expiry_seconds=request.expiry_seconds or context.settings.minted_key_expiry_seconds,
+            description=mint_description(request.id),
+        )
+    except (OutcomeUnknown, asyncio.CancelledError):
+        # Tailscale may have made the key: mint_started_at stays set for the reconciler.
+        raise
+    except ConsentRequired:
+        await _back_to_consent(context, actor, request_id)
+    except TailscaleError as exc:
+        await _clear_mint(context, request_id, actor, refusal=exc.code)
+        raise
+    except BaseException:
+        await _clear_mint(context, request_id, actor)
+        raise
+    return await _record_minted(context, actor, request_id, minted)
+
+
+def _still_minting(request: ProvisioningRequest) -> bool:
+    return request.status == "ready" and request.mint_started_at is not None
+
+
+async def _record_minted(
+    context: AppContext, actor: Actor, request_id: uuid.UUID, minted: MintedKey
+) -> ClaimOut:
+    async with transaction(context.sessions) as session:
+        request = await load_request(session, request_id, lock=True)
+        handed_out = _still_minting(request)
+        if handed_out:
+            await _store_minted(session, request, actor, minted)
+        else:
+            await _discard_minted(session, request, actor, minted)
+    if not handed_out:
+        raise NotReady(
+            "The request changed while its key was minted; the key was not handed out.",
+            extra={"request_status": request.status},
+        )
+    return claim_answer(minted.key.get_secret_value(), minted.expires, request.hostname)
+
+
+async def _store_minted(
+    session: AsyncSession, request: ProvisioningRequest, actor: Actor, minted: MintedKey
+) -> None:
+    request.key_id = minted.key_id
+    request.key_expires_at = minted.expires
+    request.mint_started_at = None
+    request.claimed_at = datetime.now(UTC)
+    await record_event(
+        session,
+        origin=ORIGIN_API,
+        actor=actor,
+        target=Target(id=minted.key_id, name=request.user_id, type="API_KEY"),
+        action="CREATE",
+        new={"expiresAt": format_time(minted.expires) if minted.expires else None},
+        details=f"minted for request {request.id}",
+        user_id=request.user_id,
+    )
+    await change_status(session, request, "claimed", actor=actor, origin=ORIGIN_API)
+
+
+async def _discard_minted(
+    session: AsyncSession, request: ProvisioningRequest, actor: Actor, minted: MintedKey
+) -> None:
+    """Cancelled or offboarded meanwhile: audit the key that nobody will receive."""
+    request.mint_started_at = None
+    await record_event(
+        session,
+        origin=ORIGIN_API,
+        actor=actor,
+        target=Target(id=str(request.id), name=request.user_id, type="FAILED_REQUEST"),
+        action="CREATE",
+        error=f"request became {request.status} during the mint; key {minted.key_id} "
+        "was not handed out and expires at Tailscale on its own",
+        user_id=request.user_id,
+    )
+
+
+async def _clear_mint(
+    context: AppContext, request_id: uuid.UUID, actor: Actor, refusal: str = ""
+) -> None:
+    """The mint did not happen: the request may be claimed again; an upstream "no" is audited."""
+    async with transaction(context.sessions) as session:
+        request = await load_request(session, request_id, lock=True)
+        request.mint_started_at = None
+        if refusal:
+            await record_event(
+                session,
+                origin=ORIGIN_API,
+                actor=actor,
+                target=Target(id=str(request.id), name=request.user_id, type="FAILED_REQUEST"),
+                action="CREATE",
+                error=f"key mint failed upstream: {refusal}",
+                user_id=request.user_id,
+            )
+
+
+async def _back_to_consent(context: AppContext, actor: Actor, request_id: uuid.UUID) -> NoReturn:
+    """The grant needs consent again: a still-ready request waits for it, with a fresh link."""
+    key_ring = context.require_key_ring()
+    async with transaction(context.sessions) as session:
+        request = await load_request(session, request_id, lock=True)
+        request.mint_started_at = None
+        if request.status != "ready":
+            status = request.status
+        else:
+            status = "awaiting_consent"
+            request.grant_id = None
+            issue_consent_link(request, key_ring, ttl=DEFAULT_CONSENT_TTL_SECONDS)
+            await change_status(
+                session,
+                request,
+                status,
+                actor=actor,
+                origin=ORIGIN_API,
+                details="the grant needs consent again",
+            )
+        link = consent_url(context.settings, key_ring, request)
+    if status != "awaiting_consent":
+        raise NotReady("The request is no longer ready.", extra={"request_status": status})
+    raise ConsentRequired(
+        "The user must consent again; send them the consent_url.", extra={"consent_url": link}
+    )
