@@ -35,14 +35,26 @@ def _generate() -> dict[str, str]:
     }
 
 
+def _write_new_private_file(path: Path, text: str) -> None:
+    # Created 0600: writing first and tightening after leaves a moment in which anyone on
+    # the machine can read the secrets. O_EXCL never writes into (or through a symlink at)
+    # a file that was already there.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+
+
 def load_dev_environment(path: Path) -> DevEnvironment:
+    """The secrets kept in ``path``, generated and written there on first use."""
+    # The directory is private too: it may already exist (the dev database lives beside the
+    # secrets) with the default, world-listable mode.
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
     if path.exists():
         values = json.loads(path.read_text())
     else:
         values = _generate()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values, indent=2))
-        os.chmod(path, 0o600)
+        _write_new_private_file(path, json.dumps(values, indent=2))
     return DevEnvironment(
         app_client_id=values["app_client_id"],
         app_client_secret=SecretStr(values["app_client_secret"]),

@@ -14,12 +14,13 @@ from service.audit import ORIGIN_API, Actor
 from service.context import AppContext
 from service.db import transaction
 from service.errors import AlreadyClaimed, NotReady
-from service.grants import set_grant_status, token_context
+from service.grants import set_grant_status
 from service.handout import claim_answer
 from service.minting import mint_and_hand_out
 from service.models import ConsentGrant, ProvisioningRequest
 from service.provisioning import change_status, load_request
 from service.schemas import ClaimOut
+from service.sealed import token_context
 
 
 def _check_claimable(request: ProvisioningRequest) -> None:

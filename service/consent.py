@@ -20,10 +20,11 @@ from typing import TypeGuard
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.crypto import CipherContext, KeyRing
+from service.crypto import KeyRing
 from service.errors import BrowserError
 from service.models import ConsentFlow, ProvisioningRequest
 from service.provisioning import hash_token
+from service.sealed import verifier_context
 
 FLOW_LIFETIME = timedelta(minutes=10)
 
@@ -46,10 +47,6 @@ def pkce_challenge(verifier: str) -> str:
     """BASE64URL(SHA-256(verifier)) without padding (RFC 7636 S256)."""
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
-def verifier_context(flow_id: uuid.UUID, request_id: uuid.UUID) -> CipherContext:
-    return CipherContext("consent_flow", "verifier", str(flow_id), str(request_id))
 
 
 _BROWSER_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")

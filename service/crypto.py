@@ -85,15 +85,10 @@ class KeyRing:
             keys.append((key_id, _decode_key(encoded)))
         return cls(keys)
 
-    @property
-    def key_ids(self) -> frozenset[str]:
-        return frozenset(self._ciphers)
-
     def encrypt(self, plaintext: bytes, context: CipherContext) -> bytes:
         nonce = os.urandom(NONCE_BYTES)
         sealed = self._ciphers[self.primary_id].encrypt(nonce, plaintext, context.associated_data())
-        key_id = self.primary_id.encode("ascii")
-        return bytes([len(key_id)]) + key_id + nonce + sealed
+        return key_prefix(self.primary_id) + nonce + sealed
 
     def decrypt(self, blob: bytes, context: CipherContext) -> bytes:
         key_id, nonce, sealed = split_blob(blob)
@@ -126,6 +121,12 @@ def split_blob(blob: bytes) -> tuple[str, bytes, bytes]:
         return key_id_bytes.decode("ascii"), nonce, sealed
     except UnicodeDecodeError as exc:
         raise DecryptionError("ciphertext key id is garbled") from exc
+
+
+def key_prefix(key_id: str) -> bytes:
+    """The bytes every ciphertext sealed with ``key_id`` starts with, and no other does."""
+    encoded = key_id.encode("ascii")
+    return bytes([len(encoded)]) + encoded
 
 
 def key_id_of(blob: bytes) -> str:

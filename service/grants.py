@@ -18,20 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit import WORKER, Actor, Target, format_time, record_event
 from service.context import AppContext
-from service.crypto import CipherContext, KeyRing
+from service.crypto import KeyRing
 from service.db import transaction
 from service.errors import ConsentRequired, GrantRevoked
 from service.models import ConsentGrant
+from service.sealed import token_context
 from service.tailscale import InvalidGrant, TokenGrant
 
 # Refresh a little early so a token never expires between the check and its use.
 REFRESH_MARGIN = timedelta(seconds=60)
 ONE_TIME_KEY_LIFETIME = 3600
 _AUTH_KEY_ID = re.compile(r"^tskey-auth-([A-Za-z0-9]+)-")
-
-
-def token_context(grant: ConsentGrant, column: str) -> CipherContext:
-    return CipherContext("consent_grant", column, str(grant.id), grant.user_id)
 
 
 def grant_target(grant: ConsentGrant, prop: str = "") -> Target:

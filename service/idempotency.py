@@ -20,10 +20,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.context import AppContext
-from service.crypto import CipherContext, KeyRing
+from service.crypto import KeyRing
 from service.db import transaction
 from service.errors import AlreadyClaimed, IdempotencyConflict, IdempotencyInFlight
 from service.models import IdempotencyRecord
+from service.sealed import idempotency_response_context
 
 RECORD_LIFETIME = timedelta(hours=24)
 # Longer than any operation takes (an upstream deadline and a few queries): a reservation
@@ -44,10 +45,6 @@ Operation = Callable[[], Awaitable[Answer]]
 def fingerprint(route: str, body: Any) -> bytes:
     canonical = json.dumps([route, body], sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).digest()
-
-
-def _context(record_id: uuid.UUID, caller_id: uuid.UUID) -> CipherContext:
-    return CipherContext("idempotency_record", "response", str(record_id), str(caller_id))
 
 
 async def run_idempotent(
@@ -80,7 +77,8 @@ async def run_idempotent(
         if record is not None:
             record.response_status = answer.status
             record.response_ciphertext = key_ring.encrypt(
-                json.dumps(answer.body, default=str).encode(), _context(record_id, caller_id)
+                json.dumps(answer.body, default=str).encode(),
+                idempotency_response_context(record_id, caller_id),
             )
             if replay_window is not None:
                 record.wipe_at = datetime.now(UTC) + replay_window
@@ -143,6 +141,8 @@ async def _reserve(
     if existing.response_ciphertext is None:
         raise AlreadyClaimed("The answer to this request is no longer held; it was claimed.")
     body = json.loads(
-        key_ring.decrypt(existing.response_ciphertext, _context(existing.id, caller_id))
+        key_ring.decrypt(
+            existing.response_ciphertext, idempotency_response_context(existing.id, caller_id)
+        )
     )
     return Answer(existing.response_status, body)

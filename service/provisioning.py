@@ -11,12 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit import ORIGIN_API, Actor, Target, record_event
-from service.crypto import CipherContext, KeyRing
+from service.crypto import KeyRing
 from service.errors import Conflict, NotFound, ValidationFailed
 from service.grants import find_live_reusable_grant
 from service.models import ConsentGrant, ProvisioningRequest
 from service.notify import notify_request_changed
 from service.schemas import ProvisioningRequestCreate
+from service.sealed import consent_token_context
 from service.settings import Settings
 from service.users import ensure_user
 
@@ -28,10 +29,6 @@ DEFAULT_CONSENT_TTL_SECONDS = 3600
 
 def hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
-
-
-def consent_token_context(request: ProvisioningRequest) -> CipherContext:
-    return CipherContext("provisioning_request", "consent_token", str(request.id), request.user_id)
 
 
 def request_target(request: ProvisioningRequest, prop: str = "") -> Target:

@@ -183,11 +183,6 @@ class TailscaleClient:
         response = await self._observer_call("GET", self._tailnet_url("devices"), {"fields": "all"})
         return [wire.device(item) for item in wire.object_list(response.body, "devices")]
 
-    async def get_device(self, device_id: str) -> Device | None:
-        url = self._device_url(device_id)
-        response = await self._observer_call("GET", url, {"fields": "all"}, absent_ok=True)
-        return None if response.status == 404 else wire.device(wire.json_object(response.body))
-
     async def delete_device(self, device_id: str) -> bool:
         """True when deleted now, False when it was already gone."""
         url = self._device_url(device_id)

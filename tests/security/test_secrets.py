@@ -36,8 +36,9 @@ from service.crypto import (
 from service.grants import store_grant
 from service.models import Caller, ConsentFlow, ConsentGrant, IdempotencyRecord, ProvisioningRequest
 from service.provisioning import create_provisioning_request
-from service.rewrap import SEALED_COLUMNS, rewrap_all
+from service.rewrap import RewrapReport, rewrap_all
 from service.schemas import ProvisioningRequestCreate
+from service.sealed import SEALED_COLUMNS
 from service.settings import Settings
 from service.tailscale import TokenGrant
 from tests.conftest import CallerFactory, bearer
@@ -212,12 +213,14 @@ async def test_item_14_rotation_rewrap_and_a_removed_key_failing_loudly(
     assert key_id_of(rotated.encrypt(b"new", HOME)) == "rotated"
     plain = {context: rotated.decrypt(blob, context) for blob, context in before}
 
-    assert await rewrap_all(sessions, rotated) >= len(before)
+    report = await rewrap_all(sessions, rotated)
+    assert report.moved >= len(before)
+    assert report.remaining == 0
     after = [(blob, context) for blob, context in await sealed_values(sessions) if context in plain]
     assert {key_id_of(blob) for blob, _ in after} == {"rotated"}
     only_new = KeyRing.parse(new_entry)
     assert {context: only_new.decrypt(blob, context) for blob, context in after} == plain
-    assert await rewrap_all(sessions, rotated) == 0
+    assert await rewrap_all(sessions, rotated) == RewrapReport(moved=0, remaining=0)
 
     # Rows still under a key that has left the ring fail every read and the rewrap, naming it.
     await seal_one_of_each(session, settings, old)

@@ -1,0 +1,43 @@
+"""The development secrets file is private from the moment it exists."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from devstack.environment import load_dev_environment
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_secrets_file_is_created_private_not_tightened_afterwards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_chmod = os.chmod
+
+    def chmod_directories_only(path: str | Path, mode: int) -> None:
+        # A chmod after writing would hide the world-readable window; refuse it for files.
+        if Path(path).is_dir():
+            real_chmod(path, mode)
+
+    monkeypatch.setattr(os, "chmod", chmod_directories_only)
+    secrets = tmp_path / ".tsprov" / "dev.env"
+    load_dev_environment(secrets)
+    assert _mode(secrets) == 0o600
+    assert _mode(secrets.parent) == 0o700
+
+
+def test_an_existing_directory_is_made_private_and_the_secrets_persist(tmp_path: Path) -> None:
+    directory = tmp_path / ".tsprov"
+    directory.mkdir(mode=0o755)
+    directory.chmod(0o755)
+    first = load_dev_environment(directory / "dev.env")
+    assert _mode(directory) == 0o700
+    again = load_dev_environment(directory / "dev.env")
+    assert again == first
+    assert again.encryption_keys.get_secret_value() == first.encryption_keys.get_secret_value()
