@@ -78,9 +78,15 @@ def parse_time(name: str, value: str) -> datetime:
     try:
         # Python keeps microseconds, as Postgres does; finer digits are dropped, not rounded.
         cleaned = re.sub(r"(\.\d{6})\d+", r"\1", value.upper().replace(" ", "T"))
-        return datetime.fromisoformat(cleaned)
+        parsed = datetime.fromisoformat(cleaned)
     except ValueError as exc:
         raise ValidationFailed(f"{name} is not a valid date and time") from exc
+    try:
+        # The driver sends UTC: a local time whose UTC value leaves years 1-9999 (Python's
+        # range, inside Postgres') would fail there, looking like a database outage.
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValidationFailed(f"{name} is outside the years 0001 to 9999 in UTC") from exc
 
 
 def build_filter(
@@ -200,24 +206,55 @@ async def query_audit(
     return AuditPage([linked_json(event, group) for event, group in rows], next_cursor)
 
 
-async def stream_audit(
+async def _read_batch(
+    sessions: async_sessionmaker[AsyncSession],
+    audit_filter: AuditFilter,
+    after: Position | None,
+    batch_size: int,
+) -> list[tuple[AuditEvent, str | None]]:
+    async with sessions() as session:
+        return await _fetch(session, audit_filter, after, batch_size)
+
+
+async def open_export(
     sessions: async_sessionmaker[AsyncSession],
     audit_filter: AuditFilter,
     *,
     batch_size: int = EXPORT_BATCH,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Every matching event in time order, one short transaction per batch.
+    """Read the first batch now and stream every matching event from it, in time order.
 
-    No connection or snapshot is held while a slow reader drains a batch, and the log is
-    append-only, so batches read in separate transactions still form one ordered stream.
+    A failure before the answer starts can still be an error status; a later one can only
+    break the stream, which the reader must then mark as incomplete. No connection or
+    snapshot is held while a slow reader drains a batch, and the log is append-only, so
+    batches read in separate short transactions still form one ordered stream.
     """
-    after: Position | None = None
+    first = await _read_batch(sessions, audit_filter, None, batch_size)
+    return _stream_from(sessions, audit_filter, first, batch_size)
+
+
+async def _stream_from(
+    sessions: async_sessionmaker[AsyncSession],
+    audit_filter: AuditFilter,
+    rows: list[tuple[AuditEvent, str | None]],
+    batch_size: int,
+) -> AsyncIterator[dict[str, Any]]:
     while True:
-        async with sessions() as session:
-            rows = await _fetch(session, audit_filter, after, batch_size)
         for event, group in rows:
             yield linked_json(event, group)
         if len(rows) < batch_size:
             return
         last = rows[-1][0]
         after = Position(last.event_time, last.seq)
+        rows = await _read_batch(sessions, audit_filter, after, batch_size)
+
+
+async def stream_audit(
+    sessions: async_sessionmaker[AsyncSession],
+    audit_filter: AuditFilter,
+    *,
+    batch_size: int = EXPORT_BATCH,
+) -> AsyncIterator[dict[str, Any]]:
+    """Every matching event in time order, one short transaction per batch."""
+    async for event in await open_export(sessions, audit_filter, batch_size=batch_size):
+        yield event

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from service.schemas import Problem
+
 
 class ProblemError(Exception):
     """An error a caller should see: a status, a stable code, a human detail."""
@@ -97,6 +99,14 @@ class EncryptionUnavailable(ServiceUnavailable):
     code, title = "encryption_unavailable", "Encryption keys not loaded"
 
 
+class DecryptionFailed(ProblemError):
+    status, code, title = 500, "decryption_failed", "Decryption failed"
+
+
+class InternalError(ProblemError):
+    status, code, title = 500, "internal_error", "Internal error"
+
+
 class UpstreamFailure(ProblemError):
     """Tailscale failed us; ``code`` comes from the upstream error."""
 
@@ -129,28 +139,134 @@ ERROR_CODES: dict[str, str] = {
     "grant_revoked": "The user's grant was revoked.",
     "idempotency_conflict": "The Idempotency-Key was used with a different body.",
     "idempotency_in_flight": "A request with this Idempotency-Key is still in flight.",
-    "identity_mismatch": "The consenting Tailscale identity is not the user's.",
+    "identity_mismatch": (
+        "The consenting Tailscale identity is not the user's (a 403 page in the browser flow, "
+        "and the recorded error in the audit trail)."
+    ),
     "upstream_unavailable": "Tailscale is unreachable, slow or rate-limiting; retry later.",
     "upstream_outcome_unknown": "Tailscale may have acted; tsprov will settle it; retry later.",
     "upstream_refused": "Tailscale refused the request.",
     "upstream_oauth_error": "Tailscale's token endpoint refused the grant.",
-    "database_unavailable": "The database is down or saturated; retry later.",
+    "database_unavailable": "The database is down, saturated or lost a race; retry later.",
     "encryption_unavailable": "Encryption keys are not loaded; the service is not ready.",
     "service_unavailable": "The service is shutting down or not ready.",
-    "conflict": "The object is in a state that does not allow this.",
+    "conflict": "The object is in a state that does not allow this, or the change clashes.",
     "decryption_failed": "A stored secret could not be decrypted (a removed key?).",
     "internal_error": "An unexpected error; nothing was echoed.",
 }
 
+ERROR_STATUS: dict[str, int] = {
+    "unauthorized": 401,
+    "forbidden": 403,
+    "identity_mismatch": 403,
+    "not_found": 404,
+    "not_ready": 409,
+    "already_claimed": 409,
+    "consent_required": 409,
+    "grant_revoked": 409,
+    "idempotency_in_flight": 409,
+    "conflict": 409,
+    "validation_failed": 422,
+    "idempotency_conflict": 422,
+    "decryption_failed": 500,
+    "internal_error": 500,
+    "upstream_refused": 502,
+    "upstream_oauth_error": 502,
+    "upstream_unavailable": 503,
+    "upstream_outcome_unknown": 503,
+    "database_unavailable": 503,
+    "encryption_unavailable": 503,
+    "service_unavailable": 503,
+}
+
+PROBLEM_JSON = "application/problem+json"
+# Every caller route authenticates against the database before anything else, so these can
+# answer any of them.
+ALWAYS_POSSIBLE = ("unauthorized", "forbidden", "database_unavailable", "internal_error")
+_EXAMPLE_EXTRAS: dict[str, dict[str, Any]] = {
+    "validation_failed": {
+        "errors": [{"loc": ["body", "hostname"], "msg": "String should match pattern '…'"}]
+    },
+    "not_ready": {"request_status": "awaiting_consent"},
+}
+_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": 'Always `Bearer realm="tsprov"`.',
+            "schema": {"type": "string"},
+        }
+    },
+    503: {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying, when known.",
+            "schema": {"type": "integer"},
+        }
+    },
+}
+
+
+def problem_schemas() -> dict[str, Any]:
+    """OpenAPI component schemas for ``Problem``: FastAPI only collects models routes return."""
+    schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    nested: dict[str, Any] = schema.pop("$defs", {})
+    return {**nested, "Problem": schema}
+
 
 def problem_responses(*codes: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for a route's problem answers: each code with what it means."""
+    """OpenAPI entries for a caller route's problem answers: one per status, each code explained.
+
+    The codes every caller route can answer are added. Listing a 422 code also replaces
+    FastAPI's default 422 entry, whose schema is not what tsprov sends.
+    """
+    by_status: dict[int, list[str]] = {}
+    for code in dict.fromkeys((*codes, *ALWAYS_POSSIBLE)):
+        by_status.setdefault(ERROR_STATUS[code], []).append(code)
+    return {status: _status_entry(status, listed) for status, listed in sorted(by_status.items())}
+
+
+def _status_entry(status: int, codes: list[str]) -> dict[str, Any]:
     listed = "\n".join(f"- `{code}`: {ERROR_CODES[code]}" for code in codes)
-    example = Unauthorized().body() if "unauthorized" in codes else None
-    content = {"application/problem+json": {"example": example}} if example else {}
-    return {
-        "4XX": {
-            "description": f"application/problem+json, `code` one of:\n{listed}",
-            "content": content,
-        }
+    examples = {code: {"summary": code, "value": _example_problem(code)} for code in codes}
+    entry: dict[str, Any] = {
+        "description": f"application/problem+json, `code` one of:\n{listed}",
+        "content": {
+            PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}, "examples": examples}
+        },
     }
+    if status in _HEADERS:
+        entry["headers"] = _HEADERS[status]
+    return entry
+
+
+def _example_problem(code: str) -> dict[str, Any]:
+    """A body as tsprov sends it for ``code``, for the documentation."""
+    if code == "unauthorized":
+        return Unauthorized().body()
+    error = ProblemError(ERROR_CODES[code], extra=_EXAMPLE_EXTRAS.get(code))
+    error.status, error.code, error.title = ERROR_STATUS[code], code, _titles().get(code, "Error")
+    return error.body()
+
+
+def _titles() -> dict[str, str]:
+    titles = {code: UpstreamFailure.title for code in ERROR_CODES if code.startswith("upstream_")}
+    pending: list[type[ProblemError]] = [ProblemError]
+    while pending:
+        kind = pending.pop()
+        titles.setdefault(kind.code, kind.title)
+        pending.extend(kind.__subclasses__())
+    return titles
+
+
+def page_responses(pages: dict[int | str, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for a browser route's answers, each an HTML page a person reads.
+
+    The ``default`` entry also stands in for FastAPI's JSON 422, which these routes never
+    send: a malformed link or callback gets a 400 page.
+    """
+    entries = {status: _html_page(description) for status, description in pages.items()}
+    entries["default"] = _html_page("Any other failure: an HTML page that names it.")
+    return entries
+
+
+def _html_page(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}

@@ -16,7 +16,7 @@ from service.context import AppContext
 from service.crypto import KeyRing
 from service.db import create_engine, create_session_factory
 from service.errors import ERROR_CODES
-from service.handlers import install_handlers
+from service.handlers import document_problems, install_handlers
 from service.notify import RequestNotifier
 from service.routes import audit, health, oauth, provisioning, users
 from service.settings import Settings
@@ -123,6 +123,7 @@ def create_app(
     app.middleware("http")(_observe_request)
     for router in (health, oauth, provisioning, users, audit):
         app.include_router(router.router)
+    document_problems(app)
     return app
 
 

@@ -20,11 +20,15 @@ Hostname = Annotated[
 Description = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 -]{1,50}$")]
 ReturnTo = Annotated[str, StringConstraints(pattern=r"^/[\x21-\x7e]{0,511}$")]
 Tag = Annotated[str, StringConstraints(pattern=r"^tag:[A-Za-z0-9-]{1,64}$")]
-LoginName = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f\s]{1,320}$")]
-DisplayName = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")]
+# Free text refuses C0 and C1 controls and DEL, the Unicode line and paragraph separators
+# (log lines and audit views must stay one line whatever the input) and the bidi embedding,
+# override and isolate marks (they reorder what an operator reads).
+UNPRINTABLE = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+LoginName = Annotated[str, StringConstraints(pattern=rf"^[^{UNPRINTABLE}\s]{{1,320}}$")]
+DisplayName = Annotated[str, StringConstraints(pattern=rf"^[^{UNPRINTABLE}]{{1,200}}$")]
 # Audit filters and Tailscale ids: bounded and printable, so no NUL or control character
 # reaches a query and no megabyte of input is matched against every row.
-SearchTerm = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,320}$")]
+SearchTerm = Annotated[str, StringConstraints(pattern=rf"^[^{UNPRINTABLE}]{{1,320}}$")]
 NodeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
 
 
@@ -189,3 +193,24 @@ class OffboardOut(BaseModel):
     requests_cancelled: int
     devices_deleted: list[str]
     devices_not_deleted: list[str]
+
+
+class FieldError(BaseModel):
+    loc: list[str] = Field(description="Where: body, query, path or header, then the field.")
+    msg: str = Field(description="Why it was refused; the rejected value is never echoed.")
+
+
+class Problem(BaseModel):
+    """An error answer (RFC 9457), served as `application/problem+json`."""
+
+    type: str = Field(examples=["https://tsprov.dev/problems/not_found"])
+    title: str
+    status: int = Field(description="The HTTP status, repeated.")
+    detail: str
+    code: str = Field(description="Stable; the API description's table lists every code.")
+    errors: list[FieldError] | None = Field(
+        default=None, description="With `validation_failed`: each refused field and why."
+    )
+    request_status: str | None = Field(
+        default=None, description="With `not_ready`: the provisioning request's status."
+    )

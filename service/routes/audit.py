@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -12,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from service.audit import caller_actor
 from service.audit_chain import verify_chain
-from service.audit_query import LOG_VERSION, AuditFilter, build_filter, query_audit, stream_audit
+from service.audit_query import LOG_VERSION, AuditFilter, build_filter, open_export, query_audit
 from service.callers import user_allowed
 from service.deps import AdminCaller, AuditCaller, ContextDep, SessionDep, refuse
 from service.errors import Forbidden, problem_responses
@@ -20,6 +21,7 @@ from service.models import Caller
 from service.schemas import SearchTerm
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
+log = logging.getLogger("tsprov.audit")
 
 NDJSON = "application/x-ndjson"
 USER_ID_PATTERN = r"^[A-Za-z0-9._@+-]{1,128}$"
@@ -138,7 +140,7 @@ async def _limit_to_callers_users(
     "",
     response_model=AuditLogPage,
     summary="Audit events in a time window, in time order (Tailscale's /logging/configuration)",
-    responses=problem_responses("unauthorized", "forbidden", "validation_failed"),
+    responses=problem_responses("validation_failed"),
 )
 async def list_audit_events(
     request: Request,
@@ -159,26 +161,37 @@ async def list_audit_events(
     )
 
 
+EXPORT_INCOMPLETE = "export_incomplete"
+EXPORT_DESCRIPTION = f"""Every matching event as one JSON object per line, in time order, read a
+thousand rows per short query. It takes the same filters as `GET /v1/audit`.
+
+A failure before the first line is an ordinary problem+json answer. Once the 200 has gone
+out, a failure can only end the body: its last line is then an error record instead of an
+event, and the export is incomplete:
+
+    {{"error": {{"code": "{EXPORT_INCOMPLETE}", "detail": "…", "exported": 1000}}}}
+
+Ask again with `start` set to the last `eventTime` you received, skipping the ids you have.
+"""
+
+
 @router.get(
     "/export",
     summary="Every audit event in a window as NDJSON, streamed (for a SIEM)",
+    description=EXPORT_DESCRIPTION,
     response_class=StreamingResponse,
     responses={
         200: {"content": {NDJSON: {"example": json.dumps(EXAMPLE_EVENT) + "\n"}}},
-        **problem_responses("unauthorized", "forbidden", "validation_failed"),
+        **problem_responses("validation_failed"),
     },
 )
 async def export_audit_events(
     request: Request, context: ContextDep, caller: AuditCaller, window: AuditFilterDep
 ) -> StreamingResponse:
     await _limit_to_callers_users(context, request, caller, window)
-
-    async def lines() -> AsyncIterator[bytes]:
-        async for event in stream_audit(context.sessions, window):
-            yield json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
-
+    events = await open_export(context.sessions, window)
     return StreamingResponse(
-        lines(),
+        _ndjson(events),
         media_type=NDJSON,
         headers={
             "Cache-Control": "no-store",
@@ -187,11 +200,30 @@ async def export_audit_events(
     )
 
 
+async def _ndjson(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    """Events as NDJSON lines, ended by an error record if reading breaks off midway."""
+    exported = 0
+    try:
+        async for event in events:
+            yield _line(event)
+            exported += 1
+    # The 200 is already sent, so the body is the only place left to say the export is cut
+    # short; a SIEM that saw a clean end would take a partial window for the whole one.
+    except Exception as exc:
+        log.error("audit export stopped after %d events: %s", exported, type(exc).__name__)
+        detail = "Reading the audit trail failed midway; the events above are not the whole window."
+        yield _line({"error": {"code": EXPORT_INCOMPLETE, "detail": detail, "exported": exported}})
+
+
+def _line(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
 @router.get(
     "/verify",
     response_model=ChainReportOut,
     summary="Walk the hash chain and name the first event edited, removed or reordered",
-    responses=problem_responses("unauthorized", "forbidden"),
+    responses=problem_responses(),
 )
 async def verify_audit_events(session: SessionDep, caller: AdminCaller) -> ChainReportOut:
     report = await verify_chain(session)

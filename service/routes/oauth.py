@@ -12,7 +12,7 @@ from service.callback import finish_consent, record_denial
 from service.consent import FLOW_LIFETIME, consume_flow, find_request_for_consent, start_flow
 from service.db import transaction
 from service.deps import ContextDep, KeyRingDep, SessionDep
-from service.errors import BrowserError
+from service.errors import BrowserError, page_responses
 from service.pages import BROWSER_HEADERS, render_page
 from service.provisioning import return_to_allowed
 from service.settings import Settings
@@ -36,8 +36,19 @@ def _redirect(url: str) -> RedirectResponse:
     "/authorize",
     summary="Open a consent link: starts a flow and redirects to Tailscale's consent screen",
     response_class=RedirectResponse,
+    response_model=None,
     status_code=303,
-    responses={404: {"description": "Unknown link"}, 410: {"description": "Expired or used"}},
+    responses={
+        303: {"description": "To Tailscale's consent screen, with the flow cookie set"},
+        **page_responses(
+            {
+                400: "A malformed link",
+                404: "An unknown link",
+                410: "A link that expired or was already used",
+                "5XX": "The database or the encryption keys are unavailable; try again later",
+            }
+        ),
+    },
 )
 async def authorize(
     request: Request,
@@ -76,7 +87,20 @@ async def authorize(
     response_class=RedirectResponse,
     response_model=None,
     status_code=303,
-    responses={400: {"description": "Bad, replayed, expired or foreign state"}},
+    responses={
+        303: {"description": "Consent recorded: to `/done` or the request's `return_to`"},
+        **page_responses(
+            {
+                200: "Consent declined: nothing was shared, the link may be opened again",
+                400: "Bad, replayed, expired or foreign state, a wrong `iss`, or no `code`",
+                403: "Approved with another Tailscale account than the user's "
+                "(`identity_mismatch`); nothing was stored",
+                409: "The request was cancelled or completed meanwhile",
+                502: "Tailscale reported an error or refused the code exchange",
+                "5XX": "The database or the encryption keys are unavailable; try again later",
+            }
+        ),
+    },
 )
 async def callback(
     request: Request,

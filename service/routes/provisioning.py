@@ -37,7 +37,12 @@ from service.schemas import (
 from service.views import decode_cursor, encode_cursor, request_out
 
 router = APIRouter(prefix="/v1", tags=["provisioning requests"])
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
+# Printable ASCII only: the key is echoed nowhere, but it is hashed and logged about, and a
+# control character has no business in it.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$"),
+]
 CLAIM_REPLAY_WINDOW = timedelta(minutes=5)
 NO_STORE = {"Cache-Control": "no-store"}
 # NOTIFY wakes a long-poll at once; this timer only covers a listener that was lost.
@@ -50,7 +55,12 @@ LONG_POLL_RECHECK_SECONDS = 5.0
     response_model=ProvisioningRequestOut,
     summary="Ask for a device for a user",
     responses=problem_responses(
-        "unauthorized", "forbidden", "validation_failed", "idempotency_conflict"
+        "validation_failed",
+        "conflict",
+        "idempotency_conflict",
+        "idempotency_in_flight",
+        "encryption_unavailable",
+        "decryption_failed",
     ),
 )
 async def create_request(
@@ -83,7 +93,9 @@ async def create_request(
     "/provisioning-requests/{request_id}",
     response_model=ProvisioningRequestOut,
     summary="A provisioning request; `wait_seconds` long-polls for a status change",
-    responses=problem_responses("unauthorized", "forbidden", "not_found"),
+    responses=problem_responses(
+        "not_found", "validation_failed", "encryption_unavailable", "decryption_failed"
+    ),
 )
 async def get_request(
     request_id: uuid.UUID,
@@ -127,7 +139,7 @@ async def _read(
     "/users/{user_id}/provisioning-requests",
     response_model=ProvisioningRequestPage,
     summary="A user's provisioning requests, newest first",
-    responses=problem_responses("unauthorized", "forbidden", "validation_failed"),
+    responses=problem_responses("validation_failed", "encryption_unavailable", "decryption_failed"),
 )
 async def list_requests(
     user_id: UserId,
@@ -167,13 +179,20 @@ async def list_requests(
     response_model=ClaimOut,
     summary="Collect the auth key, exactly once (Cache-Control: no-store)",
     responses=problem_responses(
-        "unauthorized",
-        "forbidden",
         "not_found",
+        "validation_failed",
         "not_ready",
         "already_claimed",
         "consent_required",
+        "grant_revoked",
+        "idempotency_conflict",
+        "idempotency_in_flight",
         "upstream_unavailable",
+        "upstream_outcome_unknown",
+        "upstream_refused",
+        "upstream_oauth_error",
+        "encryption_unavailable",
+        "decryption_failed",
     ),
 )
 async def claim(
@@ -209,7 +228,7 @@ async def claim(
     "/provisioning-requests/{request_id}",
     status_code=204,
     summary="Cancel a request; any key it holds is wiped",
-    responses=problem_responses("unauthorized", "forbidden", "not_found", "conflict"),
+    responses=problem_responses("not_found", "validation_failed", "conflict"),
 )
 async def cancel(
     request_id: uuid.UUID, request: Request, context: ContextDep, caller: ProvisionCaller

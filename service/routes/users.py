@@ -9,11 +9,10 @@ from sqlalchemy import select
 
 from service.audit import ORIGIN_API, caller_actor
 from service.deps import AdminCaller, ContextDep, ReadCaller, SessionDep
-from service.errors import NotFound, ServiceUnavailable, problem_responses
+from service.errors import NotFound, problem_responses
 from service.models import ConsentGrant
-from service.offboarding import delete_device, offboard_user, provisioned_devices
+from service.offboarding import list_user_devices, offboard_user, remove_user_device
 from service.schemas import (
-    DeviceOut,
     DevicePage,
     GrantOut,
     NodeId,
@@ -31,7 +30,7 @@ router = APIRouter(prefix="/v1/users", tags=["users, grants and devices"])
     "/{user_id}",
     response_model=UserOut,
     summary="Create or update a user",
-    responses=problem_responses("unauthorized", "forbidden", "validation_failed"),
+    responses=problem_responses("validation_failed", "conflict"),
 )
 async def update_user(
     user_id: UserId, body: UserUpdate, session: SessionDep, caller: AdminCaller
@@ -45,7 +44,7 @@ async def update_user(
     "/{user_id}",
     response_model=UserOut,
     summary="A user and their grants' metadata",
-    responses=problem_responses("unauthorized", "forbidden", "not_found"),
+    responses=problem_responses("not_found", "validation_failed"),
 )
 async def get_user(user_id: UserId, session: SessionDep, caller: ReadCaller) -> UserOut:
     return await _user_out(session, user_id)
@@ -74,7 +73,9 @@ async def _user_out(session: SessionDep, user_id: str) -> UserOut:
     "/{user_id}/grants",
     response_model=OffboardOut,
     summary="Offboard: revoke every grant, cancel open requests, optionally delete devices",
-    responses=problem_responses("unauthorized", "forbidden", "upstream_unavailable"),
+    responses=problem_responses(
+        "validation_failed", "upstream_unavailable", "upstream_refused", "upstream_oauth_error"
+    ),
 )
 async def offboard(
     user_id: UserId,
@@ -90,35 +91,12 @@ async def offboard(
     "/{user_id}/devices",
     response_model=DevicePage,
     summary="Devices provisioned for a user",
-    responses=problem_responses("unauthorized", "forbidden", "upstream_unavailable"),
+    responses=problem_responses(
+        "validation_failed", "upstream_unavailable", "upstream_refused", "upstream_oauth_error"
+    ),
 )
-async def list_devices(
-    user_id: UserId, context: ContextDep, session: SessionDep, caller: ReadCaller
-) -> DevicePage:
-    rows = await provisioned_devices(session, user_id)
-    live = {}
-    if rows and context.tailscale.has_observer:
-        live = {device.node_id: device for device in await context.tailscale.list_devices()}
-    return DevicePage(
-        items=[
-            DeviceOut(
-                node_id=row.device_node_id or "",
-                name=row.device_name,
-                hostname=row.hostname,
-                user=row.device_user,
-                joined_at=row.device_joined_at,
-                request_id=row.id,
-                live=_live(live.get(row.device_node_id or "")),
-            )
-            for row in rows
-        ]
-    )
-
-
-def _live(device: object | None) -> dict[str, object] | None:
-    if device is None:
-        return None
-    return dict(vars(device))
+async def list_devices(user_id: UserId, context: ContextDep, caller: ReadCaller) -> DevicePage:
+    return await list_user_devices(context, user_id)
 
 
 @router.delete(
@@ -126,18 +104,16 @@ def _live(device: object | None) -> dict[str, object] | None:
     status_code=204,
     summary="Delete a provisioned device at Tailscale",
     responses=problem_responses(
-        "unauthorized", "forbidden", "not_found", "service_unavailable", "upstream_unavailable"
+        "not_found",
+        "validation_failed",
+        "service_unavailable",
+        "upstream_unavailable",
+        "upstream_refused",
+        "upstream_oauth_error",
     ),
 )
 async def remove_device(
-    user_id: UserId, node_id: NodeId, context: ContextDep, session: SessionDep, caller: AdminCaller
+    user_id: UserId, node_id: NodeId, context: ContextDep, caller: AdminCaller
 ) -> Response:
-    rows = {row.device_node_id: row for row in await provisioned_devices(session, user_id)}
-    if node_id not in rows:
-        raise NotFound("tsprov provisioned no such device for this user.")
-    if not context.tailscale.has_observer:
-        raise ServiceUnavailable("Deleting devices needs an observer credential.")
-    await delete_device(
-        context, caller_actor(caller.id, caller.name), user_id, node_id, rows[node_id].device_name
-    )
+    await remove_user_device(context, caller_actor(caller.id, caller.name), user_id, node_id)
     return Response(status_code=204)

@@ -238,3 +238,16 @@ async def test_a_claimed_request_cannot_be_cancelled(
     await client.post(f"/v1/provisioning-requests/{created['id']}/claim", headers=bearer(key))
     refused = await client.delete(f"/v1/provisioning-requests/{created['id']}", headers=bearer(key))
     assert refused.status_code == 409
+
+
+async def test_an_idempotency_key_with_control_or_non_ascii_bytes_is_refused(
+    client: httpx.AsyncClient, make_caller: CallerFactory
+) -> None:
+    key = await make_caller("provision")
+    for bad in (b"a\x85b", b"tab\there", b"caf\xc3\xa9"):
+        response = await client.post(
+            "/v1/users/alice/provisioning-requests",
+            headers=[(b"authorization", f"Bearer {key}".encode()), (b"idempotency-key", bad)],
+            json={},
+        )
+        assert response.status_code == 422, bad

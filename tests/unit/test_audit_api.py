@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service import audit_query
 from service.audit_query import EXPORT_BATCH
 from tests.conftest import CallerFactory, bearer
 from tests.unit.audit_support import append_at
@@ -83,6 +86,9 @@ async def test_repeated_filters_over_http(
         {**HOUR, "limit": 501},
         {**HOUR, "cursor": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
         {**HOUR, "user_id": "not a user"},
+        # Valid local times whose UTC value falls outside years 1-9999.
+        {"start": "0001-01-01T00:00:00+01:00", "end": "2026-04-01T10:00:00Z"},
+        {"start": "2026-04-01T09:00:00Z", "end": "9999-12-31T23:59:59-01:00"},
     ],
 )
 async def test_invalid_queries_are_422(
@@ -90,6 +96,16 @@ async def test_invalid_queries_are_422(
 ) -> None:
     response = await client.get("/v1/audit", params=params, headers=auditor)
     assert_problem(response, 422, "validation_failed")
+
+
+async def test_the_widest_window_is_served(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], auditor: dict[str, str]
+) -> None:
+    await fill(sessions, 3)
+    widest = {"start": "0001-01-01T00:00:00Z", "end": "9999-12-31T23:59:59.999999Z"}
+    response = await client.get("/v1/audit", params=widest, headers=auditor)
+    assert response.status_code == 200, response.text
+    assert len(response.json()["logs"]) >= 3
 
 
 async def test_export_streams_ndjson_across_batches(
@@ -106,6 +122,54 @@ async def test_export_streams_ndjson_across_batches(
     times = [event["eventTime"] for event in events]
     assert times == sorted(times)
     assert len({event["id"] for event in events}) == total
+
+
+def slow_database_on_batch(monkeypatch: pytest.MonkeyPatch, number: int) -> None:
+    """The ``number``-th export batch meets a database that cancels it (statement_timeout)."""
+    read_page = audit_query._fetch
+    calls = itertools.count(1)
+
+    async def fetch(session: AsyncSession, *args: Any) -> Any:
+        if next(calls) == number:
+            await session.execute(text("SET LOCAL statement_timeout = 1"))
+            await session.execute(text("SELECT pg_sleep(1)"))
+        return await read_page(session, *args)
+
+    monkeypatch.setattr(audit_query, "_fetch", fetch)
+
+
+async def test_export_failing_at_once_is_an_error_status_not_an_empty_200(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    auditor: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await fill(sessions, 3)
+    slow_database_on_batch(monkeypatch, 1)
+    response = await client.get("/v1/audit/export", params=HOUR, headers=auditor)
+    assert_problem(response, 503, "database_unavailable")
+
+
+async def test_export_failing_midway_ends_with_an_error_record(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    auditor: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await fill(sessions, EXPORT_BATCH + 5)
+    slow_database_on_batch(monkeypatch, 2)
+    async with client.stream("GET", "/v1/audit/export", params=HOUR, headers=auditor) as response:
+        assert response.status_code == 200
+        lines = [json.loads(line) async for line in response.aiter_lines() if line]
+    *events, trailer = lines
+    assert len(events) == EXPORT_BATCH
+    assert all("eventTime" in event for event in events)
+    assert trailer["error"]["code"] == "export_incomplete"
+    assert trailer["error"]["exported"] == EXPORT_BATCH
+    assert "pg_sleep" not in json.dumps(trailer)
+    stopped = [r for r in caplog.records if r.getMessage().startswith("audit export stopped")]
+    assert [record.levelno for record in stopped] == [logging.ERROR]
 
 
 async def test_export_validates_before_streaming(

@@ -158,6 +158,25 @@ def test_bounds_accept_offsets_and_nanoseconds() -> None:
     assert built.end == datetime(2026, 3, 1, 12, 0, 0, 500000, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("0001-01-01T00:00:00+01:00", "2026-03-02T00:00:00Z"),  # year 0 in UTC
+        ("2026-03-01T00:00:00Z", "9999-12-31T23:59:59-01:00"),  # year 10000 in UTC
+    ],
+)
+def test_bounds_outside_utc_years_1_to_9999_are_refused(start: str, end: str) -> None:
+    with pytest.raises(ValidationFailed, match="outside the years"):
+        build_filter(start, end)
+
+
+def test_bounds_at_the_edges_of_utc_are_accepted_in_utc() -> None:
+    built = build_filter("0001-01-01T00:59:59-01:00", "9999-12-31T23:59:59.999999Z")
+    assert built.start == datetime(1, 1, 1, 1, 59, 59, tzinfo=UTC)
+    assert built.start.utcoffset() == timedelta(0)
+    assert built.end == datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+
 async def test_export_streams_every_event_in_batches(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
