@@ -1,7 +1,7 @@
 # tsprov: the service image (the same image runs the sandbox and migrations).
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md alembic.ini ./
+COPY pyproject.toml README.md ./
 COPY service ./service
 COPY sandbox ./sandbox
 COPY devstack ./devstack
@@ -11,9 +11,8 @@ RUN pip install --no-cache-dir --prefix=/install .
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home-dir /app tsprov
 WORKDIR /app
+# The migrations are package data: `tsprov migrate` finds them in site-packages.
 COPY --from=build /install /usr/local
-COPY alembic.ini ./
-COPY migrations ./migrations
 USER tsprov
 ENV PYTHONUNBUFFERED=1
 EXPOSE 8000

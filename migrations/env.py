@@ -13,7 +13,9 @@ from service import models  # noqa: F401  (registers the tables on Base.metadata
 from service.db import Base
 
 config = context.config
-if config.config_file_name is not None and config.attributes.get("configure_logger", True):
+# Only `alembic` run by hand reads alembic.ini; `tsprov migrate` builds its config in code and
+# leaves logging to the caller.
+if config.config_file_name is not None:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = Base.metadata

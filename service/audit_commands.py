@@ -26,7 +26,7 @@ async def _verify(sessions: Any) -> int:
         print(f"audit chain holds: {report.checked} events checked")
         return 0
     print(
-        f"audit chain broken at event {report.first_bad_event}: {report.reason} "
+        f"tsprov: audit chain broken at event {report.first_bad_event}: {report.reason} "
         f"({report.checked} events checked)",
         file=sys.stderr,
     )

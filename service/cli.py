@@ -5,16 +5,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import re
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
+import asyncpg
+from alembic.util.exc import CommandError as AlembicCommandError
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from service.app_role import AppRoleError
+from service.crypto import DecryptionError, KeyRingError
 from service.devdb import DevDatabaseError
 from service.settings import Settings
 
 Command = Callable[[argparse.Namespace], int]
+T = TypeVar("T")
 
 
 class CommandError(Exception):
@@ -26,10 +33,10 @@ def admin_settings() -> Settings:
     return Settings(env="development")
 
 
-def _with_sessions(work: Callable[[Any], Awaitable[int]]) -> int:
+def _with_sessions(work: Callable[[Any], Awaitable[T]]) -> T:
     from service.db import create_engine, create_session_factory
 
-    async def run() -> int:
+    async def run() -> T:
         engine = create_engine(admin_settings())
         try:
             return await work(create_session_factory(engine))
@@ -95,15 +102,20 @@ def cmd_keys(args: argparse.Namespace) -> int:
     if not text:
         raise CommandError("no encryption key: set TSPROV_ENCRYPTION_KEYS or _FILE")
     key_ring = KeyRing.parse(text)
-    moved = _with_sessions(lambda sessions: rewrap_all(sessions, key_ring))
-    print(f"rewrapped {moved} values under key {key_ring.primary_id}")
+    report = _with_sessions(lambda sessions: rewrap_all(sessions, key_ring))
+    print(f"rewrapped {report.moved} values under key {key_ring.primary_id}")
+    if not report.complete:
+        raise CommandError(
+            f"{report.remaining} values are still under older keys (their rows stayed busy); "
+            "keep those keys and run rewrap again"
+        )
     return 0
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    module = importlib.import_module("service.audit_commands")
-    result: int = module.run(args, _with_sessions, admin_settings())
-    return result
+    from service.audit_commands import run
+
+    return run(args, _with_sessions, admin_settings())
 
 
 def cmd_local(args: argparse.Namespace) -> int:
@@ -158,13 +170,55 @@ def _add_callers(sub: Any) -> None:
     callers.set_defaults(func=cmd_callers)
 
 
+# Failures an operator can act on: reported as one line, never as a traceback.
+REPORTED = (
+    CommandError,
+    DevDatabaseError,
+    ValidationError,
+    SQLAlchemyError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    KeyRingError,
+    DecryptionError,
+    AppRoleError,
+    AlembicCommandError,
+    OSError,
+)
+# A URL's user:password@ part, wherever a library quotes the URL it was given.
+CREDENTIALS = re.compile(r"(?<=://)[^/@\s]*@")
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line reason for ``exc`` that carries no SQL parameters, input values or passwords."""
+    if isinstance(exc, ValidationError):
+        reason = _describe_invalid_setting(exc)
+    elif isinstance(exc, DBAPIError) and exc.orig is not None:
+        # The driver's own message: SQLAlchemy's text appends the statement and parameters.
+        reason = f"database error: {exc.orig}"
+    elif isinstance(exc, SQLAlchemyError):
+        reason = f"database error: {exc.args[0] if exc.args else type(exc).__name__}"
+    else:
+        reason = str(exc)
+    lines = reason.strip().splitlines()
+    return CREDENTIALS.sub("***@", lines[0]) if lines else type(exc).__name__
+
+
+def _describe_invalid_setting(exc: ValidationError) -> str:
+    # The input is left out on purpose: the invalid value may be a secret.
+    errors = exc.errors(include_input=False, include_url=False)
+    first = errors[0]
+    message = first["msg"].removeprefix("Value error, ")
+    name = ".".join(str(part) for part in first["loc"]).upper()
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"invalid setting {name}: {message}{more}" if name else f"{message}{more}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (CommandError, DevDatabaseError, ValidationError, OSError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"tsprov: {reason}", file=sys.stderr)
+    except REPORTED as exc:
+        print(f"tsprov: {describe(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -2,23 +2,52 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.util.exc import CommandError
+from sqlalchemy.ext.asyncio import create_async_engine
 
-ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
+import migrations
+from service.app_role import app_role_name, ensure_app_role
+
+
+def _migrations_dir() -> Path:
+    """Where the installed ``migrations`` package keeps env.py and the revisions."""
+    # The migrations ship inside the distribution, so `tsprov migrate` works from a wheel (the
+    # container image) with no checkout and no alembic.ini beside it. __path__, not __file__:
+    # an editable install made before the package had an __init__.py maps it as a namespace.
+    for entry in migrations.__path__:
+        if (Path(entry) / "env.py").is_file():
+            return Path(entry).resolve()
+    raise CommandError("the installed tsprov has no migrations/env.py; reinstall it")
 
 
 def alembic_config(database_url: str, app_role: str | None = None) -> Config:
-    config = Config(str(ALEMBIC_INI))
+    """Alembic's settings, built here rather than read from alembic.ini."""
+    config = Config()
+    # Config options go through ConfigParser interpolation, where '%' is special.
+    config.set_main_option("script_location", str(_migrations_dir()).replace("%", "%%"))
+    config.set_main_option("path_separator", "os")
     config.attributes["database_url"] = database_url
-    config.attributes["configure_logger"] = False
-    if app_role:
-        config.attributes["app_role"] = app_role
+    config.attributes["app_role"] = app_role_name(app_role)
     return config
 
 
 def upgrade_head(database_url: str, app_role: str | None = None) -> None:
-    """``alembic upgrade head``; call it outside a running event loop."""
-    command.upgrade(alembic_config(database_url, app_role), "head")
+    """``alembic upgrade head``, then the app role; call it outside a running event loop."""
+    config = alembic_config(database_url, app_role)
+    command.upgrade(config, "head")
+    asyncio.run(_set_up_app_role(database_url, config.attributes["app_role"]))
+
+
+async def _set_up_app_role(database_url: str, role: str) -> None:
+    url = database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    engine = create_async_engine(url, hide_parameters=True)
+    try:
+        async with engine.begin() as connection:
+            await ensure_app_role(connection, role)
+    finally:
+        await engine.dispose()

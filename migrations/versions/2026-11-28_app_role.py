@@ -5,17 +5,20 @@ Revises: 0001
 Create Date: 2026-11-28
 """
 
-import os
-import re
 from collections.abc import Sequence
 
 from alembic import context, op
+
+from service.app_role import app_role_name, create_role_statement
 
 revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# The tables as they stood at this revision. The current lists live in service/app_role.py,
+# which `tsprov migrate` applies after every upgrade; a history that granted on tables a
+# later revision creates could not be replayed on an empty database.
 WORKING_TABLES = (
     "caller",
     "user_account",
@@ -24,24 +27,17 @@ WORKING_TABLES = (
     "consent_flow",
     "idempotency_record",
 )
-ROLE_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-def _role() -> str:
-    role = context.config.attributes.get("app_role") or os.environ.get(
-        "TSPROV_APP_ROLE", "tsprov_app"
-    )
-    if not ROLE_PATTERN.match(role):
-        raise ValueError("TSPROV_APP_ROLE must be a lower-case SQL identifier")
-    return str(role)
+def _role() -> tuple[str, str]:
+    """The role's name, and the same name quoted, so that a keyword such as "user" works."""
+    name = app_role_name(context.config.attributes.get("app_role"))
+    return name, f'"{name}"'
 
 
 def upgrade() -> None:
-    role = _role()
-    op.execute(
-        f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') "
-        f"THEN CREATE ROLE {role} NOLOGIN; END IF; END $$"
-    )
+    name, role = _role()
+    op.execute(create_role_statement(name))
     op.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
     tables = ", ".join(WORKING_TABLES)
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO {role}")
@@ -52,7 +48,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    role = _role()
+    _, role = _role()
     op.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
     op.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {role}")
     op.execute(f"REVOKE USAGE ON SCHEMA public FROM {role}")

@@ -1,0 +1,97 @@
+"""The service's database role: full use of the working tables, append-only on the audit trail.
+
+``tsprov migrate`` applies this after every upgrade, so a dropped role comes back, a newly
+named ``APP_ROLE`` gets its grants, and privileges granted by hand converge to these lists.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+DEFAULT_APP_ROLE = "tsprov_app"
+ROLE_PATTERN = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+WORKING_TABLES = (
+    "caller",
+    "user_account",
+    "consent_grant",
+    "provisioning_request",
+    "consent_flow",
+    "idempotency_record",
+)
+# The service may append to the trail and read it, never rewrite or delete it.
+APPEND_ONLY_TABLES = ("audit_event", "audit_link")
+# Checkpoints are written by pruning, which runs as the owner; a forged one would hide a cut.
+READ_ONLY_TABLES = ("audit_checkpoint", "alembic_version")
+
+
+class AppRoleError(ValueError):
+    """APP_ROLE names no usable role."""
+
+
+def app_role_name(configured: str | None = None) -> str:
+    """The role to set up: the argument, else TSPROV_APP_ROLE, else the default; validated."""
+    role = configured or os.environ.get("TSPROV_APP_ROLE") or DEFAULT_APP_ROLE
+    # The name is spliced into DDL (roles cannot be bound parameters), so it must be plain.
+    if not ROLE_PATTERN.fullmatch(role) or role.startswith("pg_"):
+        raise AppRoleError("APP_ROLE must be a lower-case SQL identifier (a-z, 0-9, _)")
+    return role
+
+
+def create_role_statement(role: str) -> str:
+    """SQL that creates ``role`` as NOLOGIN unless it exists."""
+    role = app_role_name(role)
+    # Roles belong to the whole server, and another database on it may be migrating at the
+    # same moment: losing that race means the role exists, which is all that is wanted.
+    return (
+        "DO $$ BEGIN "
+        f"IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') "
+        f'THEN CREATE ROLE "{role}" NOLOGIN; END IF; '
+        "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; "
+        "END $$"
+    )
+
+
+def grant_statements(role: str) -> list[str]:
+    """The GRANTs that give ``role`` exactly the privileges described in this module."""
+    quoted = f'"{app_role_name(role)}"'
+    every_table = ", ".join((*WORKING_TABLES, *APPEND_ONLY_TABLES, *READ_ONLY_TABLES))
+    return [
+        f"GRANT USAGE ON SCHEMA public TO {quoted}",
+        # Start from nothing so an UPDATE or DELETE granted by hand does not survive.
+        f"REVOKE ALL ON {every_table} FROM {quoted}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(WORKING_TABLES)} TO {quoted}",
+        f"GRANT SELECT, INSERT ON {', '.join(APPEND_ONLY_TABLES)} TO {quoted}",
+        f"GRANT SELECT ON {', '.join(READ_ONLY_TABLES)} TO {quoted}",
+        f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {quoted}",
+    ]
+
+
+async def ensure_app_role(connection: AsyncConnection, role: str) -> None:
+    """Create ``role`` (NOLOGIN) when missing and grant it its privileges; idempotent."""
+    role = app_role_name(role)
+    await _refuse_privileged(connection, role)
+    await connection.execute(text(create_role_statement(role)))
+    for statement in grant_statements(role):
+        await connection.execute(text(statement))
+
+
+async def _refuse_privileged(connection: AsyncConnection, role: str) -> None:
+    # A superuser or the tables' owner bypasses every grant: the trail would not be
+    # append-only for the service, however the grants read.
+    privileged = await connection.scalar(
+        text(
+            "SELECT r.rolsuper OR EXISTS (SELECT FROM pg_tables "
+            "WHERE schemaname = 'public' AND tableowner = r.rolname) "
+            "FROM pg_roles r WHERE r.rolname = :role"
+        ),
+        {"role": role},
+    )
+    if privileged:
+        raise AppRoleError(
+            f"APP_ROLE {role} is a superuser or owns the tables; name a role of its own"
+        )
