@@ -247,10 +247,13 @@ class TailscaleClient:
             response = await self._send(method, url, IDEMPOTENT, token, params, absent_ok=absent_ok)
         except UpstreamRefused as exc:
             cached = self._observer_token
-            if exc.status == 401 and cached is not None and cached.token is token:
-                # Revoked before expiry: the next call fetches a new token; this one is not resent.
-                self._observer_token = None
-            raise
+            if exc.status != 401 or cached is None or cached.token is not token:
+                raise
+            # Revoked before its expiry: fetch a new token and send once more, which is safe
+            # as observer calls only read or delete.
+            self._observer_token = None
+            token = await self._observer_access_token()
+            response = await self._send(method, url, IDEMPOTENT, token, params, absent_ok=absent_ok)
         if not (absent_ok and response.status == 404):
             wire.expect_success(response.status)
         return response

@@ -48,14 +48,24 @@ async def test_observer_token_is_renewed_shortly_before_it_expires(make: MakeCli
     assert len(made.upstream.sent(TOKEN_PATH)) == 2
 
 
-async def test_a_rejected_observer_token_is_dropped_not_resent(make: MakeClient) -> None:
+async def test_a_rejected_observer_token_is_replaced_and_the_call_sent_once_more(
+    make: MakeClient,
+) -> None:
     made = make()
     made.upstream.answer(DEVICES_PATH, 401, 200, body={"devices": []})
+    assert await made.client.list_devices() == []
+    assert len(made.upstream.sent(DEVICES_PATH)) == 2
+    assert len(made.upstream.sent(TOKEN_PATH)) == 2
+
+
+async def test_a_fresh_observer_token_refused_again_is_not_retried_forever(
+    make: MakeClient,
+) -> None:
+    made = make()
+    made.upstream.answer(DEVICES_PATH, 401, 401, 401)
     with pytest.raises(UpstreamRefused):
         await made.client.list_devices()
-    assert len(made.upstream.sent(DEVICES_PATH)) == 1
-    await made.client.list_devices()
-    assert len(made.upstream.sent(TOKEN_PATH)) == 2
+    assert len(made.upstream.sent(DEVICES_PATH)) == 2
 
 
 async def test_an_observer_token_that_expires_at_once_is_not_cached(make: MakeClient) -> None:
