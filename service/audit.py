@@ -103,6 +103,10 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def format_optional_time(moment: datetime | None) -> str | None:
+    return format_time(moment) if moment is not None else None
+
+
 def event_json(event: AuditEvent) -> dict[str, Any]:
     """The event as Tailscale's ConfigurationAuditLog shape, plus its chain fields."""
     body = event_content(event)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import hashlib
 import hmac
 import re
 import secrets
@@ -14,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit import Actor, Target, record_event
+from service.digests import lookup_digest
 from service.models import Caller
 
 KEY_PREFIX = "tsprov_"
@@ -35,8 +35,7 @@ def generate_caller_key() -> str:
 
 
 def hash_caller_key(key: str) -> bytes:
-    # The key carries 256 random bits, so a fast hash is enough: nothing to brute-force.
-    return hashlib.sha256(key.encode()).digest()
+    return lookup_digest(key)
 
 
 def scope_allows(granted: list[str], needed: str) -> bool:
@@ -90,8 +89,12 @@ async def create_caller(
     session.add(caller)
     await session.flush()
     await record_event(
-        session, origin=ORIGIN_OPERATOR, actor=operator_actor(), target=_target(caller),
-        action="CREATE", new={"scopes": caller.scopes, "users": caller.user_patterns},
+        session,
+        origin=ORIGIN_OPERATOR,
+        actor=operator_actor(),
+        target=_target(caller),
+        action="CREATE",
+        new={"scopes": caller.scopes, "users": caller.user_patterns},
     )
     return caller, key
 
@@ -108,8 +111,13 @@ async def revoke_caller(session: AsyncSession, name: str) -> Caller:
         caller.revoked_at = datetime.now(UTC)
         await session.flush()
         await record_event(
-            session, origin=ORIGIN_OPERATOR, actor=operator_actor(), target=_target(caller),
-            action="REVOKE", old="active", new="revoked",
+            session,
+            origin=ORIGIN_OPERATOR,
+            actor=operator_actor(),
+            target=_target(caller),
+            action="REVOKE",
+            old="active",
+            new="revoked",
         )
     return caller
 

@@ -21,9 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.crypto import KeyRing
+from service.digests import lookup_digest
 from service.errors import BrowserError
 from service.models import ConsentFlow, ProvisioningRequest
-from service.provisioning import hash_token
 from service.sealed import verifier_context
 
 FLOW_LIFETIME = timedelta(minutes=10)
@@ -61,7 +61,7 @@ async def find_request_for_consent(session: AsyncSession, token: str) -> Provisi
     """The request a consent link names, if it can still be consented to."""
     request = await session.scalar(
         select(ProvisioningRequest).where(
-            ProvisioningRequest.consent_token_hash == hash_token(token)
+            ProvisioningRequest.consent_token_hash == lookup_digest(token)
         )
     )
     if request is None:
@@ -85,8 +85,8 @@ async def start_flow(
     flow = ConsentFlow(
         id=uuid.uuid4(),
         request_id=request.id,
-        state_hash=hash_token(state),
-        browser_hash=hash_token(browser_id),
+        state_hash=lookup_digest(state),
+        browser_hash=lookup_digest(browser_id),
         expires_at=datetime.now(UTC) + FLOW_LIFETIME,
     )
     flow.verifier_ciphertext = key_ring.encrypt_text(
@@ -108,8 +108,8 @@ async def consume_flow(
     flow = await session.scalar(
         select(ConsentFlow)
         .where(
-            ConsentFlow.state_hash == hash_token(state),
-            ConsentFlow.browser_hash == hash_token(browser_id),
+            ConsentFlow.state_hash == lookup_digest(state),
+            ConsentFlow.browser_hash == lookup_digest(browser_id),
             ConsentFlow.consumed_at.is_(None),
             ConsentFlow.expires_at > now,
         )

@@ -12,7 +12,7 @@ from service.audit import ANONYMOUS, Actor, caller_actor, record_refused_attempt
 from service.callers import authenticate_caller, scope_allows, user_allowed
 from service.context import AppContext
 from service.crypto import KeyRing
-from service.errors import EncryptionUnavailable, Forbidden, Unauthorized
+from service.errors import Forbidden, Unauthorized
 from service.models import Caller
 
 
@@ -39,9 +39,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def get_key_ring(context: ContextDep) -> KeyRing:
-    if context.key_ring is None:
-        raise EncryptionUnavailable("No encryption key is loaded; secrets cannot be handled.")
-    return context.key_ring
+    return context.require_key_ring()
 
 
 KeyRingDep = Annotated[KeyRing, Depends(get_key_ring)]

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from sqlalchemy import or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.audit import WORKER, Actor, Target, format_time, record_event
+from service.audit import WORKER, Actor, Target, format_optional_time, record_event
 from service.context import AppContext
 from service.crypto import KeyRing
 from service.db import transaction
@@ -105,7 +105,11 @@ async def store_grant(
     seal_tokens(grant, key_ring, token)
     session.add(grant)
     await session.flush()
-    new = {"mode": grant.mode, "status": grant.status, "expiresAt": _iso(grant.expires_at)}
+    new = {
+        "mode": grant.mode,
+        "status": grant.status,
+        "expiresAt": format_optional_time(grant.expires_at),
+    }
     await record_event(
         session,
         origin=origin,
@@ -124,7 +128,7 @@ async def store_grant(
             actor=actor,
             target=target,
             action="CREATE",
-            new={"expiresAt": _iso(grant.expires_at)},
+            new={"expiresAt": format_optional_time(grant.expires_at)},
             details="one-time key from consent",
             user_id=user_id,
         )
@@ -234,7 +238,7 @@ async def _refresh_upstream(
 async def _store_refreshed(
     session: AsyncSession, key_ring: KeyRing, grant: ConsentGrant, token: TokenGrant
 ) -> None:
-    old_expiry = _iso(grant.token_expires_at)
+    old_expiry = format_optional_time(grant.token_expires_at)
     seal_tokens(grant, key_ring, token)
     grant.last_used_at = grant.updated_at = datetime.now(UTC)
     await record_event(
@@ -244,7 +248,7 @@ async def _store_refreshed(
         target=grant_target(grant, "TOKEN_EXPIRY"),
         action="UPDATE",
         old=old_expiry,
-        new=_iso(grant.token_expires_at),
+        new=format_optional_time(grant.token_expires_at),
         user_id=grant.user_id,
     )
 
@@ -252,7 +256,3 @@ async def _store_refreshed(
 def _fresh(grant: ConsentGrant) -> bool:
     expires = grant.token_expires_at
     return expires is not None and expires - REFRESH_MARGIN > datetime.now(UTC)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return format_time(moment) if moment else None

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.context import AppContext
 from service.crypto import KeyRing
 from service.db import transaction
+from service.digests import lookup_digest
 from service.errors import AlreadyClaimed, IdempotencyConflict, IdempotencyInFlight
 from service.models import IdempotencyRecord
 from service.sealed import idempotency_response_context
@@ -60,7 +61,7 @@ async def run_idempotent(
     """Run ``operation`` once per (caller, key); later calls replay its answer."""
     if key is None:
         return await operation()
-    key_hash = hashlib.sha256(key.encode()).digest()
+    key_hash = lookup_digest(key)
     record_id = await _reserve(context, key_ring, caller_id, key_hash, request_hash)
     if isinstance(record_id, Answer):
         return record_id

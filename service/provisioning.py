@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -10,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.audit import ORIGIN_API, Actor, Target, record_event
+from service.audit import ORIGIN_API, Actor, Target, format_optional_time, record_event
 from service.crypto import KeyRing
+from service.digests import lookup_digest
 from service.errors import Conflict, NotFound, ValidationFailed
 from service.grants import find_live_reusable_grant
 from service.models import ConsentGrant, ProvisioningRequest
@@ -25,10 +25,6 @@ OPEN_STATUSES = ("awaiting_consent", "ready")
 # A fresh consent link asked for after the request was made (a grant that needs consent
 # again) gets the window a new request gets by default.
 DEFAULT_CONSENT_TTL_SECONDS = 3600
-
-
-def hash_token(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
 
 
 def request_target(request: ProvisioningRequest, prop: str = "") -> Target:
@@ -47,7 +43,7 @@ def return_to_allowed(settings: Settings, path: str | None) -> bool:
 def issue_consent_link(request: ProvisioningRequest, key_ring: KeyRing, ttl: int) -> None:
     """A fresh unguessable consent token; only its hash and a sealed copy are kept."""
     token = secrets.token_urlsafe(32)
-    request.consent_token_hash = hash_token(token)
+    request.consent_token_hash = lookup_digest(token)
     request.consent_token_ciphertext = key_ring.encrypt_text(token, consent_token_context(request))
     request.consent_expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
 
@@ -96,7 +92,10 @@ async def create_provisioning_request(
         actor=actor,
         target=request_target(request),
         action="CREATE",
-        new={"status": request.status, "consentExpiresAt": _iso(request.consent_expires_at)},
+        new={
+            "status": request.status,
+            "consentExpiresAt": format_optional_time(request.consent_expires_at),
+        },
         user_id=user_id,
     )
     return request
@@ -151,10 +150,6 @@ async def load_grant(session: AsyncSession, request: ProvisioningRequest) -> Con
     if request.grant_id is None:
         return None
     return await session.get(ConsentGrant, request.grant_id)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
 
 
 async def cancel_provisioning_request(

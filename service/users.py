@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit import Actor, Target, record_event
 from service.errors import NotFound
-from service.models import UserAccount
-from service.schemas import UserUpdate
+from service.models import ConsentGrant, UserAccount
+from service.schemas import GrantOut, UserOut, UserUpdate
 
 
 def user_target(user: UserAccount, prop: str = "") -> Target:
@@ -75,3 +75,23 @@ async def put_user(
         )
     await session.flush()
     return user
+
+
+async def user_with_grants(session: AsyncSession, user_id: str) -> UserOut:
+    """The user and their grants' metadata, newest first; never a secret."""
+    user = await find_user(session, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    grants = await session.scalars(
+        select(ConsentGrant)
+        .where(ConsentGrant.user_id == user_id)
+        .order_by(ConsentGrant.created_at.desc())
+    )
+    return UserOut(
+        user_id=user.user_id,
+        tailscale_login=user.tailscale_login,
+        display_name=user.display_name,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+        grants=[GrantOut.model_validate(grant, from_attributes=True) for grant in grants],
+    )

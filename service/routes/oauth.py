@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from service.audit import ANONYMOUS, ORIGIN_BROWSER, record_refused_attempt
 from service.callback import finish_consent, record_denial
 from service.consent import FLOW_LIFETIME, consume_flow, find_request_for_consent, start_flow
+from service.context import AppContext
 from service.db import transaction
 from service.deps import ContextDep, KeyRingDep, SessionDep
 from service.errors import BrowserError, page_responses
@@ -136,7 +137,7 @@ async def callback(
     return _redirect("/done")
 
 
-async def _refuse(context: ContextDep, reason: str) -> NoReturn:
+async def _refuse(context: AppContext, reason: str) -> NoReturn:
     await record_refused_attempt(
         context.sessions,
         actor=ANONYMOUS,

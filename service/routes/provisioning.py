@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
 import uuid
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import and_, or_, select
 
 from service.audit import caller_actor
 from service.claim import claim_provisioning_request
@@ -19,7 +15,6 @@ from service.db import transaction
 from service.deps import ContextDep, KeyRingDep, ProvisionCaller, ReadCaller, ensure_user_allowed
 from service.errors import problem_responses
 from service.idempotency import Answer, fingerprint, run_idempotent
-from service.models import ProvisioningRequest
 from service.provisioning import (
     cancel_provisioning_request,
     create_provisioning_request,
@@ -34,7 +29,7 @@ from service.schemas import (
     RequestStatus,
     UserId,
 )
-from service.views import decode_cursor, encode_cursor, request_out
+from service.views import list_user_requests, read_request, request_out, wait_for_change
 
 router = APIRouter(prefix="/v1", tags=["provisioning requests"])
 # Printable ASCII only: the key is echoed nowhere, but it is hashed and logged about, and a
@@ -45,8 +40,6 @@ IdempotencyKey = Annotated[
 ]
 CLAIM_REPLAY_WINDOW = timedelta(minutes=5)
 NO_STORE = {"Cache-Control": "no-store"}
-# NOTIFY wakes a long-poll at once; this timer only covers a listener that was lost.
-LONG_POLL_RECHECK_SECONDS = 5.0
 
 
 @router.post(
@@ -105,34 +98,9 @@ async def get_request(
     caller: ReadCaller,
     wait_seconds: Annotated[int, Query(ge=0, le=30)] = 0,
 ) -> ProvisioningRequestOut:
-    out = await _read(context, key_ring, request_id)
+    out = await read_request(context, key_ring, request_id)
     await ensure_user_allowed(context, request, caller, out.user_id)
-    if wait_seconds == 0:
-        return out
-    first_status = out.status
-    deadline = time.monotonic() + wait_seconds
-    with context.notifier.watch(request_id) as changed:
-        # A draining replica answers now, so the caller re-polls one that stays up instead of
-        # being cut off when the graceful shutdown runs out.
-        while (
-            out.status == first_status
-            and not context.draining
-            and (left := deadline - time.monotonic()) > 0
-        ):
-            # The wake-up comes through NOTIFY; the short timer covers a lost listener.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), timeout=min(left, LONG_POLL_RECHECK_SECONDS))
-            changed.clear()
-            out = await _read(context, key_ring, request_id)
-    return out
-
-
-async def _read(
-    context: ContextDep, key_ring: KeyRingDep, request_id: uuid.UUID
-) -> ProvisioningRequestOut:
-    async with context.sessions() as session:
-        row = await load_request(session, request_id)
-        return request_out(context.settings, key_ring, row, await load_grant(session, row))
+    return await wait_for_change(context, key_ring, out, wait_seconds)
 
 
 @router.get(
@@ -150,28 +118,7 @@ async def list_requests(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ProvisioningRequestPage:
-    query = select(ProvisioningRequest).where(ProvisioningRequest.user_id == user_id)
-    if status is not None:
-        query = query.where(ProvisioningRequest.status == status)
-    if cursor is not None:
-        created_at, row_id = decode_cursor(cursor)
-        query = query.where(
-            or_(
-                ProvisioningRequest.created_at < created_at,
-                and_(ProvisioningRequest.created_at == created_at, ProvisioningRequest.id < row_id),
-            )
-        )
-    query = query.order_by(ProvisioningRequest.created_at.desc(), ProvisioningRequest.id.desc())
-    async with context.sessions() as session:
-        rows = list(await session.scalars(query.limit(limit + 1)))
-        items = [
-            request_out(context.settings, key_ring, row, await load_grant(session, row))
-            for row in rows[:limit]
-        ]
-    last = rows[limit - 1] if len(rows) > limit else None
-    return ProvisioningRequestPage(
-        items=items, next_cursor=encode_cursor(last.created_at, last.id) if last else None
-    )
+    return await list_user_requests(context, key_ring, user_id, status, limit, cursor)
 
 
 @router.post(

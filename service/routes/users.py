@@ -5,23 +5,20 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import select
 
 from service.audit import ORIGIN_API, caller_actor
 from service.deps import AdminCaller, ContextDep, ReadCaller, SessionDep
-from service.errors import NotFound, problem_responses
-from service.models import ConsentGrant
+from service.errors import problem_responses
 from service.offboarding import list_user_devices, offboard_user, remove_user_device
 from service.schemas import (
     DevicePage,
-    GrantOut,
     NodeId,
     OffboardOut,
     UserId,
     UserOut,
     UserUpdate,
 )
-from service.users import find_user, put_user
+from service.users import put_user, user_with_grants
 
 router = APIRouter(prefix="/v1/users", tags=["users, grants and devices"])
 
@@ -37,7 +34,7 @@ async def update_user(
 ) -> UserOut:
     actor = caller_actor(caller.id, caller.name)
     await put_user(session, actor, user_id, body, origin=ORIGIN_API)
-    return await _user_out(session, user_id)
+    return await user_with_grants(session, user_id)
 
 
 @router.get(
@@ -47,26 +44,7 @@ async def update_user(
     responses=problem_responses("not_found", "validation_failed"),
 )
 async def get_user(user_id: UserId, session: SessionDep, caller: ReadCaller) -> UserOut:
-    return await _user_out(session, user_id)
-
-
-async def _user_out(session: SessionDep, user_id: str) -> UserOut:
-    user = await find_user(session, user_id)
-    if user is None:
-        raise NotFound("No such user.")
-    grants = await session.scalars(
-        select(ConsentGrant)
-        .where(ConsentGrant.user_id == user_id)
-        .order_by(ConsentGrant.created_at.desc())
-    )
-    return UserOut(
-        user_id=user.user_id,
-        tailscale_login=user.tailscale_login,
-        display_name=user.display_name,
-        created_at=user.created_at,
-        updated_at=user.updated_at,
-        grants=[GrantOut.model_validate(grant, from_attributes=True) for grant in grants],
-    )
+    return await user_with_grants(session, user_id)
 
 
 @router.delete(
