@@ -105,34 +105,35 @@ async def store_grant(
     seal_tokens(grant, key_ring, token)
     session.add(grant)
     await session.flush()
-    new = {
-        "mode": grant.mode,
-        "status": grant.status,
-        "expiresAt": format_optional_time(grant.expires_at),
-    }
+    await _audit_new_grant(session, grant, token, actor, origin)
+    return grant
+
+
+async def _audit_new_grant(
+    session: AsyncSession, grant: ConsentGrant, token: TokenGrant, actor: Actor, origin: str
+) -> None:
+    expires = format_optional_time(grant.expires_at)
     await record_event(
         session,
         origin=origin,
         actor=actor,
         target=grant_target(grant),
         action="CREATE",
-        new=new,
-        user_id=user_id,
+        new={"mode": grant.mode, "status": grant.status, "expiresAt": expires},
+        user_id=grant.user_id,
     )
     if grant.mode == "once":
         key_id = auth_key_id(token.access_token.get_secret_value())
-        target = Target(id=key_id, name=user_id, type="API_KEY")
         await record_event(
             session,
             origin=origin,
             actor=actor,
-            target=target,
+            target=Target(id=key_id, name=grant.user_id, type="API_KEY"),
             action="CREATE",
-            new={"expiresAt": format_optional_time(grant.expires_at)},
+            new={"expiresAt": expires},
             details="one-time key from consent",
-            user_id=user_id,
+            user_id=grant.user_id,
         )
-    return grant
 
 
 async def set_grant_status(

@@ -112,15 +112,10 @@ async def _reserve(
     request_hash: bytes,
 ) -> uuid.UUID | Answer:
     async with transaction(context.sessions) as session:
+        values = {"caller_id": caller_id, "key_hash": key_hash, "request_hash": request_hash}
         record_id: uuid.UUID | None = await session.scalar(
             insert(IdempotencyRecord)
-            .values(
-                id=uuid.uuid4(),
-                caller_id=caller_id,
-                key_hash=key_hash,
-                request_hash=request_hash,
-                expires_at=datetime.now(UTC) + RECORD_LIFETIME,
-            )
+            .values(id=uuid.uuid4(), expires_at=datetime.now(UTC) + RECORD_LIFETIME, **values)
             .on_conflict_do_nothing()
             .returning(IdempotencyRecord.id)
         )
@@ -139,11 +134,13 @@ async def _reserve(
             if await _take_over_stale(session, existing):
                 return existing.id
             raise IdempotencyInFlight("A request with this Idempotency-Key is still in flight.")
-    if existing.response_ciphertext is None:
+    return _replay(key_ring, existing)
+
+
+def _replay(key_ring: KeyRing, record: IdempotencyRecord) -> Answer:
+    """The stored answer of a finished request, opened again."""
+    if record.response_ciphertext is None or record.response_status is None:
         raise AlreadyClaimed("The answer to this request is no longer held; it was claimed.")
-    body = json.loads(
-        key_ring.decrypt(
-            existing.response_ciphertext, idempotency_response_context(existing.id, caller_id)
-        )
-    )
-    return Answer(existing.response_status, body)
+    context = idempotency_response_context(record.id, record.caller_id)
+    body = json.loads(key_ring.decrypt(record.response_ciphertext, context))
+    return Answer(record.response_status, body)

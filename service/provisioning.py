@@ -25,6 +25,15 @@ OPEN_STATUSES = ("awaiting_consent", "ready")
 # A fresh consent link asked for after the request was made (a grant that needs consent
 # again) gets the window a new request gets by default.
 DEFAULT_CONSENT_TTL_SECONDS = 3600
+# What a caller's body sets on the request as it is (tags are copied to a list apart).
+REQUEST_FIELDS = {
+    "hostname",
+    "description",
+    "return_to",
+    "ephemeral",
+    "preauthorized",
+    "expiry_seconds",
+}
 
 
 def request_target(request: ProvisioningRequest, prop: str = "") -> Target:
@@ -72,30 +81,24 @@ async def create_provisioning_request(
         id=uuid.uuid4(),
         user_id=user_id,
         status="ready" if grant else "awaiting_consent",
-        hostname=body.hostname,
-        description=body.description,
-        return_to=body.return_to,
-        ephemeral=body.ephemeral,
-        preauthorized=body.preauthorized,
-        tags=list(body.tags),
-        expiry_seconds=body.expiry_seconds,
         grant_id=grant.id if grant else None,
         created_by=actor.login_name,
+        tags=list(body.tags),
+        **body.model_dump(include=REQUEST_FIELDS),
     )
     if grant is None:
         issue_consent_link(request, key_ring, body.consent_ttl_seconds)
     session.add(request)
     await session.flush()
+    consent_expires = format_optional_time(request.consent_expires_at)
+    new = {"status": request.status, "consentExpiresAt": consent_expires}
     await record_event(
         session,
         origin=ORIGIN_API,
         actor=actor,
         target=request_target(request),
         action="CREATE",
-        new={
-            "status": request.status,
-            "consentExpiresAt": format_optional_time(request.consent_expires_at),
-        },
+        new=new,
         user_id=user_id,
     )
     return request
