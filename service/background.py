@@ -29,7 +29,6 @@ from service.notify import notify_request_changed
 from service.provisioning import change_status, request_target
 
 log = logging.getLogger("tsprov.background")
-MINT_SETTLE_AFTER = timedelta(minutes=2)
 FLOW_KEEP = timedelta(hours=1)
 LINK_LOOKBACK = timedelta(hours=1)
 Job = Callable[[AppContext, AsyncSession], Awaitable[int]]
@@ -94,8 +93,9 @@ def _rows_changed(result: Result[Any]) -> int:
 
 
 async def settle_pending_mints(context: AppContext, session: AsyncSession) -> int:
-    """A mint whose outcome never arrived: its key never reached anyone, so claim again."""
-    cutoff = datetime.now(UTC) - MINT_SETTLE_AFTER
+    """A mint whose outcome never arrived in time: its claim gave up (or its process died)
+    without handing out a key, so the request may be claimed again."""
+    cutoff = datetime.now(UTC) - context.settings.operation_lease
     rows = await session.scalars(
         select(ProvisioningRequest)
         .where(ProvisioningRequest.status == "ready", ProvisioningRequest.mint_started_at < cutoff)

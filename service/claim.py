@@ -46,9 +46,9 @@ async def claim_provisioning_request(
             return await _hand_out_one_time_key(context, session, request, grant, actor)
         if request.mint_started_at is not None:
             raise AlreadyClaimed("This request is being claimed right now.")
-        request.mint_started_at = datetime.now(UTC)
+        request.mint_started_at = started = datetime.now(UTC)
         grant_id = grant.id
-    return await mint_and_hand_out(context, actor, request_id, grant_id)
+    return await mint_and_hand_out(context, actor, request_id, grant_id, started)
 
 
 async def _hand_out_one_time_key(

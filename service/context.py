@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Hashable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -16,26 +16,30 @@ from service.notify import RequestNotifier
 from service.settings import Settings
 from service.tailscale import TailscaleClient
 
+T = TypeVar("T")
 
-class KeyedLocks:
-    """One asyncio lock per key, forgotten once nobody holds or waits for it."""
+
+class SingleFlight:
+    """Concurrent callers for one key share one run of the work, and its outcome."""
 
     def __init__(self) -> None:
-        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
+        self._flights: dict[Hashable, asyncio.Future[Any]] = {}
 
-    @asynccontextmanager
-    async def hold(self, key: Hashable) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
+    async def run(self, key: Hashable, work: Callable[[], Awaitable[T]]) -> T:
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(work())
+            self._flights[key] = flight
+            flight.add_done_callback(lambda done: self._land(key, done))
+        # Shielded: a caller that goes away must not cancel the work the others wait for.
+        result: T = await asyncio.shield(flight)
+        return result
+
+    def _land(self, key: Hashable, flight: asyncio.Future[Any]) -> None:
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+        if not flight.cancelled():
+            flight.exception()  # retrieved here, so a failure nobody awaited is not reported
 
 
 @dataclass
@@ -47,8 +51,8 @@ class AppContext:
     tailscale: TailscaleClient
     notifier: RequestNotifier
     metrics: Metrics = field(default_factory=Metrics)
-    # Per-process queue for refreshing one grant; see grants.access_token_for.
-    refresh_locks: KeyedLocks = field(default_factory=KeyedLocks)
+    # One refresh per grant at a time in this process; see grants.access_token_for.
+    refreshes: SingleFlight = field(default_factory=SingleFlight)
     draining: bool = field(default=False)
 
     def require_key_ring(self) -> KeyRing:

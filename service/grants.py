@@ -8,25 +8,31 @@ same short transaction before anyone uses the new access token.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr
-from sqlalchemy import or_, select, text
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit import WORKER, Actor, Target, format_optional_time, record_event
 from service.context import AppContext
 from service.crypto import KeyRing
 from service.db import transaction
-from service.errors import ConsentRequired, GrantRevoked
+from service.errors import ConsentRequired, GrantRevoked, ServiceUnavailable
 from service.models import ConsentGrant
 from service.sealed import token_context
 from service.tailscale import InvalidGrant, TokenGrant
 
 # Refresh a little early so a token never expires between the check and its use.
 REFRESH_MARGIN = timedelta(seconds=60)
+# How often a replica looks whether another has finished refreshing, and how much longer
+# than one upstream call it waits for that.
+LOCK_POLL_SECONDS = 0.1
+LOCK_WAIT_SLACK = 5.0
 ONE_TIME_KEY_LIFETIME = 3600
 _AUTH_KEY_ID = re.compile(r"^tskey-auth-([A-Za-z0-9]+)-")
 
@@ -164,62 +170,86 @@ async def set_grant_status(
 
 
 async def access_token_for(context: AppContext, grant_id: uuid.UUID) -> SecretStr:
-    """A usable access token for a reusable grant, refreshing under the row lock if due."""
+    """A usable access token for a reusable grant, refreshing (once, shared) if due."""
     token = await _fresh_access_token(context, grant_id)
     if token is not None:
         return token
-    # Calls in this process queue here, not on the row lock: a waiter on the row lock holds
-    # a pooled connection, and fifty of them would drain the pool during one refresh.
-    async with context.refresh_locks.hold(grant_id):
-        token = await _fresh_access_token(context, grant_id)
-        return token if token is not None else await refresh_grant_locked(context, grant_id)
+    # Every caller in this process shares one refresh and its outcome, failure included, so
+    # none waits on the row lock with a pooled connection, and a failure is not repeated
+    # once per waiter.
+    return await context.refreshes.run(grant_id, lambda: refresh_grant_locked(context, grant_id))
+
+
+def _usable(grant: ConsentGrant | None) -> ConsentGrant:
+    if grant is not None and grant.status in ("needs_consent", "expired"):
+        raise ConsentRequired("The user must consent again.")
+    if grant is None or grant.status != "active" or grant.token_ciphertext is None:
+        raise GrantRevoked("The user's grant is no longer active.")
+    return grant
+
+
+def _access_token(key_ring: KeyRing, grant: ConsentGrant) -> SecretStr:
+    if grant.token_ciphertext is None:
+        raise GrantRevoked("The user's grant holds no token.")
+    return SecretStr(key_ring.decrypt_text(grant.token_ciphertext, token_context(grant, "token")))
 
 
 async def _fresh_access_token(context: AppContext, grant_id: uuid.UUID) -> SecretStr | None:
-    key_ring = context.require_key_ring()
     async with transaction(context.sessions) as session:
-        grant = await session.get(ConsentGrant, grant_id)
-        if grant is None or grant.status != "active" or grant.token_ciphertext is None:
-            raise GrantRevoked("The user's grant is no longer active.")
+        grant = _usable(await session.get(ConsentGrant, grant_id))
         if not _fresh(grant):
             return None
         grant.last_used_at = datetime.now(UTC)
-        return SecretStr(
-            key_ring.decrypt_text(grant.token_ciphertext, token_context(grant, "token"))
-        )
+        return _access_token(context.require_key_ring(), grant)
 
 
 async def refresh_grant_locked(context: AppContext, grant_id: uuid.UUID) -> SecretStr:
-    """Refresh once per grant across every replica; see the module docstring."""
+    """Refresh once per grant across every replica; see the module docstring.
+
+    Another replica may hold the grant's row for a whole upstream call, so the lock is
+    polled with SKIP LOCKED, holding no connection between tries, for at most that long.
+    """
+    give_up = time.monotonic() + context.settings.upstream_deadline_seconds + LOCK_WAIT_SLACK
+    while True:
+        token = await _refresh_if_unlocked(context, grant_id)
+        if token is not None:
+            return token
+        if time.monotonic() > give_up:
+            raise ServiceUnavailable(
+                "The user's grant is being refreshed elsewhere; retry.",
+                headers={"Retry-After": "1"},
+            )
+        await asyncio.sleep(LOCK_POLL_SECONDS)
+
+
+async def _refresh_if_unlocked(context: AppContext, grant_id: uuid.UUID) -> SecretStr | None:
+    """The access token after refreshing under the row lock; None while another holds it."""
     key_ring = context.require_key_ring()
     async with transaction(context.sessions) as session:
-        # Another replica may hold the row for a whole upstream call: wait that long, not
-        # the usual statement timeout.
-        wait_ms = int((context.settings.upstream_deadline_seconds + 5) * 1000)
-        await session.execute(text(f"SET LOCAL statement_timeout = {wait_ms}"))
-        grant = await session.scalar(
-            select(ConsentGrant).where(ConsentGrant.id == grant_id).with_for_update()
+        locked = await session.scalar(
+            select(ConsentGrant)
+            .where(ConsentGrant.id == grant_id)
+            .with_for_update(skip_locked=True)
         )
-        if grant is None or grant.status != "active" or grant.token_ciphertext is None:
-            raise GrantRevoked("The user's grant is no longer active.")
-        if _fresh(grant):  # another replica refreshed while we waited for the lock
-            return SecretStr(
-                key_ring.decrypt_text(grant.token_ciphertext, token_context(grant, "token"))
-            )
+        if locked is None:
+            _usable(await session.get(ConsentGrant, grant_id))  # gone or revoked: raises
+            return None
+        grant = _usable(locked)
+        if _fresh(grant):  # another replica refreshed while we waited
+            return _access_token(key_ring, grant)
         token = await _refresh_upstream(context, key_ring, grant)
-        if token is None:
-            await set_grant_status(
-                session,
-                grant,
-                "needs_consent",
-                actor=WORKER,
-                origin="CONTROL",
-                action="UPDATE",
-                error="the grant can no longer be refreshed",
-            )
-        else:
+        if token is not None:
             await _store_refreshed(session, key_ring, grant, token)
             return token.access_token
+        await set_grant_status(
+            session,
+            grant,
+            "needs_consent",
+            actor=WORKER,
+            origin="CONTROL",
+            action="UPDATE",
+            error="the grant can no longer be refreshed",
+        )
     raise ConsentRequired("The user must consent again.")
 
 

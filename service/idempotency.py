@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,10 +28,6 @@ from service.models import IdempotencyRecord
 from service.sealed import idempotency_response_context
 
 RECORD_LIFETIME = timedelta(hours=24)
-# Longer than any operation takes (an upstream deadline and a few queries): a reservation
-# still unanswered after this was left by a process that died mid-way.
-IN_FLIGHT_LEASE = timedelta(minutes=2)
-MAX_KEY_LENGTH = 255
 
 
 @dataclass(frozen=True)
@@ -48,6 +44,14 @@ def fingerprint(route: str, body: Any) -> bytes:
     return hashlib.sha256(canonical.encode()).digest()
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """A key this call holds; ``lease`` (the row's created_at) proves it still holds it."""
+
+    record_id: uuid.UUID
+    lease: datetime
+
+
 async def run_idempotent(
     context: AppContext,
     key_ring: KeyRing,
@@ -61,36 +65,41 @@ async def run_idempotent(
     """Run ``operation`` once per (caller, key); later calls replay its answer."""
     if key is None:
         return await operation()
-    key_hash = lookup_digest(key)
-    record_id = await _reserve(context, key_ring, caller_id, key_hash, request_hash)
-    if isinstance(record_id, Answer):
-        return record_id
+    held = await _reserve(context, key_ring, caller_id, lookup_digest(key), request_hash)
+    if isinstance(held, Answer):
+        return held
     try:
         answer = await operation()
     except BaseException:
         async with transaction(context.sessions) as session:
-            await session.execute(
-                delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id)
-            )
+            await session.execute(delete(IdempotencyRecord).where(*_still_held(held)))
         raise
+    sealed = key_ring.encrypt(
+        json.dumps(answer.body, default=str).encode(),
+        idempotency_response_context(held.record_id, caller_id),
+    )
+    wipe_at = datetime.now(UTC) + replay_window if replay_window is not None else None
     async with transaction(context.sessions) as session:
-        record = await session.get(IdempotencyRecord, record_id)
-        if record is not None:
-            record.response_status = answer.status
-            record.response_ciphertext = key_ring.encrypt(
-                json.dumps(answer.body, default=str).encode(),
-                idempotency_response_context(record_id, caller_id),
-            )
-            if replay_window is not None:
-                record.wipe_at = datetime.now(UTC) + replay_window
+        await session.execute(
+            update(IdempotencyRecord)
+            .where(*_still_held(held))
+            .values(response_status=answer.status, response_ciphertext=sealed, wipe_at=wipe_at)
+        )
     return answer
 
 
-async def _take_over_stale(session: AsyncSession, record: IdempotencyRecord) -> bool:
+def _still_held(held: Reservation) -> tuple[ColumnElement[bool], ...]:
+    # A call that outlived its lease lost the row to a retry: it must not answer for it.
+    return (IdempotencyRecord.id == held.record_id, IdempotencyRecord.created_at == held.lease)
+
+
+async def _take_over_stale(
+    session: AsyncSession, record: IdempotencyRecord, lease: timedelta
+) -> Reservation | None:
     """A reservation older than its lease was left by a process that died: reuse it."""
     now = datetime.now(UTC)
-    if record.created_at > now - IN_FLIGHT_LEASE:
-        return False
+    if record.created_at > now - lease:
+        return None
     taken = await session.scalar(
         update(IdempotencyRecord)
         .where(
@@ -101,7 +110,7 @@ async def _take_over_stale(session: AsyncSession, record: IdempotencyRecord) -> 
         .values(created_at=now)
         .returning(IdempotencyRecord.id)
     )
-    return taken is not None
+    return Reservation(record.id, now) if taken is not None else None
 
 
 async def _reserve(
@@ -110,17 +119,18 @@ async def _reserve(
     caller_id: uuid.UUID,
     key_hash: bytes,
     request_hash: bytes,
-) -> uuid.UUID | Answer:
+) -> Reservation | Answer:
+    now = datetime.now(UTC)
     async with transaction(context.sessions) as session:
         values = {"caller_id": caller_id, "key_hash": key_hash, "request_hash": request_hash}
         record_id: uuid.UUID | None = await session.scalar(
             insert(IdempotencyRecord)
-            .values(id=uuid.uuid4(), expires_at=datetime.now(UTC) + RECORD_LIFETIME, **values)
+            .values(id=uuid.uuid4(), created_at=now, expires_at=now + RECORD_LIFETIME, **values)
             .on_conflict_do_nothing()
             .returning(IdempotencyRecord.id)
         )
         if record_id is not None:
-            return record_id
+            return Reservation(record_id, now)
         existing = await session.scalar(
             select(IdempotencyRecord).where(
                 IdempotencyRecord.caller_id == caller_id, IdempotencyRecord.key_hash == key_hash
@@ -131,8 +141,9 @@ async def _reserve(
         if existing.request_hash != request_hash:
             raise IdempotencyConflict("This Idempotency-Key was used with a different request.")
         if existing.response_status is None:
-            if await _take_over_stale(session, existing):
-                return existing.id
+            taken = await _take_over_stale(session, existing, context.settings.operation_lease)
+            if taken is not None:
+                return taken
             raise IdempotencyInFlight("A request with this Idempotency-Key is still in flight.")
     return _replay(key_ring, existing)
 

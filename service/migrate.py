@@ -8,10 +8,15 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.util.exc import CommandError
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import migrations
 from service.app_role import app_role_name, ensure_app_role
+
+ROLE_LOCK = 0x7473_7072_6F76_2000
+ROLE_ATTEMPTS = 5
 
 
 def _migrations_dir() -> Path:
@@ -47,7 +52,19 @@ async def _set_up_app_role(database_url: str, role: str) -> None:
     url = database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
     engine = create_async_engine(url, hide_parameters=True)
     try:
-        async with engine.begin() as connection:
-            await ensure_app_role(connection, role)
+        for attempt in range(ROLE_ATTEMPTS):
+            try:
+                async with engine.begin() as connection:
+                    await connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:k)"), {"k": ROLE_LOCK}
+                    )
+                    await ensure_app_role(connection, role)
+                return
+            except DBAPIError as exc:
+                # Roles are cluster-wide while advisory locks are per database: a migration
+                # of another database can update the same role at once. Take turns.
+                if "concurrently" not in str(exc.orig) or attempt == ROLE_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
     finally:
         await engine.dispose()

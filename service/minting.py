@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NoReturn
 
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.audit import ORIGIN_API, Actor, Target, format_time, record_event
 from service.context import AppContext
 from service.db import transaction
-from service.errors import ConsentRequired, NotReady
+from service.errors import ConsentRequired, GrantRevoked, NotReady
 from service.grants import access_token_for
 from service.handout import claim_answer
 from service.models import ProvisioningRequest
@@ -42,9 +43,14 @@ def mint_description(request_id: uuid.UUID) -> str:
 
 
 async def mint_and_hand_out(
-    context: AppContext, actor: Actor, request_id: uuid.UUID, grant_id: uuid.UUID
+    context: AppContext,
+    actor: Actor,
+    request_id: uuid.UUID,
+    grant_id: uuid.UUID,
+    started: datetime,
 ) -> ClaimOut:
-    """Mint the request's key (its intent is already committed) and record the outcome."""
+    """Mint the request's key (its intent, ``started``, is committed) and record the outcome."""
+    mint = _Mint(request_id, started)
     async with transaction(context.sessions) as session:
         request = await load_request(session, request_id)
     try:
@@ -62,26 +68,35 @@ async def mint_and_hand_out(
         # Tailscale may have made the key: mint_started_at stays set for the reconciler.
         raise
     except ConsentRequired:
-        await _back_to_consent(context, actor, request_id)
+        await _back_to_consent(context, actor, mint)
+    except GrantRevoked:
+        await _cancel_for_revoked_grant(context, actor, mint)
+        raise
     except TailscaleError as exc:
-        await _clear_mint(context, request_id, actor, refusal=exc.code)
+        await _clear_mint(context, actor, mint, refusal=f"claim failed upstream: {exc.code}")
         raise
     except BaseException:
-        await _clear_mint(context, request_id, actor)
+        await _clear_mint(context, actor, mint)
         raise
-    return await _record_minted(context, actor, request_id, minted)
+    return await _record_minted(context, actor, mint, minted)
 
 
-def _still_minting(request: ProvisioningRequest) -> bool:
-    return request.status == "ready" and request.mint_started_at is not None
+@dataclass(frozen=True)
+class _Mint:
+    request_id: uuid.UUID
+    started: datetime
+
+    def is_current(self, request: ProvisioningRequest) -> bool:
+        """Still ready and still this claim's mint: not cancelled, nor settled and retaken."""
+        return request.status == "ready" and request.mint_started_at == self.started
 
 
 async def _record_minted(
-    context: AppContext, actor: Actor, request_id: uuid.UUID, minted: MintedKey
+    context: AppContext, actor: Actor, mint: _Mint, minted: MintedKey
 ) -> ClaimOut:
     async with transaction(context.sessions) as session:
-        request = await load_request(session, request_id, lock=True)
-        handed_out = _still_minting(request)
+        request = await load_request(session, mint.request_id, lock=True)
+        handed_out = mint.is_current(request)
         if handed_out:
             await _store_minted(session, request, actor, minted)
         else:
@@ -117,8 +132,7 @@ async def _store_minted(
 async def _discard_minted(
     session: AsyncSession, request: ProvisioningRequest, actor: Actor, minted: MintedKey
 ) -> None:
-    """Cancelled or offboarded meanwhile: audit the key that nobody will receive."""
-    request.mint_started_at = None
+    """Cancelled, offboarded or settled meanwhile: audit the key that nobody will receive."""
     await record_event(
         session,
         origin=ORIGIN_API,
@@ -131,13 +145,12 @@ async def _discard_minted(
     )
 
 
-async def _clear_mint(
-    context: AppContext, request_id: uuid.UUID, actor: Actor, refusal: str = ""
-) -> None:
+async def _clear_mint(context: AppContext, actor: Actor, mint: _Mint, refusal: str = "") -> None:
     """The mint did not happen: the request may be claimed again; an upstream "no" is audited."""
     async with transaction(context.sessions) as session:
-        request = await load_request(session, request_id, lock=True)
-        request.mint_started_at = None
+        request = await load_request(session, mint.request_id, lock=True)
+        if mint.is_current(request):
+            request.mint_started_at = None
         if refusal:
             await record_event(
                 session,
@@ -145,21 +158,37 @@ async def _clear_mint(
                 actor=actor,
                 target=Target(id=str(request.id), name=request.user_id, type="FAILED_REQUEST"),
                 action="CREATE",
-                error=f"key mint failed upstream: {refusal}",
+                error=refusal,
                 user_id=request.user_id,
             )
 
 
-async def _back_to_consent(context: AppContext, actor: Actor, request_id: uuid.UUID) -> NoReturn:
+async def _cancel_for_revoked_grant(context: AppContext, actor: Actor, mint: _Mint) -> None:
+    """Revoked (an offboarding raced this request's creation): the request cannot proceed."""
+    async with transaction(context.sessions) as session:
+        request = await load_request(session, mint.request_id, lock=True)
+        if mint.is_current(request):
+            request.mint_started_at = None
+            await change_status(
+                session,
+                request,
+                "cancelled",
+                actor=actor,
+                origin=ORIGIN_API,
+                details="the user's grant was revoked",
+            )
+
+
+async def _back_to_consent(context: AppContext, actor: Actor, mint: _Mint) -> NoReturn:
     """The grant needs consent again: a still-ready request waits for it, with a fresh link."""
     key_ring = context.require_key_ring()
     async with transaction(context.sessions) as session:
-        request = await load_request(session, request_id, lock=True)
-        request.mint_started_at = None
-        if request.status != "ready":
+        request = await load_request(session, mint.request_id, lock=True)
+        if not mint.is_current(request):
             status = request.status
         else:
             status = "awaiting_consent"
+            request.mint_started_at = None
             request.grant_id = None
             issue_consent_link(request, key_ring, ttl=DEFAULT_CONSENT_TTL_SECONDS)
             await change_status(

@@ -7,13 +7,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.audit import ORIGIN_API, Actor, Target, format_optional_time, record_event
 from service.crypto import KeyRing
+from service.db import transaction
 from service.digests import lookup_digest
 from service.errors import Conflict, NotFound, ValidationFailed
-from service.grants import find_live_reusable_grant
+from service.grants import find_live_reusable_grant, set_grant_status
 from service.models import ConsentGrant, ProvisioningRequest
 from service.notify import notify_request_changed
 from service.schemas import ProvisioningRequestCreate
@@ -165,16 +166,26 @@ async def cancel_provisioning_request(
         raise Conflict(f"The request is already {request.status}.")
     grant = await load_grant(session, request)
     if grant is not None and grant.mode == "once" and grant.status == "active":
-        grant.status = "revoked"
-        grant.token_ciphertext = None
-        await record_event(
-            session,
-            origin=ORIGIN_API,
-            actor=actor,
-            target=Target(id=str(grant.id), name=grant.user_id, type="GRANT", property="STATUS"),
-            action="REVOKE",
-            old="active",
-            new="revoked",
-            user_id=grant.user_id,
+        await set_grant_status(
+            session, grant, "revoked", actor=actor, origin=ORIGIN_API, action="REVOKE"
         )
     await change_status(session, request, "cancelled", actor=actor, origin=ORIGIN_API)
+
+
+async def request_owner(sessions: async_sessionmaker[AsyncSession], request_id: uuid.UUID) -> str:
+    """The user a request is for, read before anything else so access can be checked first."""
+    async with sessions() as session:
+        user_id = await session.scalar(
+            select(ProvisioningRequest.user_id).where(ProvisioningRequest.id == request_id)
+        )
+    if user_id is None:
+        raise NotFound("No such provisioning request.")
+    return user_id
+
+
+async def cancel_request(
+    sessions: async_sessionmaker[AsyncSession], actor: Actor, request_id: uuid.UUID
+) -> None:
+    async with transaction(sessions) as session:
+        request = await load_request(session, request_id, lock=True)
+        await cancel_provisioning_request(session, request, actor)

@@ -13,7 +13,8 @@ RequestStatus = Literal[
 ]
 GrantStatus = Literal["active", "used", "expired", "revoked", "needs_consent"]
 
-UserId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._@+-]{1,128}$")]
+USER_ID_PATTERN = r"^[A-Za-z0-9._@+-]{1,128}$"
+UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
 Hostname = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 ]

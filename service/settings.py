@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -116,6 +117,15 @@ class Settings(BaseSettings):
             return bool(self.key_ring_text)
         except OSError:
             return False
+
+    @property
+    def operation_lease(self) -> timedelta:
+        """Longer than one call can take (upstream calls and queries), with room to spare.
+
+        Work still unfinished after this was left by a process that died: an in-flight
+        Idempotency-Key, or a key mint with no outcome.
+        """
+        return max(timedelta(minutes=2), timedelta(seconds=3 * self.upstream_deadline_seconds + 10))
 
     @property
     def redirect_uri(self) -> str:

@@ -18,13 +18,12 @@ from service.callers import user_allowed
 from service.deps import AdminCaller, AuditCaller, ContextDep, SessionDep, refuse
 from service.errors import Forbidden, problem_responses
 from service.models import Caller
-from service.schemas import SearchTerm
+from service.schemas import USER_ID_PATTERN, SearchTerm
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 log = logging.getLogger("tsprov.audit")
 
 NDJSON = "application/x-ndjson"
-USER_ID_PATTERN = r"^[A-Za-z0-9._@+-]{1,128}$"
 EXAMPLE_EVENT: dict[str, Any] = {
     "id": "0b7c2a52-3f43-4a4b-9d0e-6a1f8f0c7a11",
     "eventTime": "2026-11-28T20:15:03.120455Z",

@@ -16,10 +16,10 @@ from service.deps import ContextDep, KeyRingDep, ProvisionCaller, ReadCaller, en
 from service.errors import problem_responses
 from service.idempotency import Answer, fingerprint, run_idempotent
 from service.provisioning import (
-    cancel_provisioning_request,
+    cancel_request,
     create_provisioning_request,
     load_grant,
-    load_request,
+    request_owner,
 )
 from service.schemas import (
     ClaimOut,
@@ -98,8 +98,10 @@ async def get_request(
     caller: ReadCaller,
     wait_seconds: Annotated[int, Query(ge=0, le=30)] = 0,
 ) -> ProvisioningRequestOut:
+    await ensure_user_allowed(
+        context, request, caller, await request_owner(context.sessions, request_id)
+    )
     out = await read_request(context, key_ring, request_id)
-    await ensure_user_allowed(context, request, caller, out.user_id)
     return await wait_for_change(context, key_ring, out, wait_seconds)
 
 
@@ -150,9 +152,9 @@ async def claim(
     caller: ProvisionCaller,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    async with context.sessions() as session:
-        owner = (await load_request(session, request_id)).user_id
-    await ensure_user_allowed(context, request, caller, owner)
+    await ensure_user_allowed(
+        context, request, caller, await request_owner(context.sessions, request_id)
+    )
     actor = caller_actor(caller.id, caller.name)
 
     async def hand_out() -> Answer:
@@ -180,8 +182,7 @@ async def claim(
 async def cancel(
     request_id: uuid.UUID, request: Request, context: ContextDep, caller: ProvisionCaller
 ) -> Response:
-    async with transaction(context.sessions) as session:
-        row = await load_request(session, request_id, lock=True)
-        await ensure_user_allowed(context, request, caller, row.user_id)
-        await cancel_provisioning_request(session, row, caller_actor(caller.id, caller.name))
+    owner = await request_owner(context.sessions, request_id)
+    await ensure_user_allowed(context, request, caller, owner)
+    await cancel_request(context.sessions, caller_actor(caller.id, caller.name), request_id)
     return Response(status_code=204)

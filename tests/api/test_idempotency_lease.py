@@ -7,10 +7,17 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.idempotency import IN_FLIGHT_LEASE, RECORD_LIFETIME, fingerprint
+from service.context import AppContext
+from service.crypto import KeyRing
+from service.idempotency import (
+    RECORD_LIFETIME,
+    Answer,
+    fingerprint,
+    run_idempotent,
+)
 from service.models import Caller, IdempotencyRecord
 from service.schemas import ProvisioningRequestCreate
 from tests.conftest import CallerFactory, bearer
@@ -64,10 +71,44 @@ async def test_a_reservation_past_its_lease_is_taken_over(
     client: httpx.AsyncClient,
     make_caller: CallerFactory,
     sessions: async_sessionmaker[AsyncSession],
+    context: AppContext,
 ) -> None:
     caller = await make_caller("provision", name="heir")
-    await reserve(sessions, "heir", "orphan", IN_FLIGHT_LEASE + timedelta(seconds=1))
+    await reserve(
+        sessions, "heir", "orphan", context.settings.operation_lease + timedelta(seconds=1)
+    )
     answer = await create(client, caller, "orphan")
     assert answer.status_code == 201, answer.text
     replay = await create(client, caller, "orphan")
     assert replay.json()["id"] == answer.json()["id"]
+
+
+async def test_a_call_that_lost_its_lease_does_not_answer_for_the_key(
+    context: AppContext,
+    key_ring: KeyRing,
+    make_caller: CallerFactory,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A slow first call whose row a retry took over stores nothing, and deletes nothing."""
+    await make_caller("provision", name="slowpoke")
+    async with sessions() as session:
+        caller_id = await session.scalar(select(Caller.id).where(Caller.name == "slowpoke"))
+    assert caller_id is not None
+    request_hash = fingerprint("op", None)
+
+    async def slow_then_taken_over() -> Answer:
+        # Meanwhile a retry takes the row over: its lease (created_at) moves on.
+        async with sessions() as session, session.begin():
+            await session.execute(
+                update(IdempotencyRecord).values(created_at=datetime.now(UTC) + timedelta(1))
+            )
+        return Answer(200, {"who": "first"})
+
+    first = await run_idempotent(
+        context, key_ring, caller_id, "k", request_hash, slow_then_taken_over
+    )
+    assert first.body == {"who": "first"}
+    async with sessions() as session:
+        record = await session.scalar(select(IdempotencyRecord))
+    assert record is not None
+    assert record.response_status is None  # the first call did not answer for the retry
