@@ -126,7 +126,10 @@ def cmd_local(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tsprov", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="tsprov",
+        description="Provision Tailscale devices that carry a named person's identity.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the service")
     serve.add_argument("--host", default="127.0.0.1")
