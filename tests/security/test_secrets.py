@@ -7,7 +7,6 @@ import hashlib
 import os
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -15,14 +14,10 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import SecretStr
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import service
-from service.audit import caller_actor
-from service.callers import create_caller
-from service.consent import start_flow
 from service.crypto import (
     NONCE_BYTES,
     CipherContext,
@@ -33,15 +28,12 @@ from service.crypto import (
     generate_key_entry,
     key_id_of,
 )
-from service.grants import store_grant
-from service.models import Caller, ConsentFlow, ConsentGrant, IdempotencyRecord, ProvisioningRequest
-from service.provisioning import create_provisioning_request
+from service.models import Caller, ConsentFlow, ConsentGrant, ProvisioningRequest
 from service.rewrap import RewrapReport, rewrap_all
-from service.schemas import ProvisioningRequestCreate
 from service.sealed import SEALED_COLUMNS
 from service.settings import Settings
-from service.tailscale import TokenGrant
 from tests.conftest import CallerFactory, bearer
+from tests.sealing import seal_one_of_each
 from tests.security.conftest import StackFactory
 from tests.security.flows import ask, new_user
 
@@ -144,45 +136,6 @@ def test_item_13_any_single_bit_flip_is_a_decryption_error_never_other_plaintext
         RING.decrypt(bytes(blob), context)
 
 
-async def seal_one_of_each(session: AsyncSession, settings: Settings, ring: KeyRing) -> None:
-    """A row in every sealed column, each sealed by ``ring``."""
-    actor = caller_actor(uuid.uuid4(), "sec-rotation")
-    caller, _ = await create_caller(session, f"sec-{uuid.uuid4().hex[:8]}", ["admin"], [])
-    request = await create_provisioning_request(
-        session, settings, ring, actor, new_user(), ProvisioningRequestCreate()
-    )
-    await start_flow(session, ring, request, None)
-    token = TokenGrant(
-        access_token=SecretStr("access-" + uuid.uuid4().hex),
-        token_type="Bearer",
-        expires_in=3600,
-        scope="auth_keys:create",
-        refresh_token=SecretStr("refresh-" + uuid.uuid4().hex),
-        login_name=None,
-    )
-    await store_grant(
-        session,
-        ring,
-        token,
-        user_id=request.user_id,
-        scope=token.scope or "",
-        actor=actor,
-        origin="CONFIG_API",
-    )
-    record = IdempotencyRecord(
-        id=uuid.uuid4(),
-        caller_id=caller.id,
-        key_hash=os.urandom(32),
-        request_hash=os.urandom(32),
-        response_status=200,
-        expires_at=datetime.now(UTC) + timedelta(hours=1),
-    )
-    idempotency_column = next(c for c in SEALED_COLUMNS if c.model is IdempotencyRecord)
-    record.response_ciphertext = ring.encrypt(b"{}", idempotency_column.context(record))
-    session.add(record)
-    await session.flush()
-
-
 async def sealed_values(
     sessions: async_sessionmaker[AsyncSession],
 ) -> list[tuple[bytes, CipherContext]]:
@@ -204,7 +157,7 @@ async def test_item_14_rotation_rewrap_and_a_removed_key_failing_loudly(
     old = KeyRing.parse(key_ring_text)
     new_entry = generate_key_entry("rotated")
     rotated = KeyRing.parse(f"{new_entry},{key_ring_text}")
-    await seal_one_of_each(session, settings, old)
+    await seal_one_of_each(session, settings, old, "sec")
     before = await sealed_values(sessions)
     assert {key_id_of(blob) for blob, _ in before} == {old.primary_id}
     assert len({context.column for _, context in before}) == len(SEALED_COLUMNS)
@@ -223,7 +176,7 @@ async def test_item_14_rotation_rewrap_and_a_removed_key_failing_loudly(
     assert await rewrap_all(sessions, rotated) == RewrapReport(moved=0, remaining=0)
 
     # Rows still under a key that has left the ring fail every read and the rewrap, naming it.
-    await seal_one_of_each(session, settings, old)
+    await seal_one_of_each(session, settings, old, "sec")
     sealed = await sealed_values(sessions)
     stranded = [(blob, context) for blob, context in sealed if key_id_of(blob) != "rotated"]
     assert stranded

@@ -6,14 +6,11 @@ of their own rather than inside the usual rolled-back transaction.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -24,19 +21,13 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from service import rewrap
-from service.audit import caller_actor
-from service.callers import create_caller
-from service.consent import start_flow
 from service.crypto import KeyRing, generate_key_entry, key_id_of
 from service.db import transaction
-from service.grants import store_grant
 from service.models import ConsentFlow, ConsentGrant, IdempotencyRecord, ProvisioningRequest
-from service.provisioning import create_provisioning_request
 from service.rewrap import RewrapReport, rewrap_all
-from service.schemas import ProvisioningRequestCreate
-from service.sealed import SEALED_COLUMNS, idempotency_response_context
+from service.sealed import SEALED_COLUMNS
 from service.settings import Settings
-from service.tailscale import TokenGrant
+from tests.sealing import seal_one_of_each
 from tests.stack import migrated_database
 
 REWRAP_DATABASE = "tsprov_rewrap"
@@ -88,47 +79,10 @@ async def seal_sets(
     """``count`` rows in every sealed column, written by their owners under the old key."""
     for _ in range(count):
         async with transaction(sessions) as session:
-            await _seal_one_set(session, settings)
+            await seal_one_of_each(session, settings, OLD_RING, "rewrap")
     found = await sealed_values(sessions)
     assert len(found) == count * VALUES_PER_SET
     return {place: OLD_RING.decrypt(blob, context) for place, (blob, context) in found.items()}
-
-
-async def _seal_one_set(session: AsyncSession, settings: Settings) -> None:
-    actor = caller_actor(uuid.uuid4(), "rewrap-test")
-    caller, _ = await create_caller(session, f"rewrap-{uuid.uuid4().hex[:8]}", ["admin"], [])
-    user = f"rewrap-{uuid.uuid4().hex[:12]}"
-    body = ProvisioningRequestCreate()
-    request = await create_provisioning_request(session, settings, OLD_RING, actor, user, body)
-    await start_flow(session, OLD_RING, request, None)
-    token = TokenGrant(
-        access_token=SecretStr("access-" + uuid.uuid4().hex),
-        token_type="Bearer",
-        expires_in=3600,
-        scope="auth_keys:create",
-        refresh_token=SecretStr("refresh-" + uuid.uuid4().hex),
-        login_name=None,
-    )
-    await store_grant(
-        session,
-        OLD_RING,
-        token,
-        user_id=user,
-        scope="auth_keys:create",
-        actor=actor,
-        origin="CONFIG_API",
-    )
-    record = IdempotencyRecord(
-        id=uuid.uuid4(),
-        caller_id=caller.id,
-        key_hash=os.urandom(32),
-        request_hash=os.urandom(32),
-        response_status=200,
-        expires_at=datetime.now(UTC) + timedelta(hours=1),
-    )
-    context = idempotency_response_context(record.id, caller.id)
-    record.response_ciphertext = OLD_RING.encrypt(b'{"ok": true}', context)
-    session.add(record)
 
 
 async def sealed_values(sessions: async_sessionmaker[AsyncSession]) -> dict[Place, Any]:

@@ -1,0 +1,67 @@
+"""Fill every sealed column once, the way the service's own writers do (rotation tests)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.audit import caller_actor
+from service.callers import create_caller
+from service.consent import start_flow
+from service.crypto import KeyRing
+from service.grants import store_grant
+from service.models import IdempotencyRecord
+from service.provisioning import create_provisioning_request
+from service.schemas import ProvisioningRequestCreate
+from service.sealed import idempotency_response_context
+from service.settings import Settings
+from service.tailscale import TokenGrant
+
+
+def reusable_token() -> TokenGrant:
+    return TokenGrant(
+        access_token=SecretStr("access-" + uuid.uuid4().hex),
+        token_type="Bearer",
+        expires_in=3600,
+        scope="auth_keys:create",
+        refresh_token=SecretStr("refresh-" + uuid.uuid4().hex),
+        login_name=None,
+    )
+
+
+async def seal_one_of_each(
+    session: AsyncSession, settings: Settings, ring: KeyRing, label: str
+) -> None:
+    """A row in every sealed column, each sealed by ``ring``; names start with ``label``."""
+    actor = caller_actor(uuid.uuid4(), f"{label}-test")
+    caller, _ = await create_caller(session, f"{label}-{uuid.uuid4().hex[:8]}", ["admin"], [])
+    user = f"{label}-{uuid.uuid4().hex[:12]}"
+    body = ProvisioningRequestCreate()
+    request = await create_provisioning_request(session, settings, ring, actor, user, body)
+    await start_flow(session, ring, request, None)
+    token = reusable_token()
+    await store_grant(
+        session,
+        ring,
+        token,
+        user_id=user,
+        scope="auth_keys:create",
+        actor=actor,
+        origin="CONFIG_API",
+    )
+    record = IdempotencyRecord(
+        id=uuid.uuid4(),
+        caller_id=caller.id,
+        key_hash=os.urandom(32),
+        request_hash=os.urandom(32),
+        response_status=200,
+        expires_at=datetime.now(UTC) + timedelta(hours=1),
+    )
+    context = idempotency_response_context(record.id, caller.id)
+    record.response_ciphertext = ring.encrypt(b'{"ok": true}', context)
+    session.add(record)
+    await session.flush()
