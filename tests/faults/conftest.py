@@ -11,7 +11,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import httpx
@@ -27,7 +27,7 @@ from service.devdb import ensure_database, with_database
 from service.main import build_context, close_context, create_app
 from service.migrate import upgrade_head
 from service.settings import Settings
-from tests.faults.flows import ADMIN, APP_PATH, REUSABLE_SCOPE
+from tests.faults.flows import ADMIN, APP_PATH, REUSABLE_SCOPE, consented_user
 from tests.integration.browser import Browser
 from tests.servers import ThreadedServer
 from tests.stack import TEST_CREDENTIALS, LateApp
@@ -46,6 +46,16 @@ class Service:
 
 
 ServiceFactory = Callable[..., Awaitable[Service]]
+
+
+class Granted(NamedTuple):
+    """A service asking for the reusable scope, and a user whose consent it holds."""
+
+    service: Service
+    user: str
+
+
+GrantFactory = Callable[..., Awaitable[Granted]]
 
 
 async def drop_database(server_url: str, name: str) -> None:
@@ -187,3 +197,19 @@ async def jobs_context(base_settings: Settings) -> AsyncIterator[AppContext]:
     context = await build_context(base_settings)
     yield context
     await close_context(context)
+
+
+@pytest.fixture
+def start_granted(
+    start_service: ServiceFactory,
+    sandbox: httpx.AsyncClient,
+    browser: Browser,
+    caller_key: str,
+) -> GrantFactory:
+    """``service, user = await start_granted(**overrides)``: most fault tests start here."""
+
+    async def start(**overrides: Any) -> Granted:
+        service = await start_service(reusable=True, **overrides)
+        return Granted(service, await consented_user(sandbox, service.api, browser, caller_key))
+
+    return start

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from service.background import run_job
 from service.context import AppContext
 from tests.conftest import bearer
-from tests.faults.conftest import ServiceFactory
+from tests.faults.conftest import GrantFactory, ServiceFactory
 from tests.faults.flows import (
     Sessions,
     add_fault,
@@ -75,10 +75,11 @@ async def record_times(db: Sessions, idempotency_key: str) -> dict[str, Any]:
 
 
 async def test_a_replayed_claim_answers_the_same_key_and_mints_once(
-    start_service: ServiceFactory, sandbox: httpx.AsyncClient, browser: Browser, caller_key: str
+    start_granted: GrantFactory,
+    sandbox: httpx.AsyncClient,
+    caller_key: str,
 ) -> None:
-    service = await start_service(reusable=True)
-    user = await consented_user(sandbox, service.api, browser, caller_key)
+    service, user = await start_granted()
     request_id = await ready_request(service.api, caller_key, user)
 
     first = await claim(service.api, caller_key, request_id, "claim-once")
@@ -104,10 +105,11 @@ async def test_a_replayed_create_answers_the_same_request(
 
 
 async def test_the_same_key_with_a_different_body_is_refused(
-    start_service: ServiceFactory, sandbox: httpx.AsyncClient, browser: Browser, caller_key: str
+    start_granted: GrantFactory,
+    sandbox: httpx.AsyncClient,
+    caller_key: str,
 ) -> None:
-    service = await start_service(reusable=True)
-    user = await consented_user(sandbox, service.api, browser, caller_key)
+    service, user = await start_granted()
     assert (await create(service.api, caller_key, user, "k-body", hostname="a")).status_code == 201
 
     other_body = await create(service.api, caller_key, user, "k-body", hostname="b")
@@ -122,14 +124,12 @@ async def test_the_same_key_with_a_different_body_is_refused(
 
 
 async def test_the_same_key_while_the_first_is_in_flight_is_refused(
-    start_service: ServiceFactory,
+    start_granted: GrantFactory,
     sandbox: httpx.AsyncClient,
-    browser: Browser,
     caller_key: str,
     db: Sessions,
 ) -> None:
-    service = await start_service(reusable=True)
-    user = await consented_user(sandbox, service.api, browser, caller_key)
+    service, user = await start_granted()
     request_id = await ready_request(service.api, caller_key, user)
     await add_fault(sandbox, route="keys", method="POST", latency_seconds=0.6, fail_times=1)
     first = asyncio.create_task(claim(service.api, caller_key, request_id, "k-twin"))
@@ -189,15 +189,12 @@ async def test_keys_expire_after_24_hours_through_the_background_purge(
 
 
 async def test_a_claim_answer_is_replayable_for_five_minutes_then_wiped(
-    start_service: ServiceFactory,
-    sandbox: httpx.AsyncClient,
-    browser: Browser,
+    start_granted: GrantFactory,
     caller_key: str,
     db: Sessions,
     jobs_context: AppContext,
 ) -> None:
-    service = await start_service(reusable=True)
-    user = await consented_user(sandbox, service.api, browser, caller_key)
+    service, user = await start_granted()
     request_id = await ready_request(service.api, caller_key, user)
     assert (await claim(service.api, caller_key, request_id, "k-window")).status_code == 200
     record = await record_times(db, "k-window")

@@ -13,19 +13,17 @@ import httpx
 
 from service.background import run_job
 from service.context import AppContext
-from tests.faults.conftest import ServiceFactory
+from tests.faults.conftest import GrantFactory
 from tests.faults.flows import (
     Sessions,
     add_fault,
     age_mint,
     claim,
-    consented_user,
     logged,
     mint_started_at,
     ready_request,
     request_status,
 )
-from tests.integration.browser import Browser
 
 DEADLINE_SECONDS = 1.0
 
@@ -35,15 +33,13 @@ async def minted(sandbox: httpx.AsyncClient, settle: int = 0) -> int:
 
 
 async def test_a_lost_mint_stays_pending_until_the_reconciler_settles_it(
-    start_service: ServiceFactory,
+    start_granted: GrantFactory,
     sandbox: httpx.AsyncClient,
-    browser: Browser,
     caller_key: str,
     db: Sessions,
     jobs_context: AppContext,
 ) -> None:
-    service = await start_service(reusable=True)
-    user = await consented_user(sandbox, service.api, browser, caller_key)
+    service, user = await start_granted()
     request_id = await ready_request(service.api, caller_key, user)
     # Tailscale makes the key, then the connection drops before its answer is read.
     await add_fault(sandbox, route="keys", method="POST", lost_response=True, fail_times=1)
@@ -81,14 +77,12 @@ async def test_a_lost_mint_stays_pending_until_the_reconciler_settles_it(
 
 
 async def test_a_mint_slower_than_the_deadline_is_an_unknown_outcome_sent_once(
-    start_service: ServiceFactory,
+    start_granted: GrantFactory,
     sandbox: httpx.AsyncClient,
-    browser: Browser,
     caller_key: str,
     db: Sessions,
 ) -> None:
-    service = await start_service(reusable=True, upstream_deadline_seconds=DEADLINE_SECONDS)
-    user = await consented_user(sandbox, service.api, browser, caller_key)
+    service, user = await start_granted(upstream_deadline_seconds=DEADLINE_SECONDS)
     request_id = await ready_request(service.api, caller_key, user)
     held = DEADLINE_SECONDS + 0.5
     await add_fault(sandbox, route="keys", method="POST", latency_seconds=held, fail_times=1)
@@ -107,14 +101,12 @@ async def test_a_mint_slower_than_the_deadline_is_an_unknown_outcome_sent_once(
 
 
 async def test_a_5xx_on_a_mint_is_an_unknown_outcome_not_a_retry(
-    start_service: ServiceFactory,
+    start_granted: GrantFactory,
     sandbox: httpx.AsyncClient,
-    browser: Browser,
     caller_key: str,
     db: Sessions,
 ) -> None:
-    service = await start_service(reusable=True, upstream_max_attempts=5)
-    user = await consented_user(sandbox, service.api, browser, caller_key)
+    service, user = await start_granted(upstream_max_attempts=5)
     request_id = await ready_request(service.api, caller_key, user)
     await add_fault(sandbox, route="keys", method="POST", status=502, fail_times=1)
 
@@ -127,14 +119,12 @@ async def test_a_5xx_on_a_mint_is_an_unknown_outcome_not_a_retry(
 
 
 async def test_a_refused_mint_is_not_retried_and_frees_the_request(
-    start_service: ServiceFactory,
+    start_granted: GrantFactory,
     sandbox: httpx.AsyncClient,
-    browser: Browser,
     caller_key: str,
     db: Sessions,
 ) -> None:
-    service = await start_service(reusable=True, upstream_max_attempts=5)
-    user = await consented_user(sandbox, service.api, browser, caller_key)
+    service, user = await start_granted(upstream_max_attempts=5)
     request_id = await ready_request(service.api, caller_key, user)
     await add_fault(sandbox, route="keys", method="POST", status=403, fail_times=1)
 

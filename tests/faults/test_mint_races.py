@@ -9,18 +9,16 @@ import httpx
 
 from service.callers import create_caller
 from tests.conftest import bearer
-from tests.faults.conftest import ServiceFactory
+from tests.faults.conftest import GrantFactory
 from tests.faults.flows import (
     Sessions,
     add_fault,
     claim,
-    consented_user,
     expire_access_tokens,
     mint_intent_committed,
     ready_request,
     request_status,
 )
-from tests.integration.browser import Browser
 
 
 async def admin_key(db: Sessions) -> str:
@@ -30,14 +28,12 @@ async def admin_key(db: Sessions) -> str:
 
 
 async def test_a_request_cancelled_during_its_mint_never_hands_out_the_key(
-    start_service: ServiceFactory,
+    start_granted: GrantFactory,
     sandbox: httpx.AsyncClient,
-    browser: Browser,
     caller_key: str,
     db: Sessions,
 ) -> None:
-    service = await start_service(reusable=True)
-    user = await consented_user(sandbox, service.api, browser, caller_key)
+    service, user = await start_granted()
     request_id = await ready_request(service.api, caller_key, user)
     await add_fault(sandbox, route="keys", method="POST", latency_seconds=0.8, fail_times=1)
     claiming = asyncio.create_task(claim(service.api, caller_key, request_id))
@@ -54,14 +50,12 @@ async def test_a_request_cancelled_during_its_mint_never_hands_out_the_key(
 
 
 async def test_offboarding_during_a_mint_wins_over_the_claim(
-    start_service: ServiceFactory,
+    start_granted: GrantFactory,
     sandbox: httpx.AsyncClient,
-    browser: Browser,
     caller_key: str,
     db: Sessions,
 ) -> None:
-    service = await start_service(reusable=True)
-    user = await consented_user(sandbox, service.api, browser, caller_key)
+    service, user = await start_granted()
     request_id = await ready_request(service.api, caller_key, user)
     await add_fault(sandbox, route="keys", method="POST", latency_seconds=0.8, fail_times=1)
     claiming = asyncio.create_task(claim(service.api, caller_key, request_id))
@@ -76,14 +70,11 @@ async def test_offboarding_during_a_mint_wins_over_the_claim(
 
 
 async def test_concurrent_offboarding_and_claims_neither_deadlock_nor_hang(
-    start_service: ServiceFactory,
-    sandbox: httpx.AsyncClient,
-    browser: Browser,
+    start_granted: GrantFactory,
     caller_key: str,
     db: Sessions,
 ) -> None:
-    service = await start_service(reusable=True)
-    user = await consented_user(sandbox, service.api, browser, caller_key)
+    service, user = await start_granted()
     requests = [await ready_request(service.api, caller_key, user) for _ in range(8)]
     admin = await admin_key(db)
     claims = [claim(service.api, caller_key, request_id) for request_id in requests]
@@ -94,14 +85,12 @@ async def test_concurrent_offboarding_and_claims_neither_deadlock_nor_hang(
 
 
 async def test_a_slow_refresh_queues_callers_without_draining_the_pool(
-    start_service: ServiceFactory,
+    start_granted: GrantFactory,
     sandbox: httpx.AsyncClient,
-    browser: Browser,
     caller_key: str,
     db: Sessions,
 ) -> None:
-    service = await start_service(reusable=True, db_pool_size=4, db_pool_timeout_seconds=1)
-    user = await consented_user(sandbox, service.api, browser, caller_key)
+    service, user = await start_granted(db_pool_size=4, db_pool_timeout_seconds=1)
     requests = [await ready_request(service.api, caller_key, user) for _ in range(30)]
     await expire_access_tokens(db, user)
     # The refresh takes longer than a pool wait may: queued callers must not hold connections.

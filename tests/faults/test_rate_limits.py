@@ -15,7 +15,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from tests.faults.conftest import ServiceFactory
+from tests.faults.conftest import GrantFactory, ServiceFactory
 from tests.faults.flows import (
     Sessions,
     add_fault,
@@ -165,14 +165,12 @@ async def test_a_4xx_from_tailscale_is_answered_not_retried(
 
 
 async def test_a_read_timeout_ends_one_attempt_and_the_refresh_is_resent(
-    start_service: ServiceFactory,
+    start_granted: GrantFactory,
     sandbox: httpx.AsyncClient,
-    browser: Browser,
     caller_key: str,
     db: Sessions,
 ) -> None:
-    service = await start_service(reusable=True, upstream_read_timeout_seconds=0.3)
-    user = await consented_user(sandbox, service.api, browser, caller_key)
+    service, user = await start_granted(upstream_read_timeout_seconds=0.3)
     request_id = await ready_request(service.api, caller_key, user)
     await expire_access_tokens(db, user)
     # Without rotation the late first answer spends nothing the resend needs.
