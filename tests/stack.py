@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+import httpx
+import pytest
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -13,6 +16,7 @@ from sandbox.settings import SandboxSettings
 from service.devdb import ensure_database, with_database
 from service.migrate import upgrade_head
 from service.settings import Settings
+from tests.integration.browser import Browser
 
 
 @dataclass(frozen=True)
@@ -84,3 +88,32 @@ def migrated_database(server_url: str, name: str) -> str:
     asyncio.run(ensure_database(url, recreate=True))
     upgrade_head(url)
     return url
+
+
+class RunningStack(Protocol):
+    sandbox_url: str
+    service_url: str
+
+
+# Client fixtures for a suite whose conftest defines a session ``stack`` (RunningStack);
+# the conftest imports them by name.
+
+
+@pytest.fixture
+async def sandbox(stack: RunningStack) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for the sandbox, reset to its seeded state for each test."""
+    async with httpx.AsyncClient(base_url=stack.sandbox_url, timeout=30) as client:
+        (await client.post("/sandbox/reset")).raise_for_status()
+        yield client
+
+
+@pytest.fixture
+async def api(stack: RunningStack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.service_url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+async def browser(stack: RunningStack) -> AsyncIterator[Browser]:
+    async with Browser(stack.sandbox_url) as browser:
+        yield browser

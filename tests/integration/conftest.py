@@ -15,9 +15,10 @@ from sandbox.settings import SandboxSettings
 from service.callers import create_caller
 from service.main import create_app
 from service.settings import Settings
-from tests.integration.browser import Browser
 from tests.servers import ThreadedServer
-from tests.stack import TEST_CREDENTIALS, LateApp, migrated_database
+
+# api, browser and sandbox are fixtures: per-test clients of the stack, shared across suites.
+from tests.stack import TEST_CREDENTIALS, LateApp, api, browser, migrated_database, sandbox  # noqa: F401
 
 IT_DATABASE = "tsprov_it"
 
@@ -45,9 +46,9 @@ def stack(it_database_url: str, key_ring_text: str) -> Iterator[Stack]:
     sandbox_settings = TEST_CREDENTIALS.sandbox_settings(
         [f"{once.url}/callback", f"{reusable.url}/callback"]
     )
-    with ThreadedServer(create_sandbox(sandbox_settings)) as sandbox:
+    with ThreadedServer(create_sandbox(sandbox_settings)) as sandbox_server:
         settings = TEST_CREDENTIALS.service_settings(
-            it_database_url, once.url, sandbox.url, key_ring_text
+            it_database_url, once.url, sandbox_server.url, key_ring_text
         )
         reusable_settings = settings.model_copy(
             update={"public_url": reusable.url, "oauth_scope": "auth_keys:create"}
@@ -56,28 +57,13 @@ def stack(it_database_url: str, key_ring_text: str) -> Iterator[Stack]:
         reusable_app.app = create_app(reusable_settings)
         with once, reusable:
             yield Stack(
-                once.url, reusable.url, sandbox.url, settings, reusable_settings, sandbox_settings
+                once.url,
+                reusable.url,
+                sandbox_server.url,
+                settings,
+                reusable_settings,
+                sandbox_settings,
             )
-
-
-@pytest.fixture
-async def sandbox(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    """A client for the sandbox, reset to its seeded state for each test."""
-    async with httpx.AsyncClient(base_url=stack.sandbox_url, timeout=30) as client:
-        (await client.post("/sandbox/reset")).raise_for_status()
-        yield client
-
-
-@pytest.fixture
-async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.service_url, timeout=60) as client:
-        yield client
-
-
-@pytest.fixture
-async def browser(stack: Stack) -> AsyncIterator[Browser]:
-    async with Browser(stack.sandbox_url) as browser:
-        yield browser
 
 
 async def new_caller(database_url: str, scopes: list[str]) -> str:

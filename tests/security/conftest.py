@@ -13,7 +13,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
-import httpx
 import pytest
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -27,10 +26,11 @@ from service.callers import create_caller
 from service.crypto import KeyRing
 from service.main import create_app
 from service.settings import Settings
-from tests.integration.browser import Browser
 from tests.security.inprocess import InProcessStack, build_stack
 from tests.servers import ThreadedServer
-from tests.stack import Credentials, LateApp, migrated_database
+
+# api, browser and sandbox are fixtures: per-test clients of the stack, shared across suites.
+from tests.stack import Credentials, LateApp, api, browser, migrated_database, sandbox  # noqa: F401
 
 STACK_DATABASE = "tsprov_sec"
 APP_SECRET = "tskey-app-sec-app-secret-sentinel"
@@ -68,38 +68,18 @@ def stack(stack_database_url: str, key_ring_text: str) -> Iterator[Stack]:
     late = LateApp()
     service = ThreadedServer(late)
     sandbox_settings = CREDENTIALS.sandbox_settings([f"{service.url}/callback"])
-    with ThreadedServer(create_sandbox(sandbox_settings)) as sandbox:
+    with ThreadedServer(create_sandbox(sandbox_settings)) as sandbox_server:
         settings = CREDENTIALS.service_settings(
             stack_database_url,
             service.url,
-            sandbox.url,
+            sandbox_server.url,
             key_ring_text,
             token_login_field=IDENTITY_FIELD,
             upstream_deadline_seconds=20,
         )
         late.app = create_app(settings)
         with service:
-            yield Stack(service.url, sandbox.url, stack_database_url, settings)
-
-
-@pytest.fixture
-async def sandbox(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    """The sandbox's control API, reset to its seeded state for each test."""
-    async with httpx.AsyncClient(base_url=stack.sandbox_url, timeout=30) as client:
-        (await client.post("/sandbox/reset")).raise_for_status()
-        yield client
-
-
-@pytest.fixture
-async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.service_url, timeout=60) as client:
-        yield client
-
-
-@pytest.fixture
-async def browser(stack: Stack) -> AsyncIterator[Browser]:
-    async with Browser(stack.sandbox_url) as browser:
-        yield browser
+            yield Stack(service.url, sandbox_server.url, stack_database_url, settings)
 
 
 @pytest.fixture(scope="session")
