@@ -13,7 +13,7 @@ from service.db import transaction
 from service.errors import BrowserError
 from service.grants import store_grant
 from service.models import ProvisioningRequest
-from service.provisioning import change_status, load_request
+from service.provisioning import change_status, load_request, record_request_failure
 from service.tailscale import TailscaleError, TokenGrant
 from service.users import find_user
 
@@ -97,15 +97,12 @@ async def _refuse_identity(
     session: AsyncSession, request: ProvisioningRequest, actor: Actor, got: str, expected: str
 ) -> None:
     request.failure_reason = "identity_mismatch"
-    target = Target(id=str(request.id), name=request.user_id, type="FAILED_REQUEST")
-    await record_event(
+    await record_request_failure(
         session,
-        origin=ORIGIN_BROWSER,
+        request,
         actor=actor,
-        target=target,
-        action="CREATE",
+        origin=ORIGIN_BROWSER,
         error=f"consenting identity {got!r} is not the expected {expected!r}",
-        user_id=request.user_id,
     )
     await change_status(
         session, request, "failed", actor=actor, origin=ORIGIN_BROWSER, error="identity_mismatch"

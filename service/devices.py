@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.audit import ORIGIN_BACKGROUND, WORKER, Target, record_event
 from service.context import AppContext
 from service.models import ConsentGrant, ProvisioningRequest
-from service.provisioning import change_status
+from service.provisioning import change_status, record_request_failure
 from service.tailscale import Device
 from service.users import find_user
 
@@ -84,13 +84,12 @@ async def _record_join(
     if expected and device.user.lower() != expected.lower():
         # The key was used by someone else's Tailscale account: flag it, loudly.
         request.failure_reason = "identity_mismatch"
-        await record_event(
+        await record_request_failure(
             session,
-            origin=ORIGIN_BACKGROUND,
+            request,
             actor=WORKER,
-            target=Target(id=str(request.id), name=request.user_id, type="FAILED_REQUEST"),
+            origin=ORIGIN_BACKGROUND,
             action="UPDATE",
-            user_id=request.user_id,
             error=f"device owner {device.user!r} is not the expected {expected!r}",
         )
         await change_status(

@@ -30,6 +30,7 @@ from service.provisioning import (
     consent_url,
     issue_consent_link,
     load_request,
+    record_request_failure,
 )
 from service.schemas import ClaimOut
 from service.tailscale import MintedKey, OutcomeUnknown, TailscaleError
@@ -133,15 +134,13 @@ async def _discard_minted(
     session: AsyncSession, request: ProvisioningRequest, actor: Actor, minted: MintedKey
 ) -> None:
     """Cancelled, offboarded or settled meanwhile: audit the key that nobody will receive."""
-    await record_event(
+    await record_request_failure(
         session,
-        origin=ORIGIN_API,
+        request,
         actor=actor,
-        target=Target(id=str(request.id), name=request.user_id, type="FAILED_REQUEST"),
-        action="CREATE",
+        origin=ORIGIN_API,
         error=f"request became {request.status} during the mint; key {minted.key_id} "
         "was not handed out and expires at Tailscale on its own",
-        user_id=request.user_id,
     )
 
 
@@ -152,14 +151,8 @@ async def _clear_mint(context: AppContext, actor: Actor, mint: _Mint, refusal: s
         if mint.is_current(request):
             request.mint_started_at = None
         if refusal:
-            await record_event(
-                session,
-                origin=ORIGIN_API,
-                actor=actor,
-                target=Target(id=str(request.id), name=request.user_id, type="FAILED_REQUEST"),
-                action="CREATE",
-                error=refusal,
-                user_id=request.user_id,
+            await record_request_failure(
+                session, request, actor=actor, origin=ORIGIN_API, error=refusal
             )
 
 

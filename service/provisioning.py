@@ -105,6 +105,27 @@ async def create_provisioning_request(
     return request
 
 
+async def record_request_failure(
+    session: AsyncSession,
+    request: ProvisioningRequest,
+    *,
+    actor: Actor,
+    origin: str,
+    error: str,
+    action: str = "CREATE",
+) -> None:
+    """A refused or failed step of this request: a FAILED_REQUEST event naming it."""
+    await record_event(
+        session,
+        origin=origin,
+        actor=actor,
+        target=Target(id=str(request.id), name=request.user_id, type="FAILED_REQUEST"),
+        action=action,
+        error=error,
+        user_id=request.user_id,
+    )
+
+
 async def change_status(
     session: AsyncSession,
     request: ProvisioningRequest,
