@@ -20,9 +20,6 @@ from service.crypto import KeyRing, key_prefix
 from service.db import transaction
 from service.sealed import SEALED_COLUMNS, SealedColumn
 
-# SEALED_COLUMNS stays importable from here, where the security suite looks for it.
-__all__ = ["SEALED_COLUMNS", "RewrapReport", "rewrap_all"]
-
 BATCH = 200
 # A grant stays locked across its upstream refresh, which may take the whole upstream
 # deadline (20 s by default); the passes outlast that.

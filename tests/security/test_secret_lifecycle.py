@@ -16,7 +16,7 @@ from service.crypto import KeyRing, generate_key_entry
 from service.db import Base
 from service.main import load_key_ring
 from service.models import IdempotencyRecord
-from service.rewrap import SEALED_COLUMNS
+from service.sealed import SEALED_COLUMNS
 from service.settings import Settings
 from tests.conftest import CallerFactory, bearer
 from tests.security.conftest import StackFactory
