@@ -4,12 +4,17 @@
 same handlers, formatters and filters to the same loggers, each writing to one buffer instead
 of stderr, and restores the loggers afterwards. Records that reach the unconfigured root
 logger are captured from WARNING up, as Python's last-resort handler would print them.
+
+Servers other tests left running in background threads keep logging (a threaded service's
+background jobs poll the sandbox, whose access log then writes a line). A test that counts
+lines passes ``only_this_thread=True`` to keep just the records its own thread sends.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import threading
 from types import TracebackType
 from typing import Any
 
@@ -23,14 +28,24 @@ def _build(spec: dict[str, Any]) -> Any:
     return spec["()"](**({"fmt": arguments["format"]} if "format" in arguments else {}))
 
 
+class _FromThread(logging.Filter):
+    def __init__(self, thread_id: int) -> None:
+        super().__init__()
+        self._thread_id = thread_id
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread == self._thread_id
+
+
 class ProductionLogs:
     """``with ProductionLogs() as logs: …`` then ``logs.lines()``."""
 
-    def __init__(self, level: str = "INFO") -> None:
+    def __init__(self, level: str = "INFO", *, only_this_thread: bool = False) -> None:
         self._config = logging_config(level)
         self._buffer = io.StringIO()
         self._saved: list[tuple[logging.Logger, list[logging.Handler], int, bool]] = []
         self._last_resort = logging.StreamHandler(self._buffer)
+        self._only_this_thread = only_this_thread
 
     def _handlers(self) -> dict[str, logging.Handler]:
         formatters = {name: _build(spec) for name, spec in self._config["formatters"].items()}
@@ -44,8 +59,14 @@ class ProductionLogs:
             handlers[name] = handler
         return handlers
 
+    def _keep_only_this_thread(self, handlers: list[logging.Handler]) -> None:
+        if self._only_this_thread:
+            for handler in handlers:
+                handler.addFilter(_FromThread(threading.get_ident()))
+
     def __enter__(self) -> ProductionLogs:
         handlers = self._handlers()
+        self._keep_only_this_thread([*handlers.values(), self._last_resort])
         for name, spec in self._config["loggers"].items():
             logger = logging.getLogger(name)
             self._saved.append((logger, list(logger.handlers), logger.level, logger.propagate))

@@ -278,7 +278,7 @@ async def test_item_22_control_characters_in_a_callback_are_refused_before_the_f
 def test_item_22_log_lines_stay_one_line_whatever_the_input() -> None:
     forged = "2026-01-01 00:00:00,000 INFO tsprov forged"
     hostile = f"alice\n{forged}\r\n{forged}\u2028{forged}\x85{forged}\x0b\x1b[2Kwiped"
-    with ProductionLogs() as logs:
+    with ProductionLogs(only_this_thread=True) as logs:
         app_log = logging.getLogger("tsprov.security-test")
         app_log.warning("refused user %s", hostile)
         try:
