@@ -143,7 +143,7 @@ async def test_a_database_that_stops_answering_fails_readiness_within_a_second(
             stuck, stuck_elapsed = await timed(api, "GET", listing, headers=bearer(caller_key))
 
             assert health.status_code == 200
-            assert health_elapsed < 0.3  # liveness never waits on the database
+            assert health_elapsed < 0.45  # liveness never waits out the 0.5 s statement timeout
             assert ready.status_code == 503
             assert ready.json()["checks"]["database"] is False
             assert ready_elapsed < READY_WITHIN

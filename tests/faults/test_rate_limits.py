@@ -110,7 +110,7 @@ async def test_a_retry_after_beyond_the_deadline_fails_fast_with_the_hint(
     assert answer.status_code == 503, answer.text
     assert answer.json()["code"] == "upstream_unavailable"
     assert answer.headers["retry-after"] == "7"
-    assert elapsed < 1.0  # neither 7 s nor the 2 s deadline: waiting could not succeed
+    assert elapsed < 1.5  # neither 7 s nor the 2 s deadline: waiting could not succeed
     assert await mints(sandbox, settle=1) == [(429, 0.0)]
     # A 429 proves no key was made, so the request is free to claim again.
     assert await mint_started_at(db, request_id) is None
@@ -176,7 +176,7 @@ async def test_a_read_timeout_ends_one_attempt_and_the_refresh_is_resent(
     # Without rotation the late first answer spends nothing the resend needs.
     await set_switches(sandbox, rotate_refresh_tokens=False)
     await add_fault(
-        sandbox, route="token", grant_type="refresh_token", latency_seconds=1.0, fail_times=1
+        sandbox, route="token", grant_type="refresh_token", latency_seconds=1.5, fail_times=1
     )
 
     started = time.monotonic()
@@ -184,7 +184,7 @@ async def test_a_read_timeout_ends_one_attempt_and_the_refresh_is_resent(
     elapsed = time.monotonic() - started
 
     assert answer.status_code == 200, answer.text
-    assert elapsed < 1.0  # the held first attempt was cut at the read timeout, not waited out
+    assert elapsed < 1.2  # the held first attempt was cut at the read timeout, not waited out
     # The resend was answered at once; the held first attempt ends at the sandbox later.
     refreshes = await logged(sandbox, "token", grant_type="refresh_token", settle=2)
     assert [entry["fault_id"] is None for entry in refreshes] == [True, False]

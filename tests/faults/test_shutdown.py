@@ -41,7 +41,7 @@ from tests.faults.flows import (
 from tests.integration.browser import Browser
 
 DRAIN_SECONDS = 1.0
-MINT_LATENCY = 1.5
+MINT_LATENCY = 2.5
 
 
 def free_port() -> int:
@@ -207,14 +207,14 @@ async def test_a_claim_cut_off_by_a_killed_process_is_left_pending_and_reconcile
     user = await consented_user(sandbox, replica.api, browser, caller_key)
     request_id = await ready_request(replica.api, caller_key, user)
     # Tailscale makes the key after the process that asked for it has died.
-    await add_fault(sandbox, route="keys", method="POST", latency_seconds=1.0, fail_times=1)
+    await add_fault(sandbox, route="keys", method="POST", latency_seconds=2.0, fail_times=1)
     async with (
         tsprov_serve(base_settings, tmp_path / "serve.log") as (url, process),
         httpx.AsyncClient(base_url=url, timeout=30) as api,
     ):
         cut = asyncio.create_task(claim(api, caller_key, request_id))
         await mint_intent_committed(db, request_id)
-        await asyncio.sleep(0.3)  # the mint is on its way: held at the sandbox for a second
+        await asyncio.sleep(0.8)  # the mint is on its way: held at the sandbox for two seconds
         process.kill()
         with pytest.raises(httpx.TransportError):
             await cut

@@ -39,7 +39,7 @@ async def test_a_dripping_body_cannot_outlast_the_deadline(make: MakeClient) -> 
     started = time.monotonic()
     with pytest.raises(UpstreamUnavailable, match="deadline"):
         await exchange(made.client)
-    assert time.monotonic() - started < 0.8
+    assert time.monotonic() - started < 2.0  # the whole drip would take 5 s
 
 
 async def test_thirty_seconds_of_latency_cannot_outlast_the_deadline(make: MakeClient) -> None:

@@ -50,7 +50,7 @@ async def test_deadline_bounds_a_dripping_body(caller: MakeCaller) -> None:
         await call(upstream, IDEMPOTENT)
     with pytest.raises(OutcomeUnknown):
         await call(upstream, NON_IDEMPOTENT, "POST")
-    assert time.monotonic() - started < 1.2
+    assert time.monotonic() - started < 2.0  # the two drips would take 5 s
     assert type(idempotent.value) is UpstreamUnavailable
 
 
