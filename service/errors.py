@@ -183,6 +183,8 @@ PROBLEM_JSON = "application/problem+json"
 # Every caller route authenticates against the database before anything else, so these can
 # answer any of them.
 ALWAYS_POSSIBLE = ("unauthorized", "forbidden", "database_unavailable", "internal_error")
+# What any route that calls Tailscale can answer when that call fails.
+UPSTREAM_FAILURES = ("upstream_unavailable", "upstream_refused", "upstream_oauth_error")
 _EXAMPLE_EXTRAS: dict[str, dict[str, Any]] = {
     "validation_failed": {
         "errors": [{"loc": ["body", "hostname"], "msg": "String should match pattern '…'"}]

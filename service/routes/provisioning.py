@@ -13,7 +13,7 @@ from service.audit import caller_actor
 from service.claim import claim_provisioning_request
 from service.db import transaction
 from service.deps import ContextDep, KeyRingDep, ProvisionCaller, ReadCaller, ensure_user_allowed
-from service.errors import problem_responses
+from service.errors import UPSTREAM_FAILURES, problem_responses
 from service.idempotency import Answer, fingerprint, run_idempotent
 from service.provisioning import (
     cancel_request,
@@ -136,10 +136,8 @@ async def list_requests(
         "grant_revoked",
         "idempotency_conflict",
         "idempotency_in_flight",
-        "upstream_unavailable",
+        *UPSTREAM_FAILURES,
         "upstream_outcome_unknown",
-        "upstream_refused",
-        "upstream_oauth_error",
         "encryption_unavailable",
         "decryption_failed",
     ),

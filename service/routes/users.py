@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from service.audit import ORIGIN_API, caller_actor
 from service.deps import AdminCaller, ContextDep, ReadCaller, SessionDep
-from service.errors import problem_responses
+from service.errors import UPSTREAM_FAILURES, problem_responses
 from service.offboarding import list_user_devices, offboard_user, remove_user_device
 from service.schemas import (
     DevicePage,
@@ -51,9 +51,7 @@ async def get_user(user_id: UserId, session: SessionDep, caller: ReadCaller) -> 
     "/{user_id}/grants",
     response_model=OffboardOut,
     summary="Offboard: revoke every grant, cancel open requests, optionally delete devices",
-    responses=problem_responses(
-        "validation_failed", "upstream_unavailable", "upstream_refused", "upstream_oauth_error"
-    ),
+    responses=problem_responses("validation_failed", *UPSTREAM_FAILURES),
 )
 async def offboard(
     user_id: UserId,
@@ -69,9 +67,7 @@ async def offboard(
     "/{user_id}/devices",
     response_model=DevicePage,
     summary="Devices provisioned for a user",
-    responses=problem_responses(
-        "validation_failed", "upstream_unavailable", "upstream_refused", "upstream_oauth_error"
-    ),
+    responses=problem_responses("validation_failed", *UPSTREAM_FAILURES),
 )
 async def list_devices(user_id: UserId, context: ContextDep, caller: ReadCaller) -> DevicePage:
     return await list_user_devices(context, user_id)
@@ -85,9 +81,7 @@ async def list_devices(user_id: UserId, context: ContextDep, caller: ReadCaller)
         "not_found",
         "validation_failed",
         "service_unavailable",
-        "upstream_unavailable",
-        "upstream_refused",
-        "upstream_oauth_error",
+        *UPSTREAM_FAILURES,
     ),
 )
 async def remove_device(
