@@ -1,5 +1,7 @@
-"""Serving any ASGI app over real HTTP from a background thread, for integration tests."""
+"""Serving over real HTTP for integration tests: any ASGI app from a background thread, or
+tsprov as the `tsprov serve` process operators run."""
 
+import os
 import socket
 import threading
 import time
@@ -7,7 +9,47 @@ from types import TracebackType
 from typing import Literal
 
 import uvicorn
+from pydantic import SecretStr
 from starlette.types import ASGIApp
+
+from service.settings import Settings
+
+# The settings a `tsprov serve` process under test takes over from the in-process ones.
+SERVE_SETTINGS = (
+    "database_url",
+    "tailscale_login_url",
+    "tailscale_api_url",
+    "tailscale_issuer",
+    "oauth_client_id",
+    "oauth_client_secret",
+    "oauth_scope",
+    "observer_client_id",
+    "observer_client_secret",
+    "encryption_keys",
+    "upstream_deadline_seconds",
+    "shutdown_drain_seconds",
+)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (a process started next may bind it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def serve_environment(settings: Settings, public_url: str) -> dict[str, str]:
+    """What an operator sets for `tsprov serve`: TSPROV_* variables, none inherited."""
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("TSPROV_")
+    }
+    environment.update(TSPROV_ENV="development", TSPROV_PUBLIC_URL=public_url)
+    for name in SERVE_SETTINGS:
+        value = getattr(settings, name)
+        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        environment[f"TSPROV_{name.upper()}"] = text
+    return environment
 
 
 class ThreadedServer:

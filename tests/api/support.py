@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-import httpx
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -14,7 +12,6 @@ from service.crypto import KeyRing
 from service.grants import store_grant
 from service.provisioning import change_status, load_request
 from service.tailscale import TokenGrant
-from tests.conftest import bearer
 
 
 def one_time_token(key: str | None = None) -> TokenGrant:
@@ -26,17 +23,6 @@ def one_time_token(key: str | None = None) -> TokenGrant:
         refresh_token=None,
         login_name=None,
     )
-
-
-async def create_request(
-    client: httpx.AsyncClient, key: str, user_id: str, **body: Any
-) -> dict[str, Any]:
-    response = await client.post(
-        f"/v1/users/{user_id}/provisioning-requests", headers=bearer(key), json=body
-    )
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
 
 
 async def make_ready(

@@ -10,15 +10,15 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from service.context import AppContext
 from service.main import create_app
 from service.schemas import Problem
+from tests.steps import Sessions
 
 Failure = Callable[[], Awaitable[object]]
 Answer = Callable[[Failure], Awaitable[httpx.Response]]
-Sessions = async_sessionmaker[AsyncSession]
 # Words from the failing statements and the database's messages: none may reach a caller.
 LEAKS = ("select", "pg_sleep", "division", "no_such_table", "probe", "sqlalchemy", "asyncpg")
 

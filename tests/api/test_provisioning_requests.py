@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.crypto import KeyRing
-from tests.api.support import create_request, make_ready, one_time_token
+from tests.api.support import make_ready, one_time_token
 from tests.conftest import CallerFactory, bearer
-
-Sessions = async_sessionmaker[AsyncSession]
+from tests.steps import Sessions, create_request
 
 
 async def test_a_new_request_awaits_consent_with_a_link(

@@ -7,14 +7,12 @@ from datetime import UTC, datetime
 
 import httpx
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.crypto import KeyRing
 from service.models import ConsentGrant, ProvisioningRequest
-from tests.api.support import create_request, make_ready
+from tests.api.support import make_ready
 from tests.conftest import CallerFactory, bearer
-
-Sessions = async_sessionmaker[AsyncSession]
+from tests.steps import Sessions, create_request
 
 
 async def test_put_creates_then_updates_a_user_and_needs_admin(

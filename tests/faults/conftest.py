@@ -27,10 +27,10 @@ from service.devdb import ensure_database, with_database
 from service.main import build_context, close_context, create_app
 from service.migrate import upgrade_head
 from service.settings import Settings
-from tests.faults.flows import ADMIN, APP_PATH, REUSABLE_SCOPE, consented_user
+from tests.faults.flows import APP_PATH, REUSABLE_SCOPE, consented_user
 from tests.integration.browser import Browser
 from tests.servers import ThreadedServer
-from tests.stack import TEST_CREDENTIALS, LateApp
+from tests.stack import SANDBOX_ADMIN, TEST_CREDENTIALS, LateApp
 
 FAULTS_DATABASE = "tsprov_faults"
 # The services' upstream deadline unless a test sets its own: short, so a test held by a
@@ -127,7 +127,7 @@ async def sandbox(sandbox_server: ThreadedServer) -> AsyncIterator[httpx.AsyncCl
 
 async def allow_callback(sandbox: httpx.AsyncClient, callback_url: str) -> None:
     """Register one more redirect URI on the sandbox's OAuth app (a full PUT, as documented)."""
-    app = (await sandbox.get(APP_PATH, headers=ADMIN)).json()
+    app = (await sandbox.get(APP_PATH, headers=SANDBOX_ADMIN)).json()
     body: dict[str, Any] = {
         "name": app["name"],
         "description": app["description"],
@@ -135,7 +135,7 @@ async def allow_callback(sandbox: httpx.AsyncClient, callback_url: str) -> None:
         "scopes": app["scopes"],
         "allowedNodeAttributes": app["allowedNodeAttributes"],
     }
-    (await sandbox.put(APP_PATH, json=body, headers=ADMIN)).raise_for_status()
+    (await sandbox.put(APP_PATH, json=body, headers=SANDBOX_ADMIN)).raise_for_status()
 
 
 @pytest.fixture

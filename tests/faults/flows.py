@@ -10,20 +10,14 @@ from typing import Any
 
 import httpx
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.conftest import bearer
 from tests.integration.browser import Browser
 from tests.stack import TEST_CREDENTIALS
+from tests.steps import Sessions, create_request, fetch_request, new_user
 
-Sessions = async_sessionmaker[AsyncSession]
-ADMIN = {"Authorization": f"Bearer {TEST_CREDENTIALS.admin_token}"}
 APP_PATH = f"/api/v2/tailnet/-/oauth-apps/{TEST_CREDENTIALS.app_id}"
 REUSABLE_SCOPE = "auth_keys:create"
-
-
-def new_user() -> str:
-    return f"fault-{uuid.uuid4().hex[:10]}"
 
 
 async def add_fault(sandbox: httpx.AsyncClient, **rule: Any) -> None:
@@ -65,17 +59,6 @@ def gaps(entries: list[dict[str, Any]]) -> list[float]:
     return [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(times)]
 
 
-async def create_request(
-    api: httpx.AsyncClient, key: str, user: str, **body: Any
-) -> dict[str, Any]:
-    answer = await api.post(
-        f"/v1/users/{user}/provisioning-requests", headers=bearer(key), json=body
-    )
-    assert answer.status_code == 201, answer.text
-    request: dict[str, Any] = answer.json()
-    return request
-
-
 async def consented_user(
     sandbox: httpx.AsyncClient, api: httpx.AsyncClient, browser: Browser, key: str
 ) -> str:
@@ -105,9 +88,7 @@ async def claim(
 
 
 async def request_status(api: httpx.AsyncClient, key: str, request_id: str) -> str:
-    answer = await api.get(f"/v1/provisioning-requests/{request_id}", headers=bearer(key))
-    assert answer.status_code == 200, answer.text
-    return str(answer.json()["status"])
+    return str((await fetch_request(api, key, request_id))["status"])
 
 
 async def grant_rows(db: Sessions, user: str) -> list[dict[str, Any]]:
@@ -120,18 +101,6 @@ async def grant_rows(db: Sessions, user: str) -> list[dict[str, Any]]:
             {"user": user},
         )
         return [dict(row._mapping) for row in rows]
-
-
-async def expire_access_tokens(db: Sessions, user: str) -> None:
-    """Make the user's access tokens due for a refresh."""
-    async with db() as session, session.begin():
-        await session.execute(
-            text(
-                "UPDATE consent_grant SET token_expires_at = now() - interval '1 minute' "
-                "WHERE user_id = :user"
-            ),
-            {"user": user},
-        )
 
 
 async def mint_started_at(db: Sessions, request_id: str) -> datetime | None:

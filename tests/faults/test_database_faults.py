@@ -7,7 +7,6 @@ stays 200 while the database is down; /readyz turns 503 within a second.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,8 +21,9 @@ from service.context import AppContext
 from service.main import build_context, close_context, create_app
 from service.settings import Settings
 from tests.conftest import bearer
-from tests.faults.flows import Sessions, create_request, new_user
 from tests.faults.pg_proxy import PostgresProxy
+from tests.servers import free_port
+from tests.steps import Sessions, create_request, new_user
 
 # /readyz's own database check gives up after 0.8 s.
 READY_WITHIN = 1.0
@@ -47,13 +47,6 @@ def on_port(settings: Settings, port: int, **overrides: Any) -> Settings:
     netloc = f"{parts.username}@127.0.0.1:{port}" if parts.username else f"127.0.0.1:{port}"
     url = urlunsplit(parts._replace(netloc=netloc))
     return settings.model_copy(update={"database_url": url, **overrides})
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 async def timed(
@@ -105,7 +98,7 @@ async def test_a_query_stuck_behind_a_lock_is_cut_at_the_statement_timeout(
 async def test_healthz_stays_up_and_readyz_fails_while_the_database_refuses(
     base_settings: Settings, caller_key: str
 ) -> None:
-    async with app_on(on_port(base_settings, closed_port())) as (_, api):
+    async with app_on(on_port(base_settings, free_port())) as (_, api):
         health = await api.get("/healthz")
         ready, elapsed = await timed(api, "GET", "/readyz")
         listing, _ = await timed(

@@ -20,16 +20,15 @@ from service.context import AppContext
 from tests.conftest import bearer
 from tests.faults.conftest import GrantFactory, ServiceFactory
 from tests.faults.flows import (
-    Sessions,
     add_fault,
     claim,
     consented_user,
     logged,
     mint_intent_committed,
-    new_user,
     ready_request,
 )
 from tests.integration.browser import Browser
+from tests.steps import Sessions, new_user
 
 
 async def create(

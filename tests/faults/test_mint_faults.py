@@ -15,7 +15,6 @@ from service.background import run_job
 from service.context import AppContext
 from tests.faults.conftest import GrantFactory
 from tests.faults.flows import (
-    Sessions,
     add_fault,
     age_mint,
     claim,
@@ -24,6 +23,7 @@ from tests.faults.flows import (
     ready_request,
     request_status,
 )
+from tests.steps import Sessions
 
 DEADLINE_SECONDS = 1.0
 

@@ -11,14 +11,13 @@ from service.callers import create_caller
 from tests.conftest import bearer
 from tests.faults.conftest import GrantFactory
 from tests.faults.flows import (
-    Sessions,
     add_fault,
     claim,
-    expire_access_tokens,
     mint_intent_committed,
     ready_request,
     request_status,
 )
+from tests.steps import Sessions, expire_access_tokens
 
 
 async def admin_key(db: Sessions) -> str:

@@ -17,11 +17,9 @@ import pytest
 
 from tests.faults.conftest import GrantFactory, ServiceFactory
 from tests.faults.flows import (
-    Sessions,
     add_fault,
     claim,
     consented_user,
-    expire_access_tokens,
     gaps,
     logged,
     mint_started_at,
@@ -29,6 +27,7 @@ from tests.faults.flows import (
     set_switches,
 )
 from tests.integration.browser import Browser
+from tests.steps import Sessions, expire_access_tokens
 
 # RetryPolicy's defaults: full jitter under base * 2**(failures - 1).
 BACKOFF_BASE = 0.2

@@ -8,18 +8,17 @@ the middle of a refresh → rollback, the old grant intact.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple
 
 import httpx
+import pytest
 from sqlalchemy import text
 
-from tests.faults.conftest import ServiceFactory
+from tests.faults.conftest import GrantFactory, Service
 from tests.faults.flows import (
-    Sessions,
     add_fault,
     claim,
-    consented_user,
-    expire_access_tokens,
     grant_row_is_unlocked,
     grant_rows,
     logged,
@@ -29,34 +28,46 @@ from tests.faults.flows import (
     set_switches,
 )
 from tests.integration.browser import Browser
+from tests.steps import Sessions, expire_access_tokens
 
 REFRESH = "refresh_token"
 
 
-async def due_grant(
-    service_api: httpx.AsyncClient,
-    sandbox: httpx.AsyncClient,
-    browser: Browser,
-    key: str,
-    db: Sessions,
-) -> tuple[str, str, dict[str, Any]]:
-    """A user whose reusable grant needs a refresh, a ready request, and the grant row."""
-    user = await consented_user(sandbox, service_api, browser, key)
-    request_id = await ready_request(service_api, key, user)
-    await expire_access_tokens(db, user)
-    [grant] = await grant_rows(db, user)
-    return user, request_id, grant
+class Due(NamedTuple):
+    """A reusable-scope service; a user whose grant needs a refresh; a ready request; the
+    grant's row as it stood before anything was tried."""
+
+    service: Service
+    user: str
+    request_id: str
+    grant: dict[str, Any]
+
+
+DueFactory = Callable[..., Awaitable[Due]]
+
+
+@pytest.fixture
+def start_due(start_granted: GrantFactory, caller_key: str, db: Sessions) -> DueFactory:
+    """``service, user, request_id, grant = await start_due(**overrides)``."""
+
+    async def start(**overrides: Any) -> Due:
+        service, user = await start_granted(**overrides)
+        request_id = await ready_request(service.api, caller_key, user)
+        await expire_access_tokens(db, user)
+        [grant] = await grant_rows(db, user)
+        return Due(service, user, request_id, grant)
+
+    return start
 
 
 async def test_a_lost_refresh_answer_is_resent_once_and_a_spent_token_asks_for_consent(
-    start_service: ServiceFactory,
+    start_due: DueFactory,
     sandbox: httpx.AsyncClient,
     browser: Browser,
     caller_key: str,
     db: Sessions,
 ) -> None:
-    service = await start_service(reusable=True)
-    user, request_id, grant = await due_grant(service.api, sandbox, browser, caller_key, db)
+    service, user, request_id, grant = await start_due()
     # Tailscale rotates the token, then the connection drops before tsprov reads the answer.
     await add_fault(sandbox, route="token", grant_type=REFRESH, lost_response=True, fail_times=1)
 
@@ -78,14 +89,11 @@ async def test_a_lost_refresh_answer_is_resent_once_and_a_spent_token_asks_for_c
 
 
 async def test_a_lost_refresh_answer_is_resent_once_and_succeeds_without_rotation(
-    start_service: ServiceFactory,
+    start_due: DueFactory,
     sandbox: httpx.AsyncClient,
-    browser: Browser,
     caller_key: str,
-    db: Sessions,
 ) -> None:
-    service = await start_service(reusable=True)
-    _, request_id, _ = await due_grant(service.api, sandbox, browser, caller_key, db)
+    service, _, request_id, _ = await start_due()
     await set_switches(sandbox, rotate_refresh_tokens=False)
     await add_fault(sandbox, route="token", grant_type=REFRESH, lost_response=True, fail_times=1)
 
@@ -97,14 +105,12 @@ async def test_a_lost_refresh_answer_is_resent_once_and_succeeds_without_rotatio
 
 
 async def test_a_refresh_whose_answers_keep_getting_lost_is_sent_twice_then_given_up(
-    start_service: ServiceFactory,
+    start_due: DueFactory,
     sandbox: httpx.AsyncClient,
-    browser: Browser,
     caller_key: str,
     db: Sessions,
 ) -> None:
-    service = await start_service(reusable=True, upstream_max_attempts=5)
-    user, request_id, grant = await due_grant(service.api, sandbox, browser, caller_key, db)
+    service, user, request_id, grant = await start_due(upstream_max_attempts=5)
     await set_switches(sandbox, rotate_refresh_tokens=False)
     await add_fault(sandbox, route="token", grant_type=REFRESH, lost_response=True)
 
@@ -123,14 +129,12 @@ async def test_a_refresh_whose_answers_keep_getting_lost_is_sent_twice_then_give
 
 
 async def test_a_refresh_answer_without_a_refresh_token_keeps_the_old_one(
-    start_service: ServiceFactory,
+    start_due: DueFactory,
     sandbox: httpx.AsyncClient,
-    browser: Browser,
     caller_key: str,
     db: Sessions,
 ) -> None:
-    service = await start_service(reusable=True)
-    user, request_id, grant = await due_grant(service.api, sandbox, browser, caller_key, db)
+    service, user, request_id, grant = await start_due()
     await set_switches(sandbox, rotate_refresh_tokens=False)
 
     assert (await claim(service.api, caller_key, request_id)).status_code == 200
@@ -148,14 +152,11 @@ async def test_a_refresh_answer_without_a_refresh_token_keeps_the_old_one(
 
 
 async def test_a_500_on_refresh_is_retried_at_most_once(
-    start_service: ServiceFactory,
+    start_due: DueFactory,
     sandbox: httpx.AsyncClient,
-    browser: Browser,
     caller_key: str,
-    db: Sessions,
 ) -> None:
-    service = await start_service(reusable=True, upstream_max_attempts=5)
-    _, request_id, _ = await due_grant(service.api, sandbox, browser, caller_key, db)
+    service, _, request_id, _ = await start_due(upstream_max_attempts=5)
     await add_fault(sandbox, route="token", grant_type=REFRESH, status=500)
 
     answer = await claim(service.api, caller_key, request_id)
@@ -182,14 +183,12 @@ async def service_backend_holding_the_grant_lock(db: Sessions) -> int:
 
 
 async def test_postgres_lost_mid_refresh_rolls_back_and_keeps_the_old_grant(
-    start_service: ServiceFactory,
+    start_due: DueFactory,
     sandbox: httpx.AsyncClient,
-    browser: Browser,
     caller_key: str,
     db: Sessions,
 ) -> None:
-    service = await start_service(reusable=True)
-    user, request_id, grant = await due_grant(service.api, sandbox, browser, caller_key, db)
+    service, user, request_id, grant = await start_due()
     await set_switches(sandbox, rotate_refresh_tokens=False)
     # Hold the refresh upstream while its transaction (and row lock) is open, then kill the
     # connection under it: what a Postgres restart does to an open transaction.

@@ -7,9 +7,7 @@ On SIGTERM readiness drops first while the port still accepts, in-flight request
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -27,50 +25,20 @@ from tests.conftest import ROOT, bearer
 from tests.faults.conftest import ServiceFactory
 from tests.faults.flows import (
     REUSABLE_SCOPE,
-    Sessions,
     add_fault,
     age_mint,
     claim,
     consented_user,
-    create_request,
     logged,
     mint_intent_committed,
-    new_user,
     ready_request,
 )
 from tests.integration.browser import Browser
+from tests.servers import free_port, serve_environment
+from tests.steps import Sessions, create_request, new_user
 
 DRAIN_SECONDS = 1.0
 MINT_LATENCY = 2.5
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-def serve_environment(settings: Settings, public_url: str) -> dict[str, str]:
-    """What an operator sets for `tsprov serve`: only TSPROV_* variables, nothing else."""
-    environment = {
-        name: value for name, value in os.environ.items() if not name.startswith("TSPROV_")
-    }
-    environment.update(
-        TSPROV_ENV="development",
-        TSPROV_DATABASE_URL=settings.database_url,
-        TSPROV_PUBLIC_URL=public_url,
-        TSPROV_TAILSCALE_LOGIN_URL=settings.tailscale_login_url,
-        TSPROV_TAILSCALE_API_URL=settings.tailscale_api_url,
-        TSPROV_TAILSCALE_ISSUER=settings.tailscale_issuer,
-        TSPROV_OAUTH_CLIENT_ID=settings.oauth_client_id,
-        TSPROV_OAUTH_CLIENT_SECRET=settings.oauth_client_secret.get_secret_value(),
-        TSPROV_OAUTH_SCOPE=REUSABLE_SCOPE,
-        TSPROV_ENCRYPTION_KEYS=settings.encryption_keys.get_secret_value(),
-        TSPROV_UPSTREAM_DEADLINE_SECONDS="5",
-        TSPROV_SHUTDOWN_DRAIN_SECONDS=str(DRAIN_SECONDS),
-    )
-    return environment
 
 
 @asynccontextmanager
@@ -81,9 +49,16 @@ async def tsprov_serve(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    served = settings.model_copy(
+        update={
+            "oauth_scope": REUSABLE_SCOPE,
+            "upstream_deadline_seconds": 5,
+            "shutdown_drain_seconds": DRAIN_SECONDS,
+        }
+    )
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            *command, cwd=ROOT, env=serve_environment(settings, url), stdout=log, stderr=log
+            *command, cwd=ROOT, env=serve_environment(served, url), stdout=log, stderr=log
         )
     try:
         async with httpx.AsyncClient(base_url=url, timeout=2) as probe:

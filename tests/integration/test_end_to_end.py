@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import httpx
 
 from tests.conftest import bearer
 from tests.integration.browser import Browser, query_of
 from tests.integration.conftest import Stack
-from tests.stack import TEST_CREDENTIALS
-
-ADMIN = {"Authorization": f"Bearer {TEST_CREDENTIALS.admin_token}"}
-
-
-def new_user() -> str:
-    return f"user-{uuid.uuid4().hex[:10]}"
-
-
-async def ask(api: httpx.AsyncClient, key: str, user: str, **body: object) -> dict[str, object]:
-    response = await api.post(
-        f"/v1/users/{user}/provisioning-requests", headers=bearer(key), json=body
-    )
-    assert response.status_code == 201, response.text
-    payload: dict[str, object] = response.json()
-    return payload
+from tests.stack import SANDBOX_ADMIN
+from tests.steps import claim_and_join, create_request, new_user
 
 
 async def test_consent_claim_join_gives_a_device_owned_by_the_consenting_user(
@@ -36,10 +21,10 @@ async def test_consent_claim_join_gives_a_device_owned_by_the_consenting_user(
     caller_key: str,
 ) -> None:
     user = new_user()
-    request = await ask(api, caller_key, user, hostname="devbox-e2e")
+    request = await create_request(api, caller_key, user, hostname="devbox-e2e")
     assert request["status"] == "awaiting_consent"
 
-    callback = await browser.consent(str(request["consent_url"]), login="bob@example.com")
+    callback = await browser.consent(request["consent_url"], login="bob@example.com")
     assert callback.status_code == 303
     assert callback.headers["location"] == "/done"
     assert callback.headers["cache-control"] == "no-store"
@@ -91,8 +76,8 @@ async def test_the_audit_trail_tells_the_story_in_order(
     api: httpx.AsyncClient, sandbox: httpx.AsyncClient, browser: Browser, caller_key: str
 ) -> None:
     user = new_user()
-    request = await ask(api, caller_key, user)
-    await browser.consent(str(request["consent_url"]), login="alice@example.com")
+    request = await create_request(api, caller_key, user)
+    await browser.consent(request["consent_url"], login="alice@example.com")
     await api.post(f"/v1/provisioning-requests/{request['id']}/claim", headers=bearer(caller_key))
     trail = await api.get(
         "/v1/audit",
@@ -117,21 +102,21 @@ async def test_the_audit_trail_tells_the_story_in_order(
 async def test_a_denied_consent_leaves_the_request_open(
     api: httpx.AsyncClient, sandbox: httpx.AsyncClient, browser: Browser, caller_key: str
 ) -> None:
-    request = await ask(api, caller_key, new_user())
-    page = await browser.consent(str(request["consent_url"]), "alice@example.com", "deny")
+    request = await create_request(api, caller_key, new_user())
+    page = await browser.consent(request["consent_url"], "alice@example.com", "deny")
     assert page.status_code == 200
     assert "declined" in page.text
     after = await api.get(f"/v1/provisioning-requests/{request['id']}", headers=bearer(caller_key))
     assert after.json()["status"] == "awaiting_consent"
-    approved = await browser.consent(str(request["consent_url"]), "alice@example.com")
+    approved = await browser.consent(request["consent_url"], "alice@example.com")
     assert approved.status_code == 303
 
 
 async def test_a_replayed_callback_is_refused_without_a_second_exchange(
     api: httpx.AsyncClient, sandbox: httpx.AsyncClient, browser: Browser, caller_key: str
 ) -> None:
-    request = await ask(api, caller_key, new_user())
-    authorize = await browser.open_consent(str(request["consent_url"]))
+    request = await create_request(api, caller_key, new_user())
+    authorize = await browser.open_consent(request["consent_url"])
     callback_url = await browser.decide(authorize, "alice@example.com")
     assert set(query_of(callback_url)) >= {"code", "state"}
     first = await browser.get(callback_url)
@@ -151,15 +136,9 @@ async def test_devices_show_live_data_and_offboarding_deletes_them(
     admin_key: str,
 ) -> None:
     user = new_user()
-    request = await ask(api, caller_key, user, hostname="devbox-gone")
-    await browser.consent(str(request["consent_url"]), login="carol@example.com")
-    claim = await api.post(
-        f"/v1/provisioning-requests/{request['id']}/claim", headers=bearer(caller_key)
-    )
-    joined = await sandbox.post(
-        "/sandbox/join",
-        json={"authKey": claim.json()["auth_key"], "hostname": "devbox-gone", "os": "linux"},
-    )
+    request = await create_request(api, caller_key, user, hostname="devbox-gone")
+    await browser.consent(request["consent_url"], login="carol@example.com")
+    joined = await claim_and_join(api, sandbox, caller_key, request["id"], "devbox-gone")
     await api.get(
         f"/v1/provisioning-requests/{request['id']}",
         params={"wait_seconds": 10},
@@ -167,32 +146,26 @@ async def test_devices_show_live_data_and_offboarding_deletes_them(
     )
     devices = await api.get(f"/v1/users/{user}/devices", headers=bearer(caller_key))
     [device] = devices.json()["items"]
-    assert device["node_id"] == joined.json()["nodeId"]
+    assert device["node_id"] == joined["nodeId"]
     assert device["live"]["user"] == "carol@example.com"
     assert device["live"]["os"] == "linux"
 
     summary = await api.delete(
         f"/v1/users/{user}/grants", params={"delete_devices": "true"}, headers=bearer(admin_key)
     )
-    assert summary.json()["devices_deleted"] == [joined.json()["nodeId"]]
-    gone = await sandbox.get("/api/v2/tailnet/-/devices", headers=ADMIN)
-    assert joined.json()["nodeId"] not in [d["nodeId"] for d in gone.json()["devices"]]
+    assert summary.json()["devices_deleted"] == [joined["nodeId"]]
+    gone = await sandbox.get("/api/v2/tailnet/-/devices", headers=SANDBOX_ADMIN)
+    assert joined["nodeId"] not in [d["nodeId"] for d in gone.json()["devices"]]
 
 
 async def test_our_node_create_links_to_tailscales_own_event(
     api: httpx.AsyncClient, sandbox: httpx.AsyncClient, browser: Browser, caller_key: str
 ) -> None:
     user = new_user()
-    request = await ask(api, caller_key, user, hostname="devbox-linked")
-    await browser.consent(str(request["consent_url"]), login="alice@example.com")
-    claim = await api.post(
-        f"/v1/provisioning-requests/{request['id']}/claim", headers=bearer(caller_key)
-    )
-    joined = await sandbox.post(
-        "/sandbox/join",
-        json={"authKey": claim.json()["auth_key"], "hostname": "devbox-linked", "os": "linux"},
-    )
-    node_id = joined.json()["nodeId"]
+    request = await create_request(api, caller_key, user, hostname="devbox-linked")
+    await browser.consent(request["consent_url"], login="alice@example.com")
+    joined = await claim_and_join(api, sandbox, caller_key, request["id"], "devbox-linked")
+    node_id = joined["nodeId"]
     upstream = await sandbox.get(
         "/api/v2/tailnet/-/logging/configuration",
         params={
@@ -200,7 +173,7 @@ async def test_our_node_create_links_to_tailscales_own_event(
             "end": "2100-01-01T00:00:00Z",
             "event": "NODE.CREATE",
         },
-        headers=ADMIN,
+        headers=SANDBOX_ADMIN,
     )
     [theirs] = [e for e in upstream.json()["logs"] if e["target"]["id"] == node_id]
     window = {

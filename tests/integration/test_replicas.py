@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,36 +18,11 @@ from tests.integration.conftest import Stack
 from tests.integration.test_reusable_grants import (
     ask_ready,
     consented_user,
-    expire_access_tokens,
     reusable_mode,
     token_calls,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def replica_env(stack: Stack, port: int) -> dict[str, str]:
-    settings = stack.reusable_settings
-    values = {
-        "TSPROV_ENV": "development",
-        "TSPROV_DATABASE_URL": settings.database_url,
-        "TSPROV_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "TSPROV_TAILSCALE_LOGIN_URL": settings.tailscale_login_url,
-        "TSPROV_TAILSCALE_API_URL": settings.tailscale_api_url,
-        "TSPROV_TAILSCALE_ISSUER": settings.issuer,
-        "TSPROV_OAUTH_CLIENT_ID": settings.oauth_client_id,
-        "TSPROV_OAUTH_CLIENT_SECRET": settings.oauth_client_secret.get_secret_value(),
-        "TSPROV_OAUTH_SCOPE": settings.oauth_scope,
-        "TSPROV_OBSERVER_CLIENT_ID": settings.observer_client_id,
-        "TSPROV_OBSERVER_CLIENT_SECRET": settings.observer_client_secret.get_secret_value(),
-        "TSPROV_ENCRYPTION_KEYS": settings.encryption_keys.get_secret_value(),
-    }
-    return {**os.environ, **values}
+from tests.servers import free_port, serve_environment
+from tests.steps import expire_access_tokens
 
 
 def wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
@@ -74,7 +47,7 @@ def replicas(stack: Stack) -> Iterator[list[str]]:
         port = free_port()
         process = subprocess.Popen(
             [sys.executable, "-m", "service", "serve", "--port", str(port)],
-            env=replica_env(stack, port),
+            env=serve_environment(stack.reusable_settings, f"http://127.0.0.1:{port}"),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -7,13 +7,10 @@ import uuid
 from typing import Any
 
 import httpx
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.conftest import bearer
 from tests.integration.browser import Browser
-
-Sessions = async_sessionmaker[AsyncSession]
+from tests.steps import Sessions, claim_and_join, create_request, expire_access_tokens
 
 
 async def reusable_mode(sandbox: httpx.AsyncClient, **switches: Any) -> None:
@@ -26,21 +23,14 @@ async def consented_user(
 ) -> tuple[str, dict[str, Any]]:
     """A user holding a reusable grant, and the request whose consent made it."""
     user = f"reuse-{uuid.uuid4().hex[:10]}"
-    created = await api.post(
-        f"/v1/users/{user}/provisioning-requests", headers=bearer(key), json={"hostname": "r1"}
-    )
-    request = created.json()
+    request = await create_request(api, key, user, hostname="r1")
     callback = await browser.consent(request["consent_url"], login=login)
     assert callback.status_code == 303, callback.text
     return user, request
 
 
 async def ask_ready(api: httpx.AsyncClient, key: str, user: str, **body: Any) -> dict[str, Any]:
-    created = await api.post(
-        f"/v1/users/{user}/provisioning-requests", headers=bearer(key), json=body
-    )
-    assert created.status_code == 201, created.text
-    request: dict[str, Any] = created.json()
+    request = await create_request(api, key, user, **body)
     assert request["status"] == "ready"
     assert request["consent_url"] is None
     return request
@@ -49,17 +39,6 @@ async def ask_ready(api: httpx.AsyncClient, key: str, user: str, **body: Any) ->
 async def token_calls(sandbox: httpx.AsyncClient, grant_type: str) -> int:
     log = await sandbox.get("/sandbox/requests", params={"grant_type": grant_type})
     return len(log.json()["requests"])
-
-
-async def expire_access_tokens(sessions: Sessions, user: str) -> None:
-    async with sessions() as session, session.begin():
-        await session.execute(
-            text(
-                "UPDATE consent_grant SET token_expires_at = now() - interval '1 minute' "
-                "WHERE user_id = :user"
-            ),
-            {"user": user},
-        )
 
 
 async def test_one_consent_serves_many_devices_each_owned_by_the_user(
@@ -73,16 +52,9 @@ async def test_one_consent_serves_many_devices_each_owned_by_the_user(
     second = await ask_ready(reusable_api, caller_key, user, hostname="r2", ephemeral=True)
     assert second["grant"]["mode"] == "reusable"
     for request, hostname in ((first, "r1"), (second, "r2")):
-        claim = await reusable_api.post(
-            f"/v1/provisioning-requests/{request['id']}/claim", headers=bearer(caller_key)
-        )
-        assert claim.status_code == 200, claim.text
-        joined = await sandbox.post(
-            "/sandbox/join",
-            json={"authKey": claim.json()["auth_key"], "hostname": hostname, "os": "linux"},
-        )
-        assert joined.json()["user"] == "alice@example.com"
-    assert joined.json()["isEphemeral"] is True
+        joined = await claim_and_join(reusable_api, sandbox, caller_key, request["id"], hostname)
+        assert joined["user"] == "alice@example.com"
+    assert joined["isEphemeral"] is True
     assert await token_calls(sandbox, "authorization_code") == 1
 
 

@@ -20,8 +20,9 @@ from service.models import Caller
 from tests.conftest import CallerFactory, bearer
 from tests.integration.browser import Browser, query_of
 from tests.security.conftest import CallerMaker, Stack, StackFactory
-from tests.security.flows import ask, new_user, upstream_calls
+from tests.security.flows import upstream_calls
 from tests.security.logcapture import ProductionLogs
+from tests.steps import claim_and_join, create_request, new_user
 
 KEY_SHAPE = r"tsprov_[A-Za-z0-9_-]{43}"
 
@@ -130,20 +131,18 @@ async def test_item_21_a_caller_limited_to_some_users_is_refused_others_before_a
     # (a delete would reach Tailscale): every refusal below has an upstream call to prevent.
     await sandbox.patch("/sandbox/switches", json={"grant_mode": "reusable"})
     outsider = f"{new_user()}@ops.example.com"
-    first = await ask(api, caller_key, outsider, hostname="sec-outsider")
+    first = await create_request(api, caller_key, outsider, hostname="sec-outsider")
     assert (await browser.consent(first["consent_url"], "alice@example.com")).status_code == 303
-    claim = await api.post(
-        f"/v1/provisioning-requests/{first['id']}/claim", headers=bearer(caller_key)
-    )
-    join = {"authKey": claim.json()["auth_key"], "hostname": "sec-outsider", "os": "linux"}
-    node_id = (await sandbox.post("/sandbox/join", json=join)).json()["nodeId"]
+    node_id = (await claim_and_join(api, sandbox, caller_key, first["id"], "sec-outsider"))[
+        "nodeId"
+    ]
     joined = await api.get(
         f"/v1/provisioning-requests/{first['id']}",
         params={"wait_seconds": 15},
         headers=bearer(caller_key),
     )
     assert joined.json()["status"] == "joined"
-    second = await ask(api, caller_key, outsider)
+    second = await create_request(api, caller_key, outsider)
     assert second["status"] == "ready"
 
     limited = bearer(await make_stack_caller("provision", "read", users=["*@eng.example.com"]))
@@ -264,7 +263,7 @@ async def test_item_22_control_characters_in_a_callback_are_refused_before_the_f
     make_stack_in_process: StackFactory, make_caller: CallerFactory
 ) -> None:
     stack = await make_stack_in_process()
-    request = await ask(stack.api, await make_caller("provision", "read"), new_user())
+    request = await create_request(stack.api, await make_caller("provision", "read"), new_user())
     authorize = (await stack.browser.get(request["consent_url"])).headers["location"]
     hostile = {"state": query_of(authorize)["state"], "error": "access_denied\x00"}
     refused = await stack.browser.get(stack.api.base_url.join("/callback"), params=hostile)

@@ -14,16 +14,18 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.audit import caller_actor
-from service.consent import start_flow, verifier_context
+from service.consent import start_flow
 from service.crypto import KeyRing
 from service.models import ConsentFlow
 from service.provisioning import create_provisioning_request
 from service.schemas import ProvisioningRequestCreate
+from service.sealed import verifier_context
 from service.settings import Settings
 from tests.conftest import bearer
 from tests.integration.browser import Browser, query_of
 from tests.security.conftest import Stack
-from tests.security.flows import ask, code_exchanges, fetch, new_user, with_query
+from tests.security.flows import code_exchanges, with_query
+from tests.steps import create_request, fetch_request, new_user
 
 ALICE = "alice@example.com"
 UNRESERVED = re.compile(r"[A-Za-z0-9._~-]+")
@@ -31,13 +33,13 @@ UNRESERVED = re.compile(r"[A-Za-z0-9._~-]+")
 
 async def callback_for(api: httpx.AsyncClient, browser: Browser, key: str) -> tuple[str, str]:
     """A fresh request approved on the consent screen: its id and the callback URL, unvisited."""
-    request = await ask(api, key, new_user())
+    request = await create_request(api, key, new_user())
     callback = await browser.decide(await browser.open_consent(request["consent_url"]), ALICE)
     return request["id"], callback
 
 
 async def assert_nothing_stored(api: httpx.AsyncClient, key: str, request_id: str) -> None:
-    request = await fetch(api, key, request_id)
+    request = await fetch_request(api, key, request_id)
     assert request["status"] == "awaiting_consent"
     assert request["grant"] is None
     user = await api.get(f"/v1/users/{request['user_id']}", headers=bearer(key))
@@ -55,7 +57,9 @@ async def test_item_01_foreign_state_is_refused_without_exchange(
     async with Browser(stack.sandbox_url) as attacker:
         no_cookie = await attacker.get(callback)
         # The attacker's own, genuine flow cookie: valid, but not the one this state was issued to.
-        await attacker.open_consent((await ask(api, caller_key, new_user()))["consent_url"])
+        await attacker.open_consent(
+            (await create_request(api, caller_key, new_user()))["consent_url"]
+        )
         other_cookie = await attacker.get(callback)
 
     assert (no_cookie.status_code, other_cookie.status_code) == (400, 400)
@@ -83,7 +87,7 @@ async def test_item_02_parallel_identical_callbacks_make_exactly_one_exchange(
     answers = await asyncio.gather(*(browser.get(callback) for _ in range(6)))
     assert sorted(answer.status_code for answer in answers) == [303, 400, 400, 400, 400, 400]
     assert len(await code_exchanges(sandbox)) == 1
-    assert (await fetch(api, caller_key, request_id))["status"] == "ready"
+    assert (await fetch_request(api, caller_key, request_id))["status"] == "ready"
 
 
 async def age_flows(
@@ -127,7 +131,7 @@ async def test_item_04_the_authorize_redirect_carries_an_s256_challenge_of_the_k
     stack_sessions: async_sessionmaker[AsyncSession],
     key_ring: KeyRing,
 ) -> None:
-    request = await ask(api, caller_key, new_user())
+    request = await create_request(api, caller_key, new_user())
     sent = query_of(await browser.open_consent(request["consent_url"]))
     assert sent["code_challenge_method"] == "S256"
     state_hash = hashlib.sha256(sent["state"].encode()).digest()
@@ -178,7 +182,7 @@ async def test_item_05_the_exchange_uses_the_kept_verifier_and_the_configured_re
     # With require_pkce the sandbox refuses a wrong verifier, and it always refuses a
     # redirect_uri that differs from the authorization's: success proves both were right.
     await sandbox.patch("/sandbox/switches", json={"require_pkce": True})
-    request = await ask(api, caller_key, new_user())
+    request = await create_request(api, caller_key, new_user())
     hostile = {"redirect_uri": "https://evil.example/callback", "code_verifier": "a" * 64}
     authorize = await browser.open_consent(with_query(request["consent_url"], **hostile))
     assert query_of(authorize)["redirect_uri"] == stack.settings.redirect_uri
@@ -188,7 +192,7 @@ async def test_item_05_the_exchange_uses_the_kept_verifier_and_the_configured_re
     assert answer.status_code == 303, answer.text
     exchanges = await code_exchanges(sandbox)
     assert [exchange["status"] for exchange in exchanges] == [200]
-    assert (await fetch(api, caller_key, request["id"]))["status"] == "ready"
+    assert (await fetch_request(api, caller_key, request["id"]))["status"] == "ready"
 
 
 def one_character_off(issuer: str) -> list[str]:
@@ -226,7 +230,7 @@ async def test_item_06_an_iss_differing_by_any_character_is_refused_before_the_e
 async def test_item_07_access_denied_spends_the_state_stores_nothing_and_is_audited(
     api: httpx.AsyncClient, sandbox: httpx.AsyncClient, browser: Browser, caller_key: str
 ) -> None:
-    request = await ask(api, caller_key, new_user())
+    request = await create_request(api, caller_key, new_user())
     consent_screen = await browser.open_consent(request["consent_url"])
     callback = await browser.decide(consent_screen, ALICE, "deny")
     assert query_of(callback)["error"] == "access_denied"

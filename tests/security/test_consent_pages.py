@@ -19,7 +19,7 @@ from service.settings import Settings
 from tests.conftest import CallerFactory, bearer
 from tests.integration.browser import Browser, query_of
 from tests.security.conftest import IDENTITY_FIELD, Stack, StackFactory
-from tests.security.flows import ask, fetch, new_user
+from tests.steps import claim_and_join, create_request, fetch_request, new_user
 
 # Anything that makes a browser fetch or navigate elsewhere: links, sources, form targets.
 OUTSIDE_LOAD = re.compile(r"\b(src|href|action|srcset)\s*=|url\(|@import", re.IGNORECASE)
@@ -33,8 +33,8 @@ async def test_item_08_browser_responses_are_no_store_no_referrer_and_load_nothi
     caller_key: str,
 ) -> None:
     request, declined = (
-        await ask(api, caller_key, new_user()),
-        await ask(api, caller_key, new_user()),
+        await create_request(api, caller_key, new_user()),
+        await create_request(api, caller_key, new_user()),
     )
     callback_url = await browser.decide(
         await browser.open_consent(request["consent_url"]), "alice@example.com"
@@ -81,7 +81,7 @@ async def test_item_09_an_allowlisted_return_to_is_where_the_callback_lands(
     browser: Browser,
     caller_key: str,
 ) -> None:
-    request = await ask(api, caller_key, new_user(), return_to="/welcome/team")
+    request = await create_request(api, caller_key, new_user(), return_to="/welcome/team")
     landed = await browser.consent(request["consent_url"], "alice@example.com")
     assert landed.status_code == 303
     assert landed.headers["location"] == f"{stack.service_url}/welcome/team"
@@ -96,7 +96,7 @@ async def test_item_09_a_stored_return_to_off_the_allowlist_falls_back_to_the_do
     stack_sessions: async_sessionmaker[AsyncSession],
     return_to: str,
 ) -> None:
-    request = await ask(api, caller_key, new_user(), return_to="/welcome")
+    request = await create_request(api, caller_key, new_user(), return_to="/welcome")
     # As if the allowlist shrank, or the row was edited, after the request was made.
     async with stack_sessions() as session, session.begin():
         await session.execute(
@@ -134,7 +134,7 @@ async def test_item_10_flow_cookie_is_opaque_httponly_lax_and_host_bound_under_h
     secure: bool,
 ) -> None:
     stack = await make_stack_in_process(public_url)
-    request = await ask(stack.api, await make_caller("provision", "read"), new_user())
+    request = await create_request(stack.api, await make_caller("provision", "read"), new_user())
 
     authorize = await stack.browser.get(request["consent_url"])
     assert authorize.status_code == 303
@@ -198,12 +198,12 @@ async def test_item_11_consent_by_another_tailscale_account_is_refused_and_audit
     user, other = new_user(), new_user()
     for name in (user, other):
         await expect_login(api, admin_key, name, "bob@example.com")
-    request = await ask(api, caller_key, user)
+    request = await create_request(api, caller_key, user)
 
     page = await browser.consent(request["consent_url"], "alice@example.com")
     assert page.status_code == 403
     assert "different Tailscale account" in page.text
-    after = await fetch(api, caller_key, request["id"])
+    after = await fetch_request(api, caller_key, request["id"])
     assert after["status"] == "failed"
     claim = await api.post(
         f"/v1/provisioning-requests/{request['id']}/claim", headers=bearer(caller_key)
@@ -216,9 +216,9 @@ async def test_item_11_consent_by_another_tailscale_account_is_refused_and_audit
     assert any("'alice@example.com' is not the expected 'bob@example.com'" in e for e in errors)
 
     # The expected account consenting goes through: the refusal above is about identity.
-    matching = await ask(api, caller_key, other)
+    matching = await create_request(api, caller_key, other)
     assert (await browser.consent(matching["consent_url"], "bob@example.com")).status_code == 303
-    assert (await fetch(api, caller_key, matching["id"]))["status"] == "ready"
+    assert (await fetch_request(api, caller_key, matching["id"]))["status"] == "ready"
 
 
 async def test_item_11_a_device_joined_by_another_account_fails_the_request_and_is_audited(
@@ -231,17 +231,10 @@ async def test_item_11_a_device_joined_by_another_account_fails_the_request_and_
     # The token names nobody (identity_field is off): only the joining device tells.
     user = new_user()
     await expect_login(api, admin_key, user, "bob@example.com")
-    request = await ask(api, caller_key, user, hostname="sec-mismatch")
+    request = await create_request(api, caller_key, user, hostname="sec-mismatch")
     assert (await browser.consent(request["consent_url"], "alice@example.com")).status_code == 303
-    claim = await api.post(
-        f"/v1/provisioning-requests/{request['id']}/claim", headers=bearer(caller_key)
-    )
-    assert claim.status_code == 200, claim.text
-    joined = await sandbox.post(
-        "/sandbox/join",
-        json={"authKey": claim.json()["auth_key"], "hostname": "sec-mismatch", "os": "linux"},
-    )
-    assert joined.json()["user"] == "alice@example.com"
+    joined = await claim_and_join(api, sandbox, caller_key, request["id"], "sec-mismatch")
+    assert joined["user"] == "alice@example.com"
 
     watched = await api.get(
         f"/v1/provisioning-requests/{request['id']}",

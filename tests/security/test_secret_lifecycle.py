@@ -20,7 +20,7 @@ from service.sealed import SEALED_COLUMNS
 from service.settings import Settings
 from tests.conftest import CallerFactory, bearer
 from tests.security.conftest import StackFactory
-from tests.security.flows import ask, new_user
+from tests.steps import create_request, new_user
 
 PRODUCTION: dict[str, Any] = {
     "env": "production",
@@ -60,7 +60,7 @@ async def test_item_16_without_a_key_development_is_not_ready_and_serves_no_secr
 
     stack = await make_stack_in_process()
     raw_key = await make_caller("provision", "read")
-    request, key = await ask(stack.api, raw_key, "alice"), bearer(raw_key)
+    request, key = await create_request(stack.api, raw_key, "alice"), bearer(raw_key)
     stack.context.key_ring = None
 
     ready = await stack.api.get("/readyz")
@@ -114,7 +114,7 @@ async def test_item_18_after_the_claim_and_its_replay_window_no_copy_of_the_key_
     stack = await make_stack_in_process()
     await stack.sandbox.patch("/sandbox/switches", json={"grant_mode": grant_mode})
     raw_key = await make_caller("provision", "read")
-    request, key = await ask(stack.api, raw_key, new_user()), bearer(raw_key)
+    request, key = await create_request(stack.api, raw_key, new_user()), bearer(raw_key)
     assert (await stack.consent(request["consent_url"])).status_code == 303
     claim = f"/v1/provisioning-requests/{request['id']}/claim"
     retry = {**key, "Idempotency-Key": "claim-once"}

@@ -35,7 +35,7 @@ from service.settings import Settings
 from tests.conftest import CallerFactory, bearer
 from tests.sealing import seal_one_of_each
 from tests.security.conftest import StackFactory
-from tests.security.flows import ask, new_user
+from tests.steps import create_request, new_user
 
 RAW_KEY = os.urandom(32)
 RING = KeyRing([("primary", RAW_KEY), ("primarx", os.urandom(32))])
@@ -73,7 +73,10 @@ async def test_item_12_a_token_pasted_into_another_grant_is_never_handed_out(
 ) -> None:
     stack = await make_stack_in_process()
     key = await make_caller("provision", "read")
-    first, second = await ask(stack.api, key, new_user()), await ask(stack.api, key, new_user())
+    first, second = (
+        await create_request(stack.api, key, new_user()),
+        await create_request(stack.api, key, new_user()),
+    )
     for request in (first, second):
         assert (await stack.consent(request["consent_url"])).status_code == 303
     async with sessions() as session, session.begin():
@@ -199,7 +202,7 @@ async def test_item_15_cookies_links_and_caller_keys_are_not_derived_from_the_en
 ) -> None:
     stack = await make_stack_in_process()
     key = await make_caller("provision", "read")
-    request = await ask(stack.api, key, new_user())
+    request = await create_request(stack.api, key, new_user())
     token = request["consent_url"].rsplit("=", 1)[-1]
     authorize = await stack.browser.get(request["consent_url"])
     state = httpx.URL(authorize.headers["location"]).params["state"]

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import shutil
 import uuid
+from typing import Literal
 
 import httpx
 from sqlalchemy import select, text, update
@@ -17,16 +18,15 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.callers import generate_caller_key
-from service.consent import verifier_context
 from service.crypto import KeyRing
 from service.db import create_engine
-from service.grants import token_context
 from service.models import ConsentFlow, ConsentGrant, ProvisioningRequest
+from service.sealed import token_context, verifier_context
 from tests.conftest import bearer
 from tests.integration.browser import Browser, query_of
 from tests.security.conftest import APP_SECRET, OBSERVER_SECRET, CallerMaker, Stack
-from tests.security.flows import ask, new_user
 from tests.security.logcapture import ProductionLogs
+from tests.steps import create_request, new_user
 
 ALICE = "alice@example.com"
 Secrets = dict[str, str]
@@ -52,7 +52,7 @@ class SentinelRun:
 
     async def consent(self, login: str = ALICE, decision: str = "approve") -> tuple[str, str]:
         """One flow, step by step; returns the request id and the callback URL, visited."""
-        request = await ask(self.api, self.key, new_user())
+        request = await create_request(self.api, self.key, new_user())
         self.remember("consent token", request["consent_url"].rsplit("=", 1)[-1])
         authorize = await self.browser.open_consent(request["consent_url"])
         state = query_of(authorize)["state"]
@@ -109,10 +109,11 @@ async def run_the_flows(run: SentinelRun, stack: Stack, sandbox: httpx.AsyncClie
     grant = await run.grant_of(reusable_id)
     assert grant.token_ciphertext is not None
     assert grant.refresh_ciphertext is not None
-    for column, sealed in (
+    sealed_columns: tuple[tuple[Literal["token", "refresh"], bytes], ...] = (
         ("token", grant.token_ciphertext),
         ("refresh", grant.refresh_ciphertext),
-    ):
+    )
+    for column, sealed in sealed_columns:
         run.remember(
             f"{column} token", run.key_ring.decrypt_text(sealed, token_context(grant, column))
         )
