@@ -19,7 +19,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict service sandbox devstack
+	$(BIN)/mypy --strict service sandbox devstack migrations tests benchmarks
 
 # The consent-flow browser test drives Debian's Chromium (never a downloaded browser build).
 browser:
