@@ -27,6 +27,7 @@ from service.main import build_tailscale_client, create_app
 from service.migrate import upgrade_head
 from service.notify import RequestNotifier
 from service.settings import Settings
+from tests.stack import scoped_database_name
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DATABASE = "tsprov_test"
@@ -50,7 +51,7 @@ def postgres_server() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def database_url(postgres_server: str) -> str:
     """A fresh test database on the resolved server, migrated to head once per session."""
-    url = with_database(postgres_server, TEST_DATABASE)
+    url = with_database(postgres_server, scoped_database_name(TEST_DATABASE))
     asyncio.run(ensure_database(url, recreate=True))
     upgrade_head(url)
     return url.replace("postgresql://", "postgresql+asyncpg://", 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -84,9 +85,14 @@ class LateApp:
         await self.app(scope, receive, send)
 
 
+def scoped_database_name(name: str) -> str:
+    """``name``, plus ``TSPROV_TEST_DB_SUFFIX`` when set: two checkouts can test side by side."""
+    return name + os.environ.get("TSPROV_TEST_DB_SUFFIX", "")
+
+
 def migrated_database(server_url: str, name: str) -> str:
     """A fresh database ``name`` on the server, migrated to head; its URL."""
-    url = with_database(server_url, name)
+    url = with_database(server_url, scoped_database_name(name))
     asyncio.run(ensure_database(url, recreate=True))
     upgrade_head(url)
     return url

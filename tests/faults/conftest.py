@@ -30,7 +30,7 @@ from service.settings import Settings
 from tests.faults.flows import APP_PATH, REUSABLE_SCOPE, consented_user
 from tests.integration.browser import Browser
 from tests.servers import ThreadedServer
-from tests.stack import SANDBOX_ADMIN, TEST_CREDENTIALS, LateApp
+from tests.stack import SANDBOX_ADMIN, TEST_CREDENTIALS, LateApp, scoped_database_name
 
 FAULTS_DATABASE = "tsprov_faults"
 # The services' upstream deadline unless a test sets its own: short, so a test held by a
@@ -70,7 +70,7 @@ async def drop_database(server_url: str, name: str) -> None:
 def faults_database_url(postgres_server: str) -> Iterator[str]:
     """A database of this test session's own, dropped at its end."""
     # Another session recreating a shared database would cut this one's services mid-test.
-    name = f"{FAULTS_DATABASE}_{os.getpid()}"
+    name = f"{scoped_database_name(FAULTS_DATABASE)}_{os.getpid()}"
     url = with_database(postgres_server, name)
     asyncio.run(ensure_database(url, recreate=True))
     upgrade_head(url)
