@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/audit_bench.py [--events 1000000] [--runs 15]
 
 Uses the database ``tsprov_bench`` (recreated) on the server the tests use: the one named by
-``TSPROV_DATABASE_URL``, else the local or private server ``service.devdb`` finds. Every
+``TSPROV_DATABASE_URL``, else the local or private server ``service.ops.devdb`` finds. Every
 figure is printed next to a plain-SQL baseline measured in the same run, so the ratios hold
 from one machine to another even when the absolute times do not.
 """
@@ -28,11 +28,11 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from service.audit import GENESIS_HASH, chain_hash, content_of
-from service.audit_chain import verify_chain
-from service.audit_query import AuditFilter, query_audit, stream_audit
-from service.devdb import PostgresServer, ensure_database, find_server, with_database
-from service.migrate import upgrade_head
+from service.audit.chain import verify_chain
+from service.audit.events import GENESIS_HASH, chain_hash, content_of
+from service.audit.query import AuditFilter, query_audit, stream_audit
+from service.ops.devdb import PostgresServer, ensure_database, find_server, with_database
+from service.ops.migrate import upgrade_head
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "tsprov_bench"

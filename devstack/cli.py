@@ -16,13 +16,13 @@ from devstack.walkthrough import walkthrough
 from sandbox.app import create_app as create_sandbox
 from sandbox.server import run_sandbox
 from sandbox.settings import SandboxSettings
-from service.callers import create_caller, revoke_caller
+from service.callers.store import create_caller, revoke_caller
 from service.db import create_engine, create_session_factory, transaction
-from service.devdb import resolve_database_url
-from service.logs import logging_config
 from service.main import create_app
-from service.migrate import upgrade_head
 from service.models import Caller
+from service.ops.devdb import resolve_database_url
+from service.ops.logs import logging_config
+from service.ops.migrate import upgrade_head
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from service.crypto import generate_key_entry
+from service.crypto.keyring import generate_key_entry
 
 
 @dataclass(frozen=True)

@@ -10,22 +10,26 @@ import httpx
 from fastapi import FastAPI, Request, Response
 
 from service import __version__
-from service.audit import event_group
-from service.background import BackgroundWorker
-from service.context import AppContext
-from service.crypto import KeyRing
+from service.audit import routes as audit_routes
+from service.audit.events import event_group
+from service.consent import routes as consent_routes
+from service.crypto.keyring import KeyRing
 from service.db import create_engine, create_session_factory
-from service.errors import ERROR_CODES
-from service.handlers import document_problems, install_handlers
-from service.notify import RequestNotifier
-from service.routes import audit, health, oauth, provisioning, users
+from service.jobs import BackgroundWorker
+from service.ops import health
+from service.provisioning import routes as provisioning_routes
+from service.provisioning.notify import RequestNotifier
 from service.settings import Settings
-from service.tailscale import (
+from service.state import AppContext
+from service.tailscale.client import (
     OAuthCredentials,
     RetryPolicy,
     TailscaleClient,
     TailscaleEndpoints,
 )
+from service.users import routes as user_routes
+from service.web.errors import ERROR_CODES
+from service.web.problem_pages import document_problems, install_handlers
 
 DESCRIPTION = """Provision Tailscale devices that carry a named person's identity.
 
@@ -121,7 +125,7 @@ def create_app(
         app.state.context = context
     install_handlers(app)
     app.middleware("http")(_observe_request)
-    for router in (health, oauth, provisioning, users, audit):
+    for router in (health, consent_routes, provisioning_routes, user_routes, audit_routes):
         app.include_router(router.router)
     document_problems(app)
     return app

@@ -19,14 +19,14 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from service.callers import create_caller
-from service.context import AppContext
-from service.crypto import KeyRing, generate_key_entry
-from service.devdb import ensure_database, find_server, with_database
+from service.callers.store import create_caller
+from service.crypto.keyring import KeyRing, generate_key_entry
 from service.main import build_tailscale_client, create_app
-from service.migrate import upgrade_head
-from service.notify import RequestNotifier
+from service.ops.devdb import ensure_database, find_server, with_database
+from service.ops.migrate import upgrade_head
+from service.provisioning.notify import RequestNotifier
 from service.settings import Settings
+from service.state import AppContext
 from tests.stack import scoped_database_name
 
 ROOT = Path(__file__).resolve().parent.parent

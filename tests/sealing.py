@@ -9,17 +9,17 @@ from datetime import UTC, datetime, timedelta
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.audit import caller_actor
-from service.callers import create_caller
-from service.consent import start_flow
-from service.crypto import KeyRing
-from service.grants import store_grant
+from service.audit.events import caller_actor
+from service.callers.store import create_caller
+from service.consent.flow import start_flow
+from service.crypto.keyring import KeyRing
+from service.crypto.sealed import idempotency_response_context
+from service.grants.store import store_grant
 from service.models import IdempotencyRecord
-from service.provisioning import create_provisioning_request
+from service.provisioning.store import create_provisioning_request
 from service.schemas import ProvisioningRequestCreate
-from service.sealed import idempotency_response_context
 from service.settings import Settings
-from service.tailscale import TokenGrant
+from service.tailscale.client import TokenGrant
 
 
 def reusable_token() -> TokenGrant:

@@ -14,8 +14,8 @@ from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.settings import SandboxSettings
-from service.devdb import ensure_database, with_database
-from service.migrate import upgrade_head
+from service.ops.devdb import ensure_database, with_database
+from service.ops.migrate import upgrade_head
 from service.settings import Settings
 from tests.integration.browser import Browser
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from alembic import context, op
 
-from service.app_role import app_role_name, create_role_statement
+from service.ops.app_role import app_role_name, create_role_statement
 
 revision: str = "0002"
 down_revision: str | None = "0001"

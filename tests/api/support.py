@@ -7,11 +7,11 @@ import uuid
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.audit import user_actor
-from service.crypto import KeyRing
-from service.grants import store_grant
-from service.provisioning import change_status, load_request
-from service.tailscale import TokenGrant
+from service.audit.events import user_actor
+from service.crypto.keyring import KeyRing
+from service.grants.store import store_grant
+from service.provisioning.store import change_status, load_request
+from service.tailscale.client import TokenGrant
 
 
 def one_time_token(key: str | None = None) -> TokenGrant:

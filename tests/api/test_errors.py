@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from service.context import AppContext
 from service.main import create_app
 from service.schemas import Problem
+from service.state import AppContext
 from tests.steps import Sessions
 
 Failure = Callable[[], Awaitable[object]]

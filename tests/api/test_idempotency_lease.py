@@ -10,16 +10,16 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.context import AppContext
-from service.crypto import KeyRing
-from service.idempotency import (
+from service.callers.idempotency import (
     RECORD_LIFETIME,
     Answer,
     fingerprint,
     run_idempotent,
 )
+from service.crypto.keyring import KeyRing
 from service.models import Caller, IdempotencyRecord
 from service.schemas import ProvisioningRequestCreate
+from service.state import AppContext
 from tests.conftest import CallerFactory, bearer
 
 BODY = {"hostname": "leased"}

@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from service.errors import ERROR_CODES, ERROR_STATUS
 from service.main import create_app
 from service.schemas import Problem
 from service.settings import Settings
+from service.web.errors import ERROR_CODES, ERROR_STATUS
 from tests.conftest import CallerFactory, bearer
 
 Operation = tuple[str, str, dict[str, Any]]

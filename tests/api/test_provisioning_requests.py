@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from service.crypto import KeyRing
+from service.crypto.keyring import KeyRing
 from tests.api.support import make_ready, one_time_token
 from tests.conftest import CallerFactory, bearer
 from tests.steps import Sessions, create_request

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import httpx
 from sqlalchemy import select
 
-from service.crypto import KeyRing
+from service.crypto.keyring import KeyRing
 from service.models import ConsentGrant, ProvisioningRequest
 from tests.api.support import make_ready
 from tests.conftest import CallerFactory, bearer

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from service.migrate import upgrade_head
+from service.ops.migrate import upgrade_head
 from tests.cli.support import RunTsprov, Scratch
 
 

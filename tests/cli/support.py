@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from service.devdb import ensure_database, with_database
+from service.ops.devdb import ensure_database, with_database
 
 # Roles are shared by every database on the server, and other test sessions may run beside
 # this one: every name made here carries the process id.

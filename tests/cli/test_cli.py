@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from service.cli import describe
-from service.crypto import KeyRing, generate_key_entry
-from service.devdb import DevDatabaseError
+from service.crypto.keyring import KeyRing, generate_key_entry
+from service.ops.cli import describe
+from service.ops.devdb import DevDatabaseError
 from service.settings import Settings
 from tests.cli.support import RunTsprov, assert_one_line_failure, fetch_value
 

@@ -11,15 +11,15 @@ from alembic import command
 from alembic.script import ScriptDirectory
 
 from service import models  # noqa: F401  (registers the tables on Base.metadata)
-from service.app_role import (
+from service.db import Base
+from service.ops.app_role import (
     APPEND_ONLY_TABLES,
     READ_ONLY_TABLES,
     WORKING_TABLES,
     AppRoleError,
     app_role_name,
 )
-from service.db import Base
-from service.migrate import alembic_config, upgrade_head
+from service.ops.migrate import alembic_config, upgrade_head
 from tests.cli.support import RunTsprov, Scratch, assert_one_line_failure, fetch_value
 
 WRITES = ("INSERT", "UPDATE", "DELETE")

@@ -21,12 +21,12 @@ from sqlalchemy.ext.asyncio import create_async_engine as create_engine
 
 from sandbox.app import create_app as create_sandbox
 from sandbox.settings import SandboxSettings
-from service.callers import create_caller
-from service.context import AppContext
-from service.devdb import ensure_database, with_database
+from service.callers.store import create_caller
 from service.main import build_context, close_context, create_app
-from service.migrate import upgrade_head
+from service.ops.devdb import ensure_database, with_database
+from service.ops.migrate import upgrade_head
 from service.settings import Settings
+from service.state import AppContext
 from tests.faults.flows import APP_PATH, REUSABLE_SCOPE, consented_user
 from tests.integration.browser import Browser
 from tests.servers import ThreadedServer

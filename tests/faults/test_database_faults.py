@@ -17,9 +17,9 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from sqlalchemy import text
 
-from service.context import AppContext
 from service.main import build_context, close_context, create_app
 from service.settings import Settings
+from service.state import AppContext
 from tests.conftest import bearer
 from tests.faults.pg_proxy import PostgresProxy
 from tests.servers import free_port

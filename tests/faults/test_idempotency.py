@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from service.background import run_job
-from service.context import AppContext
+from service.jobs import run_job
+from service.state import AppContext
 from tests.conftest import bearer
 from tests.faults.conftest import GrantFactory, ServiceFactory
 from tests.faults.flows import (

@@ -11,8 +11,8 @@ import time
 
 import httpx
 
-from service.background import run_job
-from service.context import AppContext
+from service.jobs import run_job
+from service.state import AppContext
 from tests.faults.conftest import GrantFactory
 from tests.faults.flows import (
     add_fault,

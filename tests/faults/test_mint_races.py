@@ -7,7 +7,7 @@ import uuid
 
 import httpx
 
-from service.callers import create_caller
+from service.callers.store import create_caller
 from tests.conftest import bearer
 from tests.faults.conftest import GrantFactory
 from tests.faults.flows import (

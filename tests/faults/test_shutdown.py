@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from service.background import run_job
-from service.context import AppContext
+from service.jobs import run_job
 from service.settings import Settings
+from service.state import AppContext
 from tests.conftest import ROOT, bearer
 from tests.faults.conftest import ServiceFactory
 from tests.faults.flows import (

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 
 from sandbox.app import create_app as create_sandbox
 from sandbox.settings import SandboxSettings
-from service.callers import create_caller
+from service.callers.store import create_caller
 from service.main import create_app
 from service.settings import Settings
 from tests.servers import ThreadedServer

@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from sandbox.app import create_app as create_sandbox
-from service.callers import create_caller
-from service.crypto import KeyRing
+from service.callers.store import create_caller
+from service.crypto.keyring import KeyRing
 from service.main import create_app
 from service.settings import Settings
 from tests.security.inprocess import InProcessStack, build_stack

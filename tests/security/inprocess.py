@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from sandbox.app import create_app as create_sandbox
 from sandbox.settings import SandboxSettings
-from service.context import AppContext
-from service.crypto import KeyRing
+from service.crypto.keyring import KeyRing
 from service.main import build_tailscale_client, create_app
-from service.notify import RequestNotifier
+from service.provisioning.notify import RequestNotifier
 from service.settings import Settings
+from service.state import AppContext
 
 SANDBOX_URL = "http://sandbox.test"
 APP_ID = "kInProcApp1CNTRL"

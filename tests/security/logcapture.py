@@ -18,7 +18,7 @@ import threading
 from types import TracebackType
 from typing import Any
 
-from service.logs import logging_config
+from service.ops.logs import logging_config
 
 LAST_RESORT_LEVEL = logging.WARNING
 

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service import cli
-from service.callers import authenticate_caller, generate_caller_key, revoke_caller
+from service.callers.store import authenticate_caller, generate_caller_key, revoke_caller
 from service.models import Caller
+from service.ops import cli
 from tests.conftest import CallerFactory, bearer
 from tests.integration.browser import Browser, query_of
 from tests.security.conftest import CallerMaker, Stack, StackFactory

@@ -13,13 +13,13 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.audit import caller_actor
-from service.consent import start_flow
-from service.crypto import KeyRing
+from service.audit.events import caller_actor
+from service.consent.flow import start_flow
+from service.crypto.keyring import KeyRing
+from service.crypto.sealed import verifier_context
 from service.models import ConsentFlow
-from service.provisioning import create_provisioning_request
+from service.provisioning.store import create_provisioning_request
 from service.schemas import ProvisioningRequestCreate
-from service.sealed import verifier_context
 from service.settings import Settings
 from tests.conftest import bearer
 from tests.integration.browser import Browser, query_of

@@ -11,12 +11,12 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.background import run_job
-from service.crypto import KeyRing, generate_key_entry
+from service.crypto.keyring import KeyRing, generate_key_entry
+from service.crypto.sealed import SEALED_COLUMNS
 from service.db import Base
+from service.jobs import run_job
 from service.main import load_key_ring
 from service.models import IdempotencyRecord
-from service.sealed import SEALED_COLUMNS
 from service.settings import Settings
 from tests.conftest import CallerFactory, bearer
 from tests.security.conftest import StackFactory

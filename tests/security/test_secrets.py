@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import service
-from service.crypto import (
+from service.crypto.keyring import (
     NONCE_BYTES,
     CipherContext,
     DecryptionError,
@@ -28,9 +28,9 @@ from service.crypto import (
     generate_key_entry,
     key_id_of,
 )
+from service.crypto.rewrap import RewrapReport, rewrap_all
+from service.crypto.sealed import SEALED_COLUMNS
 from service.models import Caller, ConsentFlow, ConsentGrant, ProvisioningRequest
-from service.rewrap import RewrapReport, rewrap_all
-from service.sealed import SEALED_COLUMNS
 from service.settings import Settings
 from tests.conftest import CallerFactory, bearer
 from tests.sealing import seal_one_of_each

@@ -17,11 +17,11 @@ from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.callers import generate_caller_key
-from service.crypto import KeyRing
+from service.callers.store import generate_caller_key
+from service.crypto.keyring import KeyRing
+from service.crypto.sealed import token_context, verifier_context
 from service.db import create_engine
 from service.models import ConsentFlow, ConsentGrant, ProvisioningRequest
-from service.sealed import token_context, verifier_context
 from tests.conftest import bearer
 from tests.integration.browser import Browser, query_of
 from tests.security.conftest import APP_SECRET, OBSERVER_SECRET, CallerMaker, Stack

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.audit import (
+from service.audit.events import (
     AUDIT_CHAIN_LOCK,
     GENESIS_HASH,
     Actor,

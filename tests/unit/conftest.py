@@ -11,8 +11,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from service.tailscale import OAuthCredentials, TailscaleClient, TailscaleEndpoints
-from service.upstream import RetryPolicy, UpstreamCaller
+from service.tailscale.client import OAuthCredentials, TailscaleClient, TailscaleEndpoints
+from service.tailscale.transport import RetryPolicy, UpstreamCaller
 from tests.unit.tailscale_support import (
     API,
     APP_SECRET,

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 import httpx
 from pydantic import SecretStr
 
-from service.tailscale import TailscaleClient
+from service.tailscale.client import TailscaleClient
 
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 API = "https://api.example"

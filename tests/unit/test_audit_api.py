@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service import audit_query
-from service.audit_query import EXPORT_BATCH
+from service.audit import query as audit_query
+from service.audit.query import EXPORT_BATCH
 from tests.conftest import CallerFactory, bearer
 from tests.unit.audit_support import append_at
 

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import Row, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service import audit_chain
-from service.audit import (
+from service.audit import chain as audit_chain
+from service.audit.chain import verify_audit_chain, verify_chain
+from service.audit.events import (
     CONTENT_COLUMNS,
     GENESIS_HASH,
     WORKER,
@@ -19,8 +20,7 @@ from service.audit import (
     content_of,
     record_event,
 )
-from service.audit_chain import verify_audit_chain, verify_chain
-from service.audit_retention import PruneRefused, prune_audit
+from service.audit.retention import PruneRefused, prune_audit
 from service.models import AuditCheckpoint, AuditEvent
 from tests.unit.audit_support import append_at
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.audit import (
+from service.audit.events import (
     ANONYMOUS,
     ORIGIN_API,
     WORKER,

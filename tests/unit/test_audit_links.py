@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.audit import WORKER, Target, record_event
-from service.audit_chain import verify_chain
-from service.audit_links import link_upstream_events
-from service.audit_query import AuditFilter, query_audit, stream_audit
+from service.audit.chain import verify_chain
+from service.audit.events import WORKER, Target, record_event
+from service.audit.links import link_upstream_events
+from service.audit.query import AuditFilter, query_audit, stream_audit
 
 
 class FakeTailscale:

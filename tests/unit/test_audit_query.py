@@ -8,15 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.audit import Target
-from service.audit_query import (
+from service.audit.events import Target
+from service.audit.query import (
     AuditFilter,
     build_filter,
     decode_cursor,
     query_audit,
     stream_audit,
 )
-from service.errors import ValidationFailed
+from service.web.errors import ValidationFailed
 from tests.unit.audit_support import OTHER_CALLER, append_at
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

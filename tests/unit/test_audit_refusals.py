@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from service.callers import create_caller
-from service.context import AppContext
-from service.crypto import KeyRing
+from service.callers.store import create_caller
+from service.crypto.keyring import KeyRing
 from service.main import build_tailscale_client, create_app
 from service.models import AuditEvent, Caller
-from service.notify import RequestNotifier
+from service.provisioning.notify import RequestNotifier
 from service.settings import Settings
+from service.state import AppContext
 from tests.conftest import bearer
 from tests.unit.audit_support import assert_tailscale_shape
 
@@ -155,6 +155,6 @@ async def test_refusals_survive_the_requests_rollback(committed: Committed) -> N
 
 
 def _json(event: AuditEvent) -> dict[str, Any]:
-    from service.audit import event_json
+    from service.audit.events import event_json
 
     return event_json(event)

@@ -12,9 +12,9 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from service.audit import WORKER, Target, record_event
-from service.audit_chain import verify_audit_chain
-from service.audit_retention import PruneRefused, prune_audit
+from service.audit.chain import verify_audit_chain
+from service.audit.events import WORKER, Target, record_event
+from service.audit.retention import PruneRefused, prune_audit
 from service.models import AuditEvent, AuditLink
 
 APP_ROLE = "tsprov_app"

@@ -20,12 +20,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from service import rewrap
-from service.crypto import KeyRing, generate_key_entry, key_id_of
+from service.crypto import rewrap
+from service.crypto.keyring import KeyRing, generate_key_entry, key_id_of
+from service.crypto.rewrap import RewrapReport, rewrap_all
+from service.crypto.sealed import SEALED_COLUMNS
 from service.db import transaction
 from service.models import ConsentFlow, ConsentGrant, IdempotencyRecord, ProvisioningRequest
-from service.rewrap import RewrapReport, rewrap_all
-from service.sealed import SEALED_COLUMNS
 from service.settings import Settings
 from tests.sealing import seal_one_of_each
 from tests.stack import migrated_database

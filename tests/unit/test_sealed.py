@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from service import sealed
+from service.crypto import sealed
 from service.models import ConsentFlow, ConsentGrant, IdempotencyRecord, ProvisioningRequest
 
 ROW = uuid.UUID("0b5e7c1a-3f0e-4c52-9d1e-6a2b8c4d5e6f")

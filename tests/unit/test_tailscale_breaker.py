@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from service.tailscale import CircuitOpen, UpstreamUnavailable
+from service.tailscale.client import CircuitOpen, UpstreamUnavailable
 from tests.unit.tailscale_support import DEVICES_PATH, MakeClient
 
 # --- circuit breaker ---------------------------------------------------------------------

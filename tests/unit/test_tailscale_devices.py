@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from service.tailscale import UpstreamUnavailable
+from service.tailscale.client import UpstreamUnavailable
 from tests.unit.tailscale_support import (
     DEVICES_PATH,
     NOW,

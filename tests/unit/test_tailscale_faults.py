@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.tailscale import OutcomeUnknown, UpstreamUnavailable
+from service.tailscale.client import OutcomeUnknown, UpstreamUnavailable
 from tests.unit.tailscale_support import (
     KEYS_PATH,
     TOKEN_PATH,

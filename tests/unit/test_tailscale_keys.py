@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from service.tailscale import OutcomeUnknown, UpstreamRefused
+from service.tailscale.client import OutcomeUnknown, UpstreamRefused
 from tests.unit.tailscale_support import AUTH_KEY, KEYS_PATH, USER_TOKEN, MakeClient, Step, mint
 
 # --- wire format -------------------------------------------------------------------------

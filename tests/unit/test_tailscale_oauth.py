@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from pydantic import SecretStr
 
-from service.tailscale import InvalidGrant, OAuthError, UpstreamRefused
+from service.tailscale.client import InvalidGrant, OAuthError, UpstreamRefused
 from tests.unit.tailscale_support import (
     API,
     APP_SECRET,

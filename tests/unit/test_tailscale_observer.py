@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from service.tailscale import UpstreamRefused
+from service.tailscale.client import UpstreamRefused
 from tests.unit.tailscale_support import (
     DEVICES_PATH,
     OBSERVER_TOKEN,

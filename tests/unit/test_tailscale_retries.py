@@ -9,7 +9,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from service.tailscale import InvalidGrant, UpstreamRefused, UpstreamUnavailable
+from service.tailscale.client import InvalidGrant, UpstreamRefused, UpstreamUnavailable
 from tests.unit.tailscale_support import (
     DEVICES_PATH,
     NOW,

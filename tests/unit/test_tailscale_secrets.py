@@ -9,7 +9,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from service.tailscale import (
+from service.tailscale.client import (
     CircuitOpen,
     InvalidGrant,
     OAuthError,

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from service.tailscale_wire import BodyTooLarge, OutcomeUnknown, UpstreamUnavailable
-from service.upstream import IDEMPOTENT, NON_IDEMPOTENT, read_bounded
+from service.tailscale.transport import IDEMPOTENT, NON_IDEMPOTENT, read_bounded
+from service.tailscale.wire import BodyTooLarge, OutcomeUnknown, UpstreamUnavailable
 from tests.unit.upstream_support import MakeCaller, Script, call
 
 # --- bounded reads -----------------------------------------------------------------------

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from service.tailscale_wire import OutcomeUnknown, UpstreamUnavailable
-from service.upstream import IDEMPOTENT, NON_IDEMPOTENT, REFRESH, SINGLE_USE, Replay
+from service.tailscale.transport import IDEMPOTENT, NON_IDEMPOTENT, REFRESH, SINGLE_USE, Replay
+from service.tailscale.wire import OutcomeUnknown, UpstreamUnavailable
 from tests.unit.upstream_support import MakeCaller, Script, Step, call
 
 # --- what each kind of request may resend ------------------------------------------------

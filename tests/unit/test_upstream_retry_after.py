@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.upstream import RetryPolicy, backoff_delay, parse_retry_after
+from service.tailscale.transport import RetryPolicy, backoff_delay, parse_retry_after
 from tests.unit.tailscale_support import NOW
 
 # --- Retry-After -------------------------------------------------------------------------

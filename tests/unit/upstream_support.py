@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import httpx
 
-from service.upstream import Replay, UpstreamCaller
+from service.tailscale.transport import Replay, UpstreamCaller
 from tests.unit.tailscale_support import Sleeps
 
 URL = "https://api.example/api/v2/tailnet/-/devices?fields=all"

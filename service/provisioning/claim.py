@@ -1,0 +1,73 @@
+"""Claiming a ready request: the auth key is handed out exactly once.
+
+One-time grants already hold their key; reusable grants mint one at claim time (minting.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.audit.events import ORIGIN_API, Actor
+from service.crypto.sealed import token_context
+from service.db import transaction
+from service.grants.store import set_grant_status
+from service.models import ConsentGrant, ProvisioningRequest
+from service.provisioning.handout import claim_answer
+from service.provisioning.minting import mint_and_hand_out
+from service.provisioning.store import change_status, load_request
+from service.schemas import ClaimOut
+from service.state import AppContext
+from service.web.errors import AlreadyClaimed, NotReady
+
+
+def _check_claimable(request: ProvisioningRequest) -> None:
+    if request.status in ("claimed", "joined"):
+        raise AlreadyClaimed("This request's key was already claimed.")
+    if request.status != "ready":
+        raise NotReady(
+            f"The request is {request.status}, not ready.",
+            extra={"request_status": request.status},
+        )
+
+
+async def claim_provisioning_request(
+    context: AppContext, actor: Actor, request_id: uuid.UUID
+) -> ClaimOut:
+    async with transaction(context.sessions) as session:
+        request = await load_request(session, request_id, lock=True)
+        _check_claimable(request)
+        grant = await session.get(ConsentGrant, request.grant_id) if request.grant_id else None
+        if grant is None:
+            raise NotReady("The request has no grant.", extra={"request_status": request.status})
+        if grant.mode == "once":
+            return await _hand_out_one_time_key(context, session, request, grant, actor)
+        if request.mint_started_at is not None:
+            raise AlreadyClaimed("This request is being claimed right now.")
+        request.mint_started_at = started = datetime.now(UTC)
+        grant_id = grant.id
+    return await mint_and_hand_out(context, actor, request_id, grant_id, started)
+
+
+async def _hand_out_one_time_key(
+    context: AppContext,
+    session: AsyncSession,
+    request: ProvisioningRequest,
+    grant: ConsentGrant,
+    actor: Actor,
+) -> ClaimOut:
+    if grant.token_ciphertext is None or grant.status != "active":
+        raise NotReady("The one-time key is gone.", extra={"request_status": request.status})
+    expires = request.key_expires_at
+    if expires is not None and expires <= datetime.now(UTC):
+        # The expiry job has not reached it yet; an expired key must not go out meanwhile.
+        raise NotReady("The one-time key has expired.", extra={"request_status": "expired"})
+    key = context.require_key_ring().decrypt_text(
+        grant.token_ciphertext, token_context(grant, "token")
+    )
+    request.claimed_at = grant.last_used_at = datetime.now(UTC)
+    await set_grant_status(session, grant, "used", actor=actor, origin=ORIGIN_API, action="UPDATE")
+    await change_status(session, request, "claimed", actor=actor, origin=ORIGIN_API)
+    return claim_answer(key, request.key_expires_at, request.hostname)

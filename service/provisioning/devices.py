@@ -1,0 +1,104 @@
+"""Watching for devices that joined with a key tsprov handed out (through the observer)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.audit.events import ORIGIN_BACKGROUND, WORKER, Target, record_event
+from service.models import ConsentGrant, ProvisioningRequest
+from service.provisioning.store import change_status, record_request_failure
+from service.state import AppContext
+from service.tailscale.client import Device
+from service.users.store import find_user
+
+WATCH_WINDOW = timedelta(hours=24)
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+def _matches(request: ProvisioningRequest, expected_login: str | None, device: Device) -> bool:
+    """Created after the claim, and named by the hostname asked for or owned by the login."""
+    claimed = request.claimed_at
+    if claimed is None or (device.created is not None and device.created < claimed - CLOCK_SKEW):
+        return False
+    if request.hostname:
+        return device.hostname.lower() == request.hostname.lower()
+    return bool(expected_login) and device.user.lower() == (expected_login or "").lower()
+
+
+async def watch_joined_devices(context: AppContext, session: AsyncSession) -> int:
+    """Claimed requests whose device has appeared become ``joined`` (or ``failed``)."""
+    if not context.tailscale.has_observer:
+        return 0
+    since = datetime.now(UTC) - WATCH_WINDOW
+    waiting_query = select(ProvisioningRequest).where(
+        ProvisioningRequest.status == "claimed", ProvisioningRequest.claimed_at > since
+    )
+    if await session.scalar(select(waiting_query.exists())) is not True:
+        return 0
+    # Ask Tailscale before locking anything: a claim or cancel must not wait on this call.
+    listed = await context.tailscale.list_devices()
+    waiting = list(await session.scalars(waiting_query.with_for_update(skip_locked=True)))
+    taken = set(
+        await session.scalars(
+            select(ProvisioningRequest.device_node_id).where(
+                ProvisioningRequest.device_node_id.is_not(None)
+            )
+        )
+    )
+    devices = [device for device in listed if device.node_id not in taken]
+    count = 0
+    for request in waiting:
+        user = await find_user(session, request.user_id)
+        grant = await session.get(ConsentGrant, request.grant_id) if request.grant_id else None
+        expected = (user.tailscale_login if user else None) or (grant.login_name if grant else None)
+        found = next((d for d in devices if _matches(request, expected, d)), None)
+        if found is None:
+            continue
+        devices.remove(found)
+        await _record_join(session, request, found, user.tailscale_login if user else None)
+        count += 1
+    return count
+
+
+async def _record_join(
+    session: AsyncSession, request: ProvisioningRequest, device: Device, expected: str | None
+) -> None:
+    request.device_node_id = device.node_id
+    request.device_name = device.name
+    request.device_user = device.user
+    request.device_joined_at = device.created or datetime.now(UTC)
+    await record_event(
+        session,
+        origin=ORIGIN_BACKGROUND,
+        actor=WORKER,
+        target=Target(
+            id=device.node_id, name=device.name, type="NODE", is_ephemeral=device.is_ephemeral
+        ),
+        action="CREATE",
+        details=f"joined for request {request.id}",
+        user_id=request.user_id,
+    )
+    if expected and device.user.lower() != expected.lower():
+        # The key was used by someone else's Tailscale account: flag it, loudly.
+        request.failure_reason = "identity_mismatch"
+        await record_request_failure(
+            session,
+            request,
+            actor=WORKER,
+            origin=ORIGIN_BACKGROUND,
+            action="UPDATE",
+            error=f"device owner {device.user!r} is not the expected {expected!r}",
+        )
+        await change_status(
+            session,
+            request,
+            "failed",
+            actor=WORKER,
+            origin=ORIGIN_BACKGROUND,
+            error="identity_mismatch",
+        )
+        return
+    await change_status(session, request, "joined", actor=WORKER, origin=ORIGIN_BACKGROUND)

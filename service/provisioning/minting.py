@@ -1,0 +1,200 @@
+"""Minting a user-owned key under a reusable grant, at claim time.
+
+A mint is a non-idempotent upstream POST, so its intent (``mint_started_at``) commits before
+the call and its outcome after; a mint whose outcome is unknown stays pending for the
+reconciler. The request may change while the call is out (cancelled, offboarded): the outcome
+is recorded only if the request is still the one that asked, and otherwise the key is never
+handed out. Keys are minted with a short expiry by default, so one nobody received dies soon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import NoReturn
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.audit.events import ORIGIN_API, Actor, Target, format_time, record_event
+from service.db import transaction
+from service.grants.store import access_token_for
+from service.models import ProvisioningRequest
+from service.provisioning.handout import claim_answer
+from service.provisioning.store import (
+    DEFAULT_CONSENT_TTL_SECONDS,
+    change_status,
+    consent_url,
+    issue_consent_link,
+    load_request,
+    record_request_failure,
+)
+from service.schemas import ClaimOut
+from service.state import AppContext
+from service.tailscale.client import MintedKey, OutcomeUnknown, TailscaleError
+from service.web.errors import ConsentRequired, GrantRevoked, NotReady
+
+MINT_DESCRIPTION_PREFIX = "tsprov"
+
+
+def mint_description(request_id: uuid.UUID) -> str:
+    """Letters, digits and hyphens only, as Tailscale requires; names the request."""
+    return f"{MINT_DESCRIPTION_PREFIX}-{request_id.hex[:16]}"
+
+
+async def mint_and_hand_out(
+    context: AppContext,
+    actor: Actor,
+    request_id: uuid.UUID,
+    grant_id: uuid.UUID,
+    started: datetime,
+) -> ClaimOut:
+    """Mint the request's key (its intent, ``started``, is committed) and record the outcome."""
+    mint = _Mint(request_id, started)
+    async with transaction(context.sessions) as session:
+        request = await load_request(session, request_id)
+    try:
+        access_token = await access_token_for(context, grant_id)
+        minted = await context.tailscale.create_auth_key(
+            access_token,
+            reusable=False,
+            ephemeral=request.ephemeral,
+            preauthorized=request.preauthorized,
+            tags=list(request.tags),
+            expiry_seconds=request.expiry_seconds or context.settings.minted_key_expiry_seconds,
+            description=mint_description(request.id),
+        )
+    except (OutcomeUnknown, asyncio.CancelledError):
+        # Tailscale may have made the key: mint_started_at stays set for the reconciler.
+        raise
+    except ConsentRequired:
+        await _back_to_consent(context, actor, mint)
+    except GrantRevoked:
+        await _cancel_for_revoked_grant(context, actor, mint)
+        raise
+    except TailscaleError as exc:
+        await _clear_mint(context, actor, mint, refusal=f"claim failed upstream: {exc.code}")
+        raise
+    except BaseException:
+        await _clear_mint(context, actor, mint)
+        raise
+    return await _record_minted(context, actor, mint, minted)
+
+
+@dataclass(frozen=True)
+class _Mint:
+    request_id: uuid.UUID
+    started: datetime
+
+    def is_current(self, request: ProvisioningRequest) -> bool:
+        """Still ready and still this claim's mint: not cancelled, nor settled and retaken."""
+        return request.status == "ready" and request.mint_started_at == self.started
+
+
+async def _record_minted(
+    context: AppContext, actor: Actor, mint: _Mint, minted: MintedKey
+) -> ClaimOut:
+    async with transaction(context.sessions) as session:
+        request = await load_request(session, mint.request_id, lock=True)
+        handed_out = mint.is_current(request)
+        if handed_out:
+            await _store_minted(session, request, actor, minted)
+        else:
+            await _discard_minted(session, request, actor, minted)
+    if not handed_out:
+        raise NotReady(
+            "The request changed while its key was minted; the key was not handed out.",
+            extra={"request_status": request.status},
+        )
+    return claim_answer(minted.key.get_secret_value(), minted.expires, request.hostname)
+
+
+async def _store_minted(
+    session: AsyncSession, request: ProvisioningRequest, actor: Actor, minted: MintedKey
+) -> None:
+    request.key_id = minted.key_id
+    request.key_expires_at = minted.expires
+    request.mint_started_at = None
+    request.claimed_at = datetime.now(UTC)
+    await record_event(
+        session,
+        origin=ORIGIN_API,
+        actor=actor,
+        target=Target(id=minted.key_id, name=request.user_id, type="API_KEY"),
+        action="CREATE",
+        new={"expiresAt": format_time(minted.expires) if minted.expires else None},
+        details=f"minted for request {request.id}",
+        user_id=request.user_id,
+    )
+    await change_status(session, request, "claimed", actor=actor, origin=ORIGIN_API)
+
+
+async def _discard_minted(
+    session: AsyncSession, request: ProvisioningRequest, actor: Actor, minted: MintedKey
+) -> None:
+    """Cancelled, offboarded or settled meanwhile: audit the key that nobody will receive."""
+    await record_request_failure(
+        session,
+        request,
+        actor=actor,
+        origin=ORIGIN_API,
+        error=f"request became {request.status} during the mint; key {minted.key_id} "
+        "was not handed out and expires at Tailscale on its own",
+    )
+
+
+async def _clear_mint(context: AppContext, actor: Actor, mint: _Mint, refusal: str = "") -> None:
+    """The mint did not happen: the request may be claimed again; an upstream "no" is audited."""
+    async with transaction(context.sessions) as session:
+        request = await load_request(session, mint.request_id, lock=True)
+        if mint.is_current(request):
+            request.mint_started_at = None
+        if refusal:
+            await record_request_failure(
+                session, request, actor=actor, origin=ORIGIN_API, error=refusal
+            )
+
+
+async def _cancel_for_revoked_grant(context: AppContext, actor: Actor, mint: _Mint) -> None:
+    """Revoked (an offboarding raced this request's creation): the request cannot proceed."""
+    async with transaction(context.sessions) as session:
+        request = await load_request(session, mint.request_id, lock=True)
+        if mint.is_current(request):
+            request.mint_started_at = None
+            await change_status(
+                session,
+                request,
+                "cancelled",
+                actor=actor,
+                origin=ORIGIN_API,
+                details="the user's grant was revoked",
+            )
+
+
+async def _back_to_consent(context: AppContext, actor: Actor, mint: _Mint) -> NoReturn:
+    """The grant needs consent again: a still-ready request waits for it, with a fresh link."""
+    key_ring = context.require_key_ring()
+    async with transaction(context.sessions) as session:
+        request = await load_request(session, mint.request_id, lock=True)
+        if not mint.is_current(request):
+            status = request.status
+        else:
+            status = "awaiting_consent"
+            request.mint_started_at = None
+            request.grant_id = None
+            issue_consent_link(request, key_ring, ttl=DEFAULT_CONSENT_TTL_SECONDS)
+            await change_status(
+                session,
+                request,
+                status,
+                actor=actor,
+                origin=ORIGIN_API,
+                details="the grant needs consent again",
+            )
+        link = consent_url(context.settings, key_ring, request)
+    if status != "awaiting_consent":
+        raise NotReady("The request is no longer ready.", extra={"request_status": status})
+    raise ConsentRequired(
+        "The user must consent again; send them the consent_url.", extra={"consent_url": link}
+    )

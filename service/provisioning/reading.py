@@ -1,0 +1,133 @@
+"""Reading provisioning requests for callers: one, a page, or one awaited by long-poll."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import time
+import uuid
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+
+from service.crypto.keyring import KeyRing
+from service.models import ConsentGrant, ProvisioningRequest
+from service.provisioning.store import consent_url, load_grant, load_request
+from service.schemas import (
+    DeviceSummary,
+    GrantSummary,
+    ProvisioningRequestOut,
+    ProvisioningRequestPage,
+)
+from service.settings import Settings
+from service.state import AppContext
+from service.web.errors import ValidationFailed
+
+# NOTIFY wakes a long-poll at once; this timer only covers a listener that was lost.
+LONG_POLL_RECHECK_SECONDS = 5.0
+
+
+def request_out(
+    settings: Settings, key_ring: KeyRing, request: ProvisioningRequest, grant: ConsentGrant | None
+) -> ProvisioningRequestOut:
+    device = None
+    if request.device_node_id:
+        device = DeviceSummary(
+            node_id=request.device_node_id,
+            name=request.device_name,
+            user=request.device_user,
+            joined_at=request.device_joined_at,
+        )
+    return ProvisioningRequestOut(
+        id=request.id,
+        user_id=request.user_id,
+        status=request.status,
+        hostname=request.hostname,
+        description=request.description,
+        consent_url=consent_url(settings, key_ring, request),
+        consent_expires_at=request.consent_expires_at,
+        key_expires_at=request.key_expires_at,
+        grant=GrantSummary(mode=grant.mode, login_name=grant.login_name) if grant else None,
+        device=device,
+        created_by=request.created_by,
+        created_at=request.created_at,
+        updated_at=request.updated_at,
+    )
+
+
+def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
+    raw = f"{created_at.isoformat()}|{row_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, _, row_id = raw.partition("|")
+        return datetime.fromisoformat(stamp), uuid.UUID(row_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise ValidationFailed("The cursor is not valid.") from exc
+
+
+async def read_request(
+    context: AppContext, key_ring: KeyRing, request_id: uuid.UUID
+) -> ProvisioningRequestOut:
+    async with context.sessions() as session:
+        row = await load_request(session, request_id)
+        return request_out(context.settings, key_ring, row, await load_grant(session, row))
+
+
+async def wait_for_change(
+    context: AppContext, key_ring: KeyRing, out: ProvisioningRequestOut, wait_seconds: int
+) -> ProvisioningRequestOut:
+    """Hold the answer until the status changes (on any replica) or the wait runs out."""
+    first_status = out.status
+    deadline = time.monotonic() + wait_seconds
+    with context.notifier.watch(out.id) as changed:
+        # A draining replica answers now, so the caller re-polls one that stays up instead of
+        # being cut off when the graceful shutdown runs out.
+        while (
+            out.status == first_status
+            and not context.draining
+            and (left := deadline - time.monotonic()) > 0
+        ):
+            # The wake-up comes through NOTIFY; the timer only covers a lost listener.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout=min(left, LONG_POLL_RECHECK_SECONDS))
+            changed.clear()
+            out = await read_request(context, key_ring, out.id)
+    return out
+
+
+async def list_user_requests(
+    context: AppContext,
+    key_ring: KeyRing,
+    user_id: str,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> ProvisioningRequestPage:
+    """A user's requests, newest first, keyset-paginated on (created_at, id)."""
+    query = select(ProvisioningRequest).where(ProvisioningRequest.user_id == user_id)
+    if status is not None:
+        query = query.where(ProvisioningRequest.status == status)
+    if cursor is not None:
+        created_at, row_id = decode_cursor(cursor)
+        query = query.where(
+            or_(
+                ProvisioningRequest.created_at < created_at,
+                and_(ProvisioningRequest.created_at == created_at, ProvisioningRequest.id < row_id),
+            )
+        )
+    query = query.order_by(ProvisioningRequest.created_at.desc(), ProvisioningRequest.id.desc())
+    async with context.sessions() as session:
+        rows = list(await session.scalars(query.limit(limit + 1)))
+        items = [
+            request_out(context.settings, key_ring, row, await load_grant(session, row))
+            for row in rows[:limit]
+        ]
+    last = rows[limit - 1] if len(rows) > limit else None
+    next_cursor = encode_cursor(last.created_at, last.id) if last else None
+    return ProvisioningRequestPage(items=items, next_cursor=next_cursor)

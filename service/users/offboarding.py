@@ -1,0 +1,151 @@
+"""Offboarding a user, and the devices tsprov provisioned for them."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.audit.events import ORIGIN_API, Actor, Target, record_event
+from service.db import transaction
+from service.grants.store import set_grant_status
+from service.models import ConsentGrant, ProvisioningRequest
+from service.provisioning.store import OPEN_STATUSES, change_status
+from service.schemas import DeviceOut, DevicePage, OffboardOut
+from service.state import AppContext
+from service.tailscale.client import Device, TailscaleError
+from service.web.errors import NotFound, ServiceUnavailable
+
+log = logging.getLogger("tsprov.offboarding")
+
+
+async def provisioned_devices(session: AsyncSession, user_id: str) -> list[ProvisioningRequest]:
+    query = (
+        select(ProvisioningRequest)
+        .where(
+            ProvisioningRequest.user_id == user_id, ProvisioningRequest.device_node_id.is_not(None)
+        )
+        .order_by(ProvisioningRequest.device_joined_at.desc())
+    )
+    return list(await session.scalars(query))
+
+
+async def offboard_user(
+    context: AppContext, actor: Actor, user_id: str, *, delete_devices: bool
+) -> OffboardOut:
+    """Revoke every grant (secrets wiped), cancel open requests, optionally delete devices."""
+    async with transaction(context.sessions) as session:
+        # Every row lock first, requests before grants as claims take them, and only then
+        # the audit appends: the chain lock must never be held while waiting for a row.
+        requests = await _lock_open_requests(session, user_id)
+        grants = await _lock_live_grants(session, user_id)
+        for request in requests:
+            await change_status(
+                session,
+                request,
+                "cancelled",
+                actor=actor,
+                origin=ORIGIN_API,
+                details="user offboarded",
+            )
+        for grant in grants:
+            await set_grant_status(
+                session, grant, "revoked", actor=actor, origin=ORIGIN_API, action="REVOKE"
+            )
+        devices = await provisioned_devices(session, user_id) if delete_devices else []
+    deleted, kept = [], []
+    for device in devices:
+        node_id = device.device_node_id or ""
+        if await _try_delete(context, actor, user_id, node_id, device.device_name):
+            deleted.append(node_id)
+        else:
+            kept.append(node_id)
+    return OffboardOut(
+        user_id=user_id,
+        grants_revoked=len(grants),
+        requests_cancelled=len(requests),
+        devices_deleted=deleted,
+        devices_not_deleted=kept,
+    )
+
+
+async def _lock_open_requests(session: AsyncSession, user_id: str) -> list[ProvisioningRequest]:
+    query = select(ProvisioningRequest).where(
+        ProvisioningRequest.user_id == user_id, ProvisioningRequest.status.in_(OPEN_STATUSES)
+    )
+    return list(await session.scalars(query.order_by(ProvisioningRequest.id).with_for_update()))
+
+
+async def _lock_live_grants(session: AsyncSession, user_id: str) -> list[ConsentGrant]:
+    query = select(ConsentGrant).where(
+        ConsentGrant.user_id == user_id, ConsentGrant.status.in_(("active", "needs_consent"))
+    )
+    return list(await session.scalars(query.order_by(ConsentGrant.id).with_for_update()))
+
+
+async def _try_delete(
+    context: AppContext, actor: Actor, user_id: str, node_id: str, name: str | None
+) -> bool:
+    """One device that Tailscale will not delete must not lose the offboarding summary."""
+    try:
+        return await delete_device(context, actor, user_id, node_id, name)
+    except TailscaleError as exc:
+        log.warning("device %s not deleted during offboarding: %s", node_id, exc.code)
+        return False
+
+
+async def delete_device(
+    context: AppContext, actor: Actor, user_id: str, node_id: str, name: str | None
+) -> bool:
+    """Delete at Tailscale through the observer; audited as NODE.DELETE."""
+    if not context.tailscale.has_observer:
+        return False
+    existed = await context.tailscale.delete_device(node_id)
+    async with transaction(context.sessions) as session:
+        await record_event(
+            session,
+            origin=ORIGIN_API,
+            actor=actor,
+            target=Target(id=node_id, name=name or "", type="NODE"),
+            action="DELETE",
+            details="" if existed else "already gone at Tailscale",
+            user_id=user_id,
+        )
+    return True
+
+
+async def list_user_devices(context: AppContext, user_id: str) -> DevicePage:
+    """Devices provisioned for the user, with Tailscale's live view when an observer is set."""
+    # The rows are read and the session closed before Tailscale is asked: no connection
+    # waits on an upstream call.
+    async with context.sessions() as session:
+        rows = await provisioned_devices(session, user_id)
+    live = {}
+    if rows and context.tailscale.has_observer:
+        live = {device.node_id: device for device in await context.tailscale.list_devices()}
+    return DevicePage(items=[_device_out(row, live.get(row.device_node_id or "")) for row in rows])
+
+
+def _device_out(row: ProvisioningRequest, live: Device | None) -> DeviceOut:
+    return DeviceOut(
+        node_id=row.device_node_id or "",
+        name=row.device_name,
+        hostname=row.hostname,
+        user=row.device_user,
+        joined_at=row.device_joined_at,
+        request_id=row.id,
+        live=dataclasses.asdict(live) if live else None,
+    )
+
+
+async def remove_user_device(context: AppContext, actor: Actor, user_id: str, node_id: str) -> None:
+    """Delete one device tsprov provisioned for the user, at Tailscale."""
+    async with context.sessions() as session:
+        rows = {row.device_node_id: row for row in await provisioned_devices(session, user_id)}
+    if node_id not in rows:
+        raise NotFound("tsprov provisioned no such device for this user.")
+    if not context.tailscale.has_observer:
+        raise ServiceUnavailable("Deleting devices needs an observer credential.")
+    await delete_device(context, actor, user_id, node_id, rows[node_id].device_name)

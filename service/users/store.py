@@ -1,0 +1,97 @@
+"""Users: the people callers name, and the Tailscale login expected to consent for them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.audit.events import Actor, Target, record_event
+from service.models import ConsentGrant, UserAccount
+from service.schemas import GrantOut, UserOut, UserUpdate
+from service.web.errors import NotFound
+
+
+def user_target(user: UserAccount, prop: str = "") -> Target:
+    return Target(id=str(user.id), name=user.user_id, type="USER", property=prop)
+
+
+async def find_user(session: AsyncSession, user_id: str) -> UserAccount | None:
+    return await session.scalar(select(UserAccount).where(UserAccount.user_id == user_id))
+
+
+async def ensure_user(
+    session: AsyncSession, actor: Actor, user_id: str, *, origin: str
+) -> UserAccount:
+    """The user, created (and audited) on first mention; safe under concurrent first use."""
+    inserted = await session.scalar(
+        insert(UserAccount)
+        .values(id=uuid.uuid4(), user_id=user_id)
+        .on_conflict_do_nothing(index_elements=[UserAccount.user_id])
+        .returning(UserAccount.id)
+    )
+    user = await find_user(session, user_id)
+    if user is None:  # only if deleted between the two statements
+        raise NotFound("No such user.")
+    if inserted is not None:
+        await record_event(
+            session,
+            origin=origin,
+            actor=actor,
+            target=user_target(user),
+            action="CREATE",
+            user_id=user_id,
+        )
+    return user
+
+
+async def put_user(
+    session: AsyncSession, actor: Actor, user_id: str, body: UserUpdate, *, origin: str
+) -> UserAccount:
+    """Create or update; each changed property is its own USER.UPDATE event."""
+    user = await ensure_user(session, actor, user_id, origin=origin)
+    changes = {
+        "TAILSCALE_LOGIN": ("tailscale_login", body.tailscale_login),
+        "DISPLAY_NAME": ("display_name", body.display_name),
+    }
+    for prop, (attribute, value) in changes.items():
+        if attribute not in body.model_fields_set or getattr(user, attribute) == value:
+            continue
+        old = getattr(user, attribute)
+        setattr(user, attribute, value)
+        user.updated_at = datetime.now(UTC)
+        await record_event(
+            session,
+            origin=origin,
+            actor=actor,
+            target=user_target(user, prop),
+            action="UPDATE",
+            old=old,
+            new=value,
+            user_id=user_id,
+        )
+    await session.flush()
+    return user
+
+
+async def user_with_grants(session: AsyncSession, user_id: str) -> UserOut:
+    """The user and their grants' metadata, newest first; never a secret."""
+    user = await find_user(session, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    grants = await session.scalars(
+        select(ConsentGrant)
+        .where(ConsentGrant.user_id == user_id)
+        .order_by(ConsentGrant.created_at.desc())
+    )
+    return UserOut(
+        user_id=user.user_id,
+        tailscale_login=user.tailscale_login,
+        display_name=user.display_name,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+        grants=[GrantOut.model_validate(grant, from_attributes=True) for grant in grants],
+    )

@@ -1,0 +1,110 @@
+"""Annotated dependencies: the context, a committed-on-success session, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.audit.events import ANONYMOUS, Actor, caller_actor, record_refused_attempt
+from service.callers.store import authenticate_caller, scope_allows, user_allowed
+from service.crypto.keyring import KeyRing
+from service.models import Caller
+from service.state import AppContext
+from service.web.errors import Forbidden, Unauthorized
+
+
+def get_context(request: Request) -> AppContext:
+    context: AppContext = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]
+
+
+async def get_session(context: ContextDep) -> AsyncIterator[AsyncSession]:
+    """One session per request, committed before the response leaves, rolled back on error."""
+    async with context.sessions() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def get_key_ring(context: ContextDep) -> KeyRing:
+    return context.require_key_ring()
+
+
+KeyRingDep = Annotated[KeyRing, Depends(get_key_ring)]
+
+
+async def refuse(
+    context: AppContext, request: Request, actor: Actor, error: str, user_id: str | None = None
+) -> None:
+    """Audit a refused attempt in its own transaction: the request's own work rolls back."""
+    await record_refused_attempt(
+        context.sessions,
+        actor=actor,
+        method=request.method,
+        path=request.url.path,
+        error=error,
+        user_id=user_id,
+    )
+
+
+async def authenticated_caller(request: Request, context: ContextDep) -> Caller:
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    caller = None
+    if scheme.lower() == "bearer":
+        # A short session of its own: holding one across the request while the handler
+        # opens another would let a burst of requests exhaust the pool and wait on itself.
+        async with context.sessions() as session:
+            caller = await authenticate_caller(session, key.strip())
+    if caller is None:
+        await refuse(context, request, ANONYMOUS, "missing or invalid API key")
+        raise Unauthorized()
+    return caller
+
+
+def require_scope(scope: str) -> Callable[..., Awaitable[Caller]]:
+    """A dependency: an authenticated caller holding ``scope``, allowed the path's user."""
+
+    async def dependency(
+        request: Request,
+        context: ContextDep,
+        caller: Annotated[Caller, Depends(authenticated_caller)],
+    ) -> Caller:
+        actor = caller_actor(caller.id, caller.name)
+        if not scope_allows(caller.scopes, scope):
+            await refuse(context, request, actor, f"missing scope {scope!r}")
+            raise Forbidden(f"This key lacks the {scope!r} scope.")
+        user_id = request.path_params.get("user_id")
+        if user_id is not None and not user_allowed(caller.user_patterns, user_id):
+            await refuse(context, request, actor, "user outside the key's patterns", user_id)
+            raise Forbidden("This key may not act for that user.")
+        return caller
+
+    return dependency
+
+
+ProvisionCaller = Annotated[Caller, Depends(require_scope("provision"))]
+ReadCaller = Annotated[Caller, Depends(require_scope("read"))]
+AuditCaller = Annotated[Caller, Depends(require_scope("audit"))]
+AdminCaller = Annotated[Caller, Depends(require_scope("admin"))]
+
+
+async def ensure_user_allowed(
+    context: AppContext, request: Request, caller: Caller, user_id: str
+) -> None:
+    """Object-level check for routes that find the user through an object, not the path."""
+    if not user_allowed(caller.user_patterns, user_id):
+        actor = caller_actor(caller.id, caller.name)
+        await refuse(context, request, actor, "user outside the key's patterns", user_id)
+        raise Forbidden("This key may not act for that user.")

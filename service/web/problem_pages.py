@@ -1,0 +1,204 @@
+"""Exception handlers: problem+json for the API, plain pages for browsers, no echoes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal, cast
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException
+
+from service.crypto.keyring import DecryptionError
+from service.tailscale.client import TailscaleError
+from service.web.errors import (
+    PROBLEM_JSON,
+    BrowserError,
+    Conflict,
+    DatabaseUnavailable,
+    DecryptionFailed,
+    InternalError,
+    ProblemError,
+    UpstreamFailure,
+    ValidationFailed,
+    problem_schemas,
+)
+from service.web.pages import render_page
+
+log = logging.getLogger("tsprov.errors")
+UPSTREAM_STATUS = {"consent_required": 409, "upstream_refused": 502, "upstream_oauth_error": 502}
+
+
+def problem_response(error: ProblemError) -> JSONResponse:
+    return JSONResponse(
+        error.body(), status_code=error.status, headers=error.headers, media_type=PROBLEM_JSON
+    )
+
+
+def _is_browser(request: Request) -> bool:
+    return request.url.path in ("/authorize", "/callback", "/done")
+
+
+def _safe_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # Pydantic's errors carry the rejected input, which may be a secret: keep place and reason.
+    return [
+        {"loc": [str(part) for part in error.get("loc", ())], "msg": str(error.get("msg", ""))}
+        for error in exc.errors()
+    ]
+
+
+async def _on_problem(request: Request, exc: Exception) -> Response:
+    error = cast(ProblemError, exc)
+    if _is_browser(request):
+        return render_page(error.status, error.title, error.detail)
+    return problem_response(error)
+
+
+async def _on_validation(request: Request, exc: Exception) -> Response:
+    invalid = cast(RequestValidationError, exc)
+    if _is_browser(request):
+        return render_page(400, "Invalid link", "This link is incomplete or malformed.")
+    errors = _safe_errors(invalid)
+    return problem_response(ValidationFailed("The request is invalid.", extra={"errors": errors}))
+
+
+async def _on_http(request: Request, exc: Exception) -> Response:
+    http_error = cast(HTTPException, exc)
+    if _is_browser(request):
+        return render_page(http_error.status_code, "Error", str(http_error.detail))
+    error = ProblemError(str(http_error.detail), headers=dict(http_error.headers or {}))
+    error.status, error.code = http_error.status_code, _http_code(http_error.status_code)
+    error.title = "Error"
+    return problem_response(error)
+
+
+def _http_code(status: int) -> str:
+    return {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
+        status, "bad_request"
+    )
+
+
+async def _on_browser(_request: Request, exc: Exception) -> Response:
+    error = cast(BrowserError, exc)
+    return render_page(error.status, error.title, error.message)
+
+
+async def _on_upstream(request: Request, exc: Exception) -> Response:
+    error = cast(TailscaleError, exc)
+    context = getattr(request.app.state, "context", None)
+    if context is not None:
+        context.metrics.upstream_failures.labels(error.code).inc()
+    status = UPSTREAM_STATUS.get(error.code, 503)
+    headers = {"Retry-After": str(max(1, round(error.retry_after)))} if error.retry_after else {}
+    detail = "Tailscale could not complete the request; please retry later."
+    return await _on_problem(
+        request, UpstreamFailure(detail, code=error.code, status=status, headers=headers)
+    )
+
+
+# SQLSTATEs meaning "not now, retry": connection exceptions (08), insufficient resources
+# (53), operator intervention (57: shutdown, and 57014 when statement_timeout cancels a slow
+# query), system errors (58); a lost serialization race or deadlock (40001, 40P01), a lock
+# not granted in time (55P03), and the server ending an idle or overlong transaction.
+UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57", "58"})
+UNAVAILABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03", "25P03", "25P04"})
+FailureKind = Literal["unavailable", "invalid", "conflict", "internal"]
+
+
+def _database_problem(exc: Exception) -> ProblemError:
+    """What a database failure tells the caller; never the statement, its values or message."""
+    kind = _database_failure_kind(exc)
+    state = _sqlstate(exc)
+    if kind == "unavailable":
+        log.warning("database unavailable: %s %s", type(exc).__name__, state)
+        return DatabaseUnavailable(
+            "The database is unavailable; retry later.", headers={"Retry-After": "1"}
+        )
+    if kind == "invalid":
+        log.warning("database refused a value: %s %s", type(exc).__name__, state)
+        return ValidationFailed("A value in the request is outside what can be stored.")
+    if kind == "conflict":
+        log.warning("database integrity conflict: %s %s", type(exc).__name__, state)
+        return Conflict("The change conflicts with data already stored.")
+    log.error("database error: %s %s", type(exc).__name__, state)
+    return InternalError("An unexpected error occurred.")
+
+
+def _database_failure_kind(exc: Exception) -> FailureKind:
+    if not isinstance(exc, DBAPIError):
+        return "unavailable"  # the pool timed out, or connecting failed or timed out
+    driver, state = _driver_error(exc), _sqlstate(exc)
+    if (
+        exc.connection_invalidated
+        or isinstance(driver, OSError)
+        or state[:2] in UNAVAILABLE_SQLSTATE_CLASSES
+        or state in UNAVAILABLE_SQLSTATES
+    ):
+        return "unavailable"
+    # asyncpg refuses a value it cannot encode (a date out of range) with a ValueError,
+    # before the server sees it; the server's own data exceptions are class 22.
+    if state.startswith("22") or isinstance(driver, ValueError):
+        return "invalid"
+    if isinstance(exc, IntegrityError) or state.startswith("23"):
+        return "conflict"
+    return "internal"
+
+
+def _driver_error(exc: DBAPIError) -> BaseException | None:
+    """The driver's own exception, behind SQLAlchemy's wrapper and the dialect's adapter."""
+    return (exc.orig.__cause__ or exc.orig) if exc.orig is not None else None
+
+
+def _sqlstate(exc: Exception) -> str:
+    driver = _driver_error(exc) if isinstance(exc, DBAPIError) else exc
+    return str(getattr(driver, "sqlstate", None) or "")
+
+
+async def _on_database(request: Request, exc: Exception) -> Response:
+    return await _on_problem(request, _database_problem(exc))
+
+
+async def _on_undecryptable(request: Request, exc: Exception) -> Response:
+    # A sealed value no key in the ring opens: a removed key or a tampered row. Loud in the
+    # log for operators; the caller learns only that nothing was handed out.
+    log.error("a sealed value could not be opened", exc_info=exc)
+    error = DecryptionFailed("A stored secret could not be decrypted; nothing was handed out.")
+    return await _on_problem(request, error)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return await _on_problem(request, InternalError("An unexpected error occurred."))
+
+
+def install_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(HTTPException, _on_http)
+    app.add_exception_handler(BrowserError, _on_browser)
+    app.add_exception_handler(TailscaleError, _on_upstream)
+    app.add_exception_handler(DecryptionError, _on_undecryptable)
+    for db_error in (PoolTimeout, DBAPIError, OSError):
+        app.add_exception_handler(db_error, _on_database)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+def document_problems(app: FastAPI) -> None:
+    """Put the ``Problem`` schema that routes' error entries refer to into the OpenAPI document.
+
+    FastAPI only collects models a route returns, and problem+json answers come from handlers.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
+        return schema
+
+    # FastAPI's documented way to extend the generated document is to replace this method.
+    app.openapi = openapi  # type: ignore[method-assign]
