@@ -21,10 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.audit.events import ORIGIN_BACKGROUND, WORKER, event_group, format_time, record_event
 from service.audit.links import link_upstream_events
 from service.db import transaction
+from service.grants.status import GrantStatus
 from service.grants.store import set_grant_status
 from service.models import ConsentFlow, ConsentGrant, IdempotencyRecord, ProvisioningRequest
 from service.provisioning.devices import watch_joined_devices
 from service.provisioning.notify import notify_request_changed
+from service.provisioning.status import RequestStatus
 from service.provisioning.store import change_status, request_target
 from service.state import AppContext
 
@@ -39,16 +41,19 @@ async def expire_requests(context: AppContext, session: AsyncSession) -> int:
     rows = await session.scalars(
         select(ProvisioningRequest)
         .where(
-            (ProvisioningRequest.status == "awaiting_consent")
+            (ProvisioningRequest.status == RequestStatus.AWAITING_CONSENT)
             & (ProvisioningRequest.consent_expires_at < now)
-            | (ProvisioningRequest.status == "ready") & (ProvisioningRequest.key_expires_at < now)
+            | (ProvisioningRequest.status == RequestStatus.READY)
+            & (ProvisioningRequest.key_expires_at < now)
         )
         .with_for_update(skip_locked=True)
         .limit(500)
     )
     count = 0
     for request in rows:
-        await change_status(session, request, "expired", actor=WORKER, origin=ORIGIN_BACKGROUND)
+        await change_status(
+            session, request, RequestStatus.EXPIRED, actor=WORKER, origin=ORIGIN_BACKGROUND
+        )
         count += 1
     return count
 
@@ -64,7 +69,12 @@ async def expire_grants(context: AppContext, session: AsyncSession) -> int:
     count = 0
     for grant in grants:
         await set_grant_status(
-            session, grant, "expired", actor=WORKER, origin=ORIGIN_BACKGROUND, action="EXPIRED"
+            session,
+            grant,
+            GrantStatus.EXPIRED,
+            actor=WORKER,
+            origin=ORIGIN_BACKGROUND,
+            action="EXPIRED",
         )
         count += 1
     return count
@@ -98,7 +108,10 @@ async def settle_pending_mints(context: AppContext, session: AsyncSession) -> in
     cutoff = datetime.now(UTC) - context.settings.operation_lease
     rows = await session.scalars(
         select(ProvisioningRequest)
-        .where(ProvisioningRequest.status == "ready", ProvisioningRequest.mint_started_at < cutoff)
+        .where(
+            ProvisioningRequest.status == RequestStatus.READY,
+            ProvisioningRequest.mint_started_at < cutoff,
+        )
         .with_for_update(skip_locked=True)
     )
     count = 0

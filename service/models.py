@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -19,14 +20,28 @@ from sqlalchemy import (
     Text,
     func,
 )
+from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base
+from service.grants.status import GrantMode, GrantStatus
+from service.provisioning.status import RequestStatus
 
 
 def _uuid_pk() -> Mapped[uuid.UUID]:
     return mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+
+
+def _string_enum(enum: type[StrEnum], length: int) -> SAEnum:
+    """A StrEnum kept as its value in a plain VARCHAR: no database type to migrate."""
+    return SAEnum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda members: [member.value for member in members],
+    )
 
 
 def _utc_now() -> datetime:
@@ -74,8 +89,8 @@ class ConsentGrant(Base):
 
     id: Mapped[uuid.UUID] = _uuid_pk()
     user_id: Mapped[str] = mapped_column(String(128))
-    mode: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))
+    mode: Mapped[GrantMode] = mapped_column(_string_enum(GrantMode, 16))
+    status: Mapped[GrantStatus] = mapped_column(_string_enum(GrantStatus, 16))
     login_name: Mapped[str | None] = mapped_column(String(320))
     scope: Mapped[str] = mapped_column(String(200))
     token_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -98,7 +113,7 @@ class ProvisioningRequest(Base):
 
     id: Mapped[uuid.UUID] = _uuid_pk()
     user_id: Mapped[str] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(24))
+    status: Mapped[RequestStatus] = mapped_column(_string_enum(RequestStatus, 24))
     hostname: Mapped[str | None] = mapped_column(String(63))
     description: Mapped[str | None] = mapped_column(String(50))
     return_to: Mapped[str | None] = mapped_column(String(512))

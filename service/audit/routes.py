@@ -16,9 +16,9 @@ from service.audit.events import caller_actor
 from service.audit.query import LOG_VERSION, AuditFilter, build_filter, open_export, query_audit
 from service.callers.store import user_allowed
 from service.models import Caller
-from service.schemas import USER_ID_PATTERN, SearchTerm
 from service.web.deps import AdminCaller, AuditCaller, ContextDep, SessionDep, refuse
 from service.web.errors import Forbidden, problem_responses
+from service.web.fields import USER_ID_PATTERN, SearchTerm
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 log = logging.getLogger("tsprov.audit")

@@ -9,8 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.audit.events import ORIGIN_BROWSER, Actor, Target, record_event, user_actor
 from service.consent.flow import ConsumedFlow
 from service.db import transaction
+from service.grants.status import GrantMode
 from service.grants.store import store_grant
 from service.models import ProvisioningRequest
+from service.provisioning.status import RequestStatus
 from service.provisioning.store import change_status, load_request, record_request_failure
 from service.state import AppContext
 from service.tailscale.client import TailscaleError, TokenGrant
@@ -88,8 +90,10 @@ async def _store_outcome(context: AppContext, consumed: ConsumedFlow, token: Tok
             origin=ORIGIN_BROWSER,
         )
         request.grant_id = grant.id
-        request.key_expires_at = grant.expires_at if grant.mode == "once" else None
-        await change_status(session, request, "ready", actor=actor, origin=ORIGIN_BROWSER)
+        request.key_expires_at = grant.expires_at if grant.mode == GrantMode.ONCE else None
+        await change_status(
+            session, request, RequestStatus.READY, actor=actor, origin=ORIGIN_BROWSER
+        )
     return False
 
 
@@ -105,7 +109,12 @@ async def _refuse_identity(
         error=f"consenting identity {got!r} is not the expected {expected!r}",
     )
     await change_status(
-        session, request, "failed", actor=actor, origin=ORIGIN_BROWSER, error="identity_mismatch"
+        session,
+        request,
+        RequestStatus.FAILED,
+        actor=actor,
+        origin=ORIGIN_BROWSER,
+        error="identity_mismatch",
     )
 
 

@@ -24,6 +24,7 @@ from service.crypto.digests import lookup_digest
 from service.crypto.keyring import KeyRing
 from service.crypto.sealed import verifier_context
 from service.models import ConsentFlow, ProvisioningRequest
+from service.provisioning.status import RequestStatus
 from service.web.errors import BrowserError
 
 FLOW_LIFETIME = timedelta(minutes=10)
@@ -67,7 +68,11 @@ async def find_request_for_consent(session: AsyncSession, token: str) -> Provisi
     if request is None:
         raise BrowserError(404, "Unknown link", "This consent link is not valid.")
     expires = request.consent_expires_at
-    if request.status != "awaiting_consent" or expires is None or expires <= datetime.now(UTC):
+    if (
+        request.status != RequestStatus.AWAITING_CONSENT
+        or expires is None
+        or expires <= datetime.now(UTC)
+    ):
         raise BrowserError(
             410, "Link no longer valid", "This consent link has expired or was already used."
         )

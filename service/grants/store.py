@@ -22,6 +22,7 @@ from service.audit.events import WORKER, Actor, Target, format_optional_time, re
 from service.crypto.keyring import KeyRing
 from service.crypto.sealed import token_context
 from service.db import transaction
+from service.grants.status import GrantMode, GrantStatus
 from service.models import ConsentGrant
 from service.state import AppContext
 from service.tailscale.client import InvalidGrant, TokenGrant
@@ -47,9 +48,13 @@ def auth_key_id(key: str) -> str:
     return match.group(1) if match else ""
 
 
-def grant_mode(token: TokenGrant, configured_scope: str) -> str:
+def grant_mode(token: TokenGrant, configured_scope: str) -> GrantMode:
     scope = token.scope or configured_scope
-    return "reusable" if token.refresh_token is not None or ":once" not in scope else "once"
+    return (
+        GrantMode.REUSABLE
+        if token.refresh_token is not None or ":once" not in scope
+        else GrantMode.ONCE
+    )
 
 
 async def find_live_reusable_grant(session: AsyncSession, user_id: str) -> ConsentGrant | None:
@@ -58,8 +63,8 @@ async def find_live_reusable_grant(session: AsyncSession, user_id: str) -> Conse
         select(ConsentGrant)
         .where(
             ConsentGrant.user_id == user_id,
-            ConsentGrant.mode == "reusable",
-            ConsentGrant.status == "active",
+            ConsentGrant.mode == GrantMode.REUSABLE,
+            ConsentGrant.status == GrantStatus.ACTIVE,
             or_(ConsentGrant.expires_at.is_(None), ConsentGrant.expires_at > now),
         )
         .order_by(ConsentGrant.created_at.desc())
@@ -104,7 +109,7 @@ async def store_grant(
         id=uuid.uuid4(),
         user_id=user_id,
         mode=grant_mode(token, scope),
-        status="active",
+        status=GrantStatus.ACTIVE,
         login_name=token.login_name,
         scope=token.scope or scope,
     )
@@ -145,7 +150,7 @@ async def _audit_new_grant(
 async def set_grant_status(
     session: AsyncSession,
     grant: ConsentGrant,
-    status: str,
+    status: GrantStatus,
     *,
     actor: Actor,
     origin: str,
@@ -181,9 +186,9 @@ async def access_token_for(context: AppContext, grant_id: uuid.UUID) -> SecretSt
 
 
 def _usable(grant: ConsentGrant | None) -> ConsentGrant:
-    if grant is not None and grant.status in ("needs_consent", "expired"):
+    if grant is not None and grant.status in (GrantStatus.NEEDS_CONSENT, GrantStatus.EXPIRED):
         raise ConsentRequired("The user must consent again.")
-    if grant is None or grant.status != "active" or grant.token_ciphertext is None:
+    if grant is None or grant.status != GrantStatus.ACTIVE or grant.token_ciphertext is None:
         raise GrantRevoked("The user's grant is no longer active.")
     return grant
 
@@ -244,7 +249,7 @@ async def _refresh_if_unlocked(context: AppContext, grant_id: uuid.UUID) -> Secr
         await set_grant_status(
             session,
             grant,
-            "needs_consent",
+            GrantStatus.NEEDS_CONSENT,
             actor=WORKER,
             origin="CONTROL",
             action="UPDATE",

@@ -13,18 +13,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.audit.events import ORIGIN_API, Actor
 from service.crypto.sealed import token_context
 from service.db import transaction
+from service.grants.status import GrantStatus
 from service.grants.store import set_grant_status
 from service.models import ConsentGrant, ProvisioningRequest
 from service.provisioning.handout import claim_answer
 from service.provisioning.minting import mint_and_hand_out
+from service.provisioning.schemas import ClaimOut
+from service.provisioning.status import HANDED_OUT_STATUSES, RequestStatus
 from service.provisioning.store import change_status, load_request
-from service.schemas import ClaimOut
 from service.state import AppContext
 from service.web.errors import AlreadyClaimed, NotReady
 
 
 def _check_claimable(request: ProvisioningRequest) -> None:
-    if request.status in ("claimed", "joined"):
+    if request.status in HANDED_OUT_STATUSES:
         raise AlreadyClaimed("This request's key was already claimed.")
     if request.status != "ready":
         raise NotReady(
@@ -63,11 +65,15 @@ async def _hand_out_one_time_key(
     expires = request.key_expires_at
     if expires is not None and expires <= datetime.now(UTC):
         # The expiry job has not reached it yet; an expired key must not go out meanwhile.
-        raise NotReady("The one-time key has expired.", extra={"request_status": "expired"})
+        raise NotReady(
+            "The one-time key has expired.", extra={"request_status": RequestStatus.EXPIRED}
+        )
     key = context.require_key_ring().decrypt_text(
         grant.token_ciphertext, token_context(grant, "token")
     )
     request.claimed_at = grant.last_used_at = datetime.now(UTC)
-    await set_grant_status(session, grant, "used", actor=actor, origin=ORIGIN_API, action="UPDATE")
-    await change_status(session, request, "claimed", actor=actor, origin=ORIGIN_API)
+    await set_grant_status(
+        session, grant, GrantStatus.USED, actor=actor, origin=ORIGIN_API, action="UPDATE"
+    )
+    await change_status(session, request, RequestStatus.CLAIMED, actor=actor, origin=ORIGIN_API)
     return claim_answer(key, request.key_expires_at, request.hostname)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import ORIGIN_BACKGROUND, WORKER, Target, record_event
 from service.models import ConsentGrant, ProvisioningRequest
+from service.provisioning.status import RequestStatus
 from service.provisioning.store import change_status, record_request_failure
 from service.state import AppContext
 from service.tailscale.client import Device
@@ -34,7 +35,7 @@ async def watch_joined_devices(context: AppContext, session: AsyncSession) -> in
         return 0
     since = datetime.now(UTC) - WATCH_WINDOW
     waiting_query = select(ProvisioningRequest).where(
-        ProvisioningRequest.status == "claimed", ProvisioningRequest.claimed_at > since
+        ProvisioningRequest.status == RequestStatus.CLAIMED, ProvisioningRequest.claimed_at > since
     )
     if await session.scalar(select(waiting_query.exists())) is not True:
         return 0
@@ -95,10 +96,12 @@ async def _record_join(
         await change_status(
             session,
             request,
-            "failed",
+            RequestStatus.FAILED,
             actor=WORKER,
             origin=ORIGIN_BACKGROUND,
             error="identity_mismatch",
         )
         return
-    await change_status(session, request, "joined", actor=WORKER, origin=ORIGIN_BACKGROUND)
+    await change_status(
+        session, request, RequestStatus.JOINED, actor=WORKER, origin=ORIGIN_BACKGROUND
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from datetime import datetime
 
-from service.schemas import ClaimOut
+from service.provisioning.schemas import ClaimOut
 
 
 def tailscale_up_line(auth_key: str, hostname: str | None) -> str:

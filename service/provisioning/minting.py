@@ -22,6 +22,8 @@ from service.db import transaction
 from service.grants.store import access_token_for
 from service.models import ProvisioningRequest
 from service.provisioning.handout import claim_answer
+from service.provisioning.schemas import ClaimOut
+from service.provisioning.status import RequestStatus
 from service.provisioning.store import (
     DEFAULT_CONSENT_TTL_SECONDS,
     change_status,
@@ -30,7 +32,6 @@ from service.provisioning.store import (
     load_request,
     record_request_failure,
 )
-from service.schemas import ClaimOut
 from service.state import AppContext
 from service.tailscale.client import MintedKey, OutcomeUnknown, TailscaleError
 from service.web.errors import ConsentRequired, GrantRevoked, NotReady
@@ -89,7 +90,7 @@ class _Mint:
 
     def is_current(self, request: ProvisioningRequest) -> bool:
         """Still ready and still this claim's mint: not cancelled, nor settled and retaken."""
-        return request.status == "ready" and request.mint_started_at == self.started
+        return request.status == RequestStatus.READY and request.mint_started_at == self.started
 
 
 async def _record_minted(
@@ -127,7 +128,7 @@ async def _store_minted(
         details=f"minted for request {request.id}",
         user_id=request.user_id,
     )
-    await change_status(session, request, "claimed", actor=actor, origin=ORIGIN_API)
+    await change_status(session, request, RequestStatus.CLAIMED, actor=actor, origin=ORIGIN_API)
 
 
 async def _discard_minted(
@@ -165,7 +166,7 @@ async def _cancel_for_revoked_grant(context: AppContext, actor: Actor, mint: _Mi
             await change_status(
                 session,
                 request,
-                "cancelled",
+                RequestStatus.CANCELLED,
                 actor=actor,
                 origin=ORIGIN_API,
                 details="the user's grant was revoked",
@@ -180,7 +181,7 @@ async def _back_to_consent(context: AppContext, actor: Actor, mint: _Mint) -> No
         if not mint.is_current(request):
             status = request.status
         else:
-            status = "awaiting_consent"
+            status = RequestStatus.AWAITING_CONSENT
             request.mint_started_at = None
             request.grant_id = None
             issue_consent_link(request, key_ring, ttl=DEFAULT_CONSENT_TTL_SECONDS)

@@ -14,13 +14,13 @@ from sqlalchemy import and_, or_, select
 
 from service.crypto.keyring import KeyRing
 from service.models import ConsentGrant, ProvisioningRequest
-from service.provisioning.store import consent_url, load_grant, load_request
-from service.schemas import (
+from service.provisioning.schemas import (
     DeviceSummary,
     GrantSummary,
     ProvisioningRequestOut,
     ProvisioningRequestPage,
 )
+from service.provisioning.store import consent_url, load_grant, load_request
 from service.settings import Settings
 from service.state import AppContext
 from service.web.errors import ValidationFailed

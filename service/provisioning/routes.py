@@ -19,19 +19,18 @@ from service.provisioning.reading import (
     request_out,
     wait_for_change,
 )
+from service.provisioning.schemas import (
+    ClaimOut,
+    ProvisioningRequestCreate,
+    ProvisioningRequestOut,
+    ProvisioningRequestPage,
+)
+from service.provisioning.status import RequestStatus
 from service.provisioning.store import (
     cancel_request,
     create_provisioning_request,
     load_grant,
     request_owner,
-)
-from service.schemas import (
-    ClaimOut,
-    ProvisioningRequestCreate,
-    ProvisioningRequestOut,
-    ProvisioningRequestPage,
-    RequestStatus,
-    UserId,
 )
 from service.web.deps import (
     ContextDep,
@@ -41,6 +40,7 @@ from service.web.deps import (
     ensure_user_allowed,
 )
 from service.web.errors import UPSTREAM_FAILURES, problem_responses
+from service.web.fields import UserId
 
 router = APIRouter(prefix="/v1", tags=["provisioning requests"])
 # Printable ASCII only: the key is echoed nowhere, but it is hashed and logged about, and a

@@ -14,15 +14,16 @@ from service.crypto.digests import lookup_digest
 from service.crypto.keyring import KeyRing
 from service.crypto.sealed import consent_token_context
 from service.db import transaction
+from service.grants.status import GrantMode, GrantStatus
 from service.grants.store import find_live_reusable_grant, set_grant_status
 from service.models import ConsentGrant, ProvisioningRequest
 from service.provisioning.notify import notify_request_changed
-from service.schemas import ProvisioningRequestCreate
+from service.provisioning.schemas import ProvisioningRequestCreate
+from service.provisioning.status import OPEN_STATUSES, RequestStatus
 from service.settings import Settings
 from service.users.store import ensure_user
 from service.web.errors import Conflict, NotFound, ValidationFailed
 
-OPEN_STATUSES = ("awaiting_consent", "ready")
 # A fresh consent link asked for after the request was made (a grant that needs consent
 # again) gets the window a new request gets by default.
 DEFAULT_CONSENT_TTL_SECONDS = 3600
@@ -59,7 +60,7 @@ def issue_consent_link(request: ProvisioningRequest, key_ring: KeyRing, ttl: int
 
 
 def consent_url(settings: Settings, key_ring: KeyRing, request: ProvisioningRequest) -> str | None:
-    if request.status != "awaiting_consent" or request.consent_token_ciphertext is None:
+    if request.status != RequestStatus.AWAITING_CONSENT or request.consent_token_ciphertext is None:
         return None
     token = key_ring.decrypt_text(request.consent_token_ciphertext, consent_token_context(request))
     return f"{settings.public_url}/authorize?request={token}"
@@ -81,7 +82,7 @@ async def create_provisioning_request(
     request = ProvisioningRequest(
         id=uuid.uuid4(),
         user_id=user_id,
-        status="ready" if grant else "awaiting_consent",
+        status=RequestStatus.READY if grant else RequestStatus.AWAITING_CONSENT,
         grant_id=grant.id if grant else None,
         created_by=actor.login_name,
         tags=list(body.tags),
@@ -129,7 +130,7 @@ async def record_request_failure(
 async def change_status(
     session: AsyncSession,
     request: ProvisioningRequest,
-    new_status: str,
+    new_status: RequestStatus,
     *,
     actor: Actor,
     origin: str,
@@ -186,11 +187,11 @@ async def cancel_provisioning_request(
     if request.status not in OPEN_STATUSES:
         raise Conflict(f"The request is already {request.status}.")
     grant = await load_grant(session, request)
-    if grant is not None and grant.mode == "once" and grant.status == "active":
+    if grant is not None and grant.mode == GrantMode.ONCE and grant.status == "active":
         await set_grant_status(
-            session, grant, "revoked", actor=actor, origin=ORIGIN_API, action="REVOKE"
+            session, grant, GrantStatus.REVOKED, actor=actor, origin=ORIGIN_API, action="REVOKE"
         )
-    await change_status(session, request, "cancelled", actor=actor, origin=ORIGIN_API)
+    await change_status(session, request, RequestStatus.CANCELLED, actor=actor, origin=ORIGIN_API)
 
 
 async def request_owner(sessions: async_sessionmaker[AsyncSession], request_id: uuid.UUID) -> str:

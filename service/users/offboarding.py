@@ -10,12 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import ORIGIN_API, Actor, Target, record_event
 from service.db import transaction
+from service.grants.status import GrantStatus
 from service.grants.store import set_grant_status
 from service.models import ConsentGrant, ProvisioningRequest
-from service.provisioning.store import OPEN_STATUSES, change_status
-from service.schemas import DeviceOut, DevicePage, OffboardOut
+from service.provisioning.status import OPEN_STATUSES, RequestStatus
+from service.provisioning.store import change_status
 from service.state import AppContext
 from service.tailscale.client import Device, TailscaleError
+from service.users.schemas import DeviceOut, DevicePage, OffboardOut
 from service.web.errors import NotFound, ServiceUnavailable
 
 log = logging.getLogger("tsprov.offboarding")
@@ -45,14 +47,14 @@ async def offboard_user(
             await change_status(
                 session,
                 request,
-                "cancelled",
+                RequestStatus.CANCELLED,
                 actor=actor,
                 origin=ORIGIN_API,
                 details="user offboarded",
             )
         for grant in grants:
             await set_grant_status(
-                session, grant, "revoked", actor=actor, origin=ORIGIN_API, action="REVOKE"
+                session, grant, GrantStatus.REVOKED, actor=actor, origin=ORIGIN_API, action="REVOKE"
             )
         devices = await provisioned_devices(session, user_id) if delete_devices else []
     deleted, kept = [], []
@@ -80,7 +82,8 @@ async def _lock_open_requests(session: AsyncSession, user_id: str) -> list[Provi
 
 async def _lock_live_grants(session: AsyncSession, user_id: str) -> list[ConsentGrant]:
     query = select(ConsentGrant).where(
-        ConsentGrant.user_id == user_id, ConsentGrant.status.in_(("active", "needs_consent"))
+        ConsentGrant.user_id == user_id,
+        ConsentGrant.status.in_((GrantStatus.ACTIVE, GrantStatus.NEEDS_CONSENT)),
     )
     return list(await session.scalars(query.order_by(ConsentGrant.id).with_for_update()))
 

@@ -7,18 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from service.audit.events import ORIGIN_API, caller_actor
-from service.schemas import (
-    DevicePage,
-    NodeId,
-    OffboardOut,
-    UserId,
-    UserOut,
-    UserUpdate,
-)
 from service.users.offboarding import list_user_devices, offboard_user, remove_user_device
+from service.users.schemas import DevicePage, OffboardOut, UserOut, UserUpdate
 from service.users.store import put_user, user_with_grants
 from service.web.deps import AdminCaller, ContextDep, ReadCaller, SessionDep
 from service.web.errors import UPSTREAM_FAILURES, problem_responses
+from service.web.fields import NodeId, UserId
 
 router = APIRouter(prefix="/v1/users", tags=["users, grants and devices"])
 

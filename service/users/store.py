@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import Actor, Target, record_event
 from service.models import ConsentGrant, UserAccount
-from service.schemas import GrantOut, UserOut, UserUpdate
+from service.users.schemas import GrantOut, UserOut, UserUpdate
 from service.web.errors import NotFound
 
 

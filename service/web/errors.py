@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.schemas import Problem
+from service.web.problem import Problem
 
 
 class ProblemError(Exception):

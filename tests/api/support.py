@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from service.audit.events import user_actor
 from service.crypto.keyring import KeyRing
 from service.grants.store import store_grant
+from service.provisioning.status import RequestStatus
 from service.provisioning.store import change_status, load_request
 from service.tailscale.client import TokenGrant
 
@@ -46,4 +47,6 @@ async def make_ready(
         )
         request.grant_id = grant.id
         request.key_expires_at = grant.expires_at
-        await change_status(session, request, "ready", actor=actor, origin="IDENTITY_PROVIDER")
+        await change_status(
+            session, request, RequestStatus.READY, actor=actor, origin="IDENTITY_PROVIDER"
+        )

@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from service.main import create_app
-from service.schemas import Problem
 from service.state import AppContext
+from service.web.problem import Problem
 from tests.steps import Sessions
 
 Failure = Callable[[], Awaitable[object]]

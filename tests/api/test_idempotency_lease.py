@@ -18,7 +18,7 @@ from service.callers.idempotency import (
 )
 from service.crypto.keyring import KeyRing
 from service.models import Caller, IdempotencyRecord
-from service.schemas import ProvisioningRequestCreate
+from service.provisioning.schemas import ProvisioningRequestCreate
 from service.state import AppContext
 from tests.conftest import CallerFactory, bearer
 

@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from service.main import create_app
-from service.schemas import Problem
 from service.settings import Settings
 from service.web.errors import ERROR_CODES, ERROR_STATUS
+from service.web.problem import Problem
 from tests.conftest import CallerFactory, bearer
 
 Operation = tuple[str, str, dict[str, Any]]

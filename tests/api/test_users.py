@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from service.crypto.keyring import KeyRing
 from service.models import ConsentGrant, ProvisioningRequest
+from service.provisioning.status import RequestStatus
 from tests.api.support import make_ready
 from tests.conftest import CallerFactory, bearer
 from tests.steps import Sessions, create_request
@@ -118,7 +119,7 @@ async def test_devices_lists_what_joined_and_deleting_needs_an_observer(
     async with sessions() as session, session.begin():
         request = await session.get(ProvisioningRequest, uuid.UUID(created["id"]))
         assert request is not None
-        request.status = "joined"
+        request.status = RequestStatus.JOINED
         request.device_node_id = "nNode123"
         request.device_name = "box.example.ts.net"
         request.device_user = "owner@example.com"
