@@ -29,7 +29,8 @@ from service.tailscale.client import (
 )
 from service.users import routes as user_routes
 from service.web.errors import ERROR_CODES
-from service.web.problem_pages import document_problems, install_handlers
+from service.web.openapi import document_problems
+from service.web.problem_pages import install_handlers
 
 DESCRIPTION = """Provision Tailscale devices that carry a named person's identity.
 

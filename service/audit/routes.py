@@ -17,8 +17,9 @@ from service.audit.query import LOG_VERSION, AuditFilter, build_filter, open_exp
 from service.callers.store import user_allowed
 from service.models import Caller
 from service.web.deps import AdminCaller, AuditCaller, ContextDep, SessionDep, refuse
-from service.web.errors import Forbidden, problem_responses
+from service.web.errors import Forbidden
 from service.web.fields import USER_ID_PATTERN, SearchTerm
+from service.web.openapi import problem_responses
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 log = logging.getLogger("tsprov.audit")

@@ -15,7 +15,8 @@ from service.provisioning.store import return_to_allowed
 from service.settings import Settings
 from service.state import AppContext
 from service.web.deps import ContextDep, KeyRingDep, SessionDep
-from service.web.errors import BrowserError, page_responses
+from service.web.errors import BrowserError
+from service.web.openapi import page_responses
 from service.web.pages import BROWSER_HEADERS, render_page
 
 router = APIRouter(tags=["consent (browser)"])

@@ -39,8 +39,8 @@ from service.web.deps import (
     ReadCaller,
     ensure_user_allowed,
 )
-from service.web.errors import UPSTREAM_FAILURES, problem_responses
 from service.web.fields import UserId
+from service.web.openapi import UPSTREAM_FAILURES, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["provisioning requests"])
 # Printable ASCII only: the key is echoed nowhere, but it is hashed and logged about, and a

@@ -11,8 +11,8 @@ from service.users.offboarding import list_user_devices, offboard_user, remove_u
 from service.users.schemas import DevicePage, OffboardOut, UserOut, UserUpdate
 from service.users.store import put_user, user_with_grants
 from service.web.deps import AdminCaller, ContextDep, ReadCaller, SessionDep
-from service.web.errors import UPSTREAM_FAILURES, problem_responses
 from service.web.fields import NodeId, UserId
+from service.web.openapi import UPSTREAM_FAILURES, problem_responses
 
 router = APIRouter(prefix="/v1/users", tags=["users, grants and devices"])
 

@@ -21,15 +21,15 @@ from service.web.errors import (
     DatabaseUnavailable,
     DecryptionFailed,
     InternalError,
+    MethodNotAllowed,
+    NotFound,
     ProblemError,
-    UpstreamFailure,
     ValidationFailed,
-    problem_schemas,
+    problem_for_code,
 )
 from service.web.pages import render_page
 
 log = logging.getLogger("tsprov.errors")
-UPSTREAM_STATUS = {"consent_required": 409, "upstream_refused": 502, "upstream_oauth_error": 502}
 
 
 def problem_response(error: ProblemError) -> JSONResponse:
@@ -69,16 +69,15 @@ async def _on_http(request: Request, exc: Exception) -> Response:
     http_error = cast(HTTPException, exc)
     if _is_browser(request):
         return render_page(http_error.status_code, "Error", str(http_error.detail))
-    error = ProblemError(str(http_error.detail), headers=dict(http_error.headers or {}))
-    error.status, error.code = http_error.status_code, _http_code(http_error.status_code)
-    error.title = "Error"
+    kind = _HTTP_PROBLEMS.get(http_error.status_code, ProblemError)
+    error = kind(str(http_error.detail), headers=dict(http_error.headers or {}))
+    # Starlette's own 4xx answers (a body it could not read, say) keep their status.
+    error.status = http_error.status_code
     return problem_response(error)
 
 
-def _http_code(status: int) -> str:
-    return {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
-        status, "bad_request"
-    )
+# Starlette raises these itself, for paths and methods no route takes.
+_HTTP_PROBLEMS: dict[int, type[ProblemError]] = {404: NotFound, 405: MethodNotAllowed}
 
 
 async def _on_browser(_request: Request, exc: Exception) -> Response:
@@ -91,12 +90,9 @@ async def _on_upstream(request: Request, exc: Exception) -> Response:
     context = getattr(request.app.state, "context", None)
     if context is not None:
         context.metrics.upstream_failures.labels(error.code).inc()
-    status = UPSTREAM_STATUS.get(error.code, 503)
     headers = {"Retry-After": str(max(1, round(error.retry_after)))} if error.retry_after else {}
     detail = "Tailscale could not complete the request; please retry later."
-    return await _on_problem(
-        request, UpstreamFailure(detail, code=error.code, status=status, headers=headers)
-    )
+    return await _on_problem(request, problem_for_code(error.code, detail, headers=headers))
 
 
 # SQLSTATEs meaning "not now, retry": connection exceptions (08), insufficient resources
@@ -184,21 +180,3 @@ def install_handlers(app: FastAPI) -> None:
     for db_error in (PoolTimeout, DBAPIError, OSError):
         app.add_exception_handler(db_error, _on_database)
     app.add_exception_handler(Exception, _on_unexpected)
-
-
-def document_problems(app: FastAPI) -> None:
-    """Put the ``Problem`` schema that routes' error entries refer to into the OpenAPI document.
-
-    FastAPI only collects models a route returns, and problem+json answers come from handlers.
-    """
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = build()
-        schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
-        return schema
-
-    # FastAPI's documented way to extend the generated document is to replace this method.
-    app.openapi = openapi  # type: ignore[method-assign]
