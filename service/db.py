@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any, cast
 
-from sqlalchemy import MetaData
+from sqlalchemy import CursorResult, MetaData, Result
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -61,3 +62,9 @@ async def transaction(
     """A session whose work commits on success and rolls back on any error."""
     async with factory() as session, session.begin():
         yield session
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE touched."""
+    # DML results are CursorResults at run time; the generic Result type hides rowcount.
+    return cast(CursorResult[Any], result).rowcount or 0

@@ -1,4 +1,5 @@
-"""Background work inside ``tsprov serve``: expiry, purges, device watch, mint reconciling.
+"""The background loop inside ``tsprov serve`` and its job table; each job's body lives in its
+domain (expiry, purges, device watch, mint reconciling, audit links).
 
 Every job runs under a transaction-scoped advisory try-lock, so with several replicas one
 runs each job per tick and the others skip it.
@@ -13,126 +14,41 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, delete, select, text, update
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.audit.events import ORIGIN_BACKGROUND, WORKER, event_group, format_time, record_event
+from service.audit.events import ORIGIN_BACKGROUND, WORKER, event_group
 from service.audit.links import link_upstream_events
+from service.callers.idempotency import purge_idempotency_records
+from service.consent.flow import purge_spent_flows
 from service.db import transaction
-from service.grants.status import GrantStatus
-from service.grants.store import set_grant_status
-from service.models import ConsentFlow, ConsentGrant, IdempotencyRecord, ProvisioningRequest
+from service.grants.store import expire_overdue_grants
 from service.provisioning.devices import watch_joined_devices
-from service.provisioning.notify import notify_request_changed
-from service.provisioning.status import RequestStatus
-from service.provisioning.store import change_status, request_target
+from service.provisioning.upkeep import expire_overdue_requests, settle_stalled_mints
 from service.state import AppContext
 
 log = logging.getLogger("tsprov.background")
-FLOW_KEEP = timedelta(hours=1)
 LINK_LOOKBACK = timedelta(hours=1)
 Job = Callable[[AppContext, AsyncSession], Awaitable[int]]
 
 
 async def expire_requests(context: AppContext, session: AsyncSession) -> int:
-    now = datetime.now(UTC)
-    rows = await session.scalars(
-        select(ProvisioningRequest)
-        .where(
-            (ProvisioningRequest.status == RequestStatus.AWAITING_CONSENT)
-            & (ProvisioningRequest.consent_expires_at < now)
-            | (ProvisioningRequest.status == RequestStatus.READY)
-            & (ProvisioningRequest.key_expires_at < now)
-        )
-        .with_for_update(skip_locked=True)
-        .limit(500)
-    )
-    count = 0
-    for request in rows:
-        await change_status(
-            session, request, RequestStatus.EXPIRED, actor=WORKER, origin=ORIGIN_BACKGROUND
-        )
-        count += 1
-    return count
+    return await expire_overdue_requests(session, WORKER, ORIGIN_BACKGROUND)
 
 
 async def expire_grants(context: AppContext, session: AsyncSession) -> int:
-    now = datetime.now(UTC)
-    grants = await session.scalars(
-        select(ConsentGrant)
-        .where(ConsentGrant.status == "active", ConsentGrant.expires_at < now)
-        .with_for_update(skip_locked=True)
-        .limit(500)
-    )
-    count = 0
-    for grant in grants:
-        await set_grant_status(
-            session,
-            grant,
-            GrantStatus.EXPIRED,
-            actor=WORKER,
-            origin=ORIGIN_BACKGROUND,
-            action="EXPIRED",
-        )
-        count += 1
-    return count
+    return await expire_overdue_grants(session, WORKER, ORIGIN_BACKGROUND)
 
 
 async def purge_spent_records(context: AppContext, session: AsyncSession) -> int:
     """Spent flows, expired idempotency records, and claim answers past their replay window."""
-    now = datetime.now(UTC)
-    flows = await session.execute(
-        delete(ConsentFlow).where(ConsentFlow.expires_at < now - FLOW_KEEP)
-    )
-    records = await session.execute(
-        delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < now)
-    )
-    wiped = await session.execute(
-        update(IdempotencyRecord)
-        .where(IdempotencyRecord.wipe_at < now, IdempotencyRecord.response_ciphertext.is_not(None))
-        .values(response_ciphertext=None)
-    )
-    return sum(_rows_changed(result) for result in (flows, records, wiped))
-
-
-def _rows_changed(result: Result[Any]) -> int:
-    # DML results are CursorResults at run time; the generic Result type hides rowcount.
-    return cast(CursorResult[Any], result).rowcount or 0
+    return await purge_spent_flows(session) + await purge_idempotency_records(session)
 
 
 async def settle_pending_mints(context: AppContext, session: AsyncSession) -> int:
-    """A mint whose outcome never arrived in time: its claim gave up (or its process died)
-    without handing out a key, so the request may be claimed again."""
     cutoff = datetime.now(UTC) - context.settings.operation_lease
-    rows = await session.scalars(
-        select(ProvisioningRequest)
-        .where(
-            ProvisioningRequest.status == RequestStatus.READY,
-            ProvisioningRequest.mint_started_at < cutoff,
-        )
-        .with_for_update(skip_locked=True)
-    )
-    count = 0
-    for request in rows:
-        started = request.mint_started_at
-        request.mint_started_at = None
-        await record_event(
-            session,
-            origin=ORIGIN_BACKGROUND,
-            actor=WORKER,
-            target=request_target(request, "MINT"),
-            action="UPDATE",
-            old={"mintStartedAt": format_time(started) if started else None},
-            new={"mintStartedAt": None},
-            details="a key mint with an unknown outcome was abandoned; its key, if Tailscale "
-            "made one, reached nobody and expires there; the request may be claimed again",
-            user_id=request.user_id,
-        )
-        await notify_request_changed(session, request.id)
-        count += 1
-    return count
+    return await settle_stalled_mints(session, cutoff)
 
 
 async def link_to_tailscale_log(context: AppContext, session: AsyncSession) -> int:

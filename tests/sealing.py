@@ -16,8 +16,8 @@ from service.crypto.keyring import KeyRing
 from service.crypto.sealed import idempotency_response_context
 from service.grants.store import store_grant
 from service.models import IdempotencyRecord
+from service.provisioning.create import create_provisioning_request
 from service.provisioning.schemas import ProvisioningRequestCreate
-from service.provisioning.store import create_provisioning_request
 from service.settings import Settings
 from service.tailscale.client import TokenGrant
 

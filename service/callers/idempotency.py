@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.crypto.digests import lookup_digest
 from service.crypto.keyring import KeyRing
 from service.crypto.sealed import idempotency_response_context
-from service.db import transaction
+from service.db import rows_changed, transaction
 from service.models import IdempotencyRecord
 from service.state import AppContext
 from service.web.errors import AlreadyClaimed, IdempotencyConflict, IdempotencyInFlight
@@ -155,3 +155,17 @@ def _replay(key_ring: KeyRing, record: IdempotencyRecord) -> Answer:
     context = idempotency_response_context(record.id, record.caller_id)
     body = json.loads(key_ring.decrypt(record.response_ciphertext, context))
     return Answer(record.response_status, body)
+
+
+async def purge_idempotency_records(session: AsyncSession) -> int:
+    """Expired records, and claim answers past their replay window (the key inside is wiped)."""
+    now = datetime.now(UTC)
+    records = await session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < now)
+    )
+    wiped = await session.execute(
+        update(IdempotencyRecord)
+        .where(IdempotencyRecord.wipe_at < now, IdempotencyRecord.response_ciphertext.is_not(None))
+        .values(response_ciphertext=None)
+    )
+    return rows_changed(records) + rows_changed(wiped)

@@ -13,7 +13,8 @@ from service.grants.status import GrantMode
 from service.grants.store import store_grant
 from service.models import ProvisioningRequest
 from service.provisioning.status import RequestStatus
-from service.provisioning.store import change_status, load_request, record_request_failure
+from service.provisioning.store import load_request
+from service.provisioning.transitions import change_status, record_request_failure
 from service.state import AppContext
 from service.tailscale.client import TailscaleError, TokenGrant
 from service.users.store import find_user

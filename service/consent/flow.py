@@ -17,17 +17,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeGuard
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.crypto.digests import lookup_digest
 from service.crypto.keyring import KeyRing
 from service.crypto.sealed import verifier_context
+from service.db import rows_changed
 from service.models import ConsentFlow, ProvisioningRequest
 from service.provisioning.status import RequestStatus
+from service.provisioning.store import find_by_consent_token
 from service.web.errors import BrowserError
 
 FLOW_LIFETIME = timedelta(minutes=10)
+# Spent and expired flows are kept a while, so a late callback reads "expired", not "unknown".
+FLOW_KEEP = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -60,11 +64,7 @@ def valid_browser_id(value: str | None) -> TypeGuard[str]:
 
 async def find_request_for_consent(session: AsyncSession, token: str) -> ProvisioningRequest:
     """The request a consent link names, if it can still be consented to."""
-    request = await session.scalar(
-        select(ProvisioningRequest).where(
-            ProvisioningRequest.consent_token_hash == lookup_digest(token)
-        )
-    )
+    request = await find_by_consent_token(session, lookup_digest(token))
     if request is None:
         raise BrowserError(404, "Unknown link", "This consent link is not valid.")
     expires = request.consent_expires_at
@@ -135,3 +135,11 @@ def _open_verifier(
     if sealed is None:
         return ""
     return key_ring.decrypt_text(sealed, verifier_context(flow_id, request_id))
+
+
+async def purge_spent_flows(session: AsyncSession) -> int:
+    """Flows an hour past their expiry: nothing can consume them, and they say nothing more."""
+    cutoff = datetime.now(UTC) - FLOW_KEEP
+    return rows_changed(
+        await session.execute(delete(ConsentFlow).where(ConsentFlow.expires_at < cutoff))
+    )

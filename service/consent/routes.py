@@ -11,7 +11,7 @@ from service.audit.events import ANONYMOUS, ORIGIN_BROWSER, record_refused_attem
 from service.consent.callback import finish_consent, record_denial
 from service.consent.flow import FLOW_LIFETIME, consume_flow, find_request_for_consent, start_flow
 from service.db import transaction
-from service.provisioning.store import return_to_allowed
+from service.provisioning.create import return_to_allowed
 from service.settings import Settings
 from service.state import AppContext
 from service.web.deps import ContextDep, KeyRingDep, SessionDep

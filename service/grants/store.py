@@ -1,39 +1,22 @@
-"""Grant storage, and the locked refresh of reusable grants.
-
-A refresh token is single-use at the strictest Tailscale we plan for: two replicas refreshing
-the same grant at once would spend it twice and get the whole grant revoked. So a refresh
-runs under the grant's row lock, re-reads after locking, and commits the rotated pair in that
-same short transaction before anyone uses the new access token.
-"""
+"""Grant storage: every query on ``consent_grant``, sealing tokens, and status changes."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from pydantic import SecretStr
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.audit.events import WORKER, Actor, Target, format_optional_time, record_event
+from service.audit.events import Actor, Target, format_optional_time, record_event
 from service.crypto.keyring import KeyRing
 from service.crypto.sealed import token_context
-from service.db import transaction
 from service.grants.status import GrantMode, GrantStatus
 from service.models import ConsentGrant
-from service.state import AppContext
-from service.tailscale.client import InvalidGrant, TokenGrant
-from service.web.errors import ConsentRequired, GrantRevoked, ServiceUnavailable
+from service.tailscale.client import TokenGrant
 
-# Refresh a little early so a token never expires between the check and its use.
-REFRESH_MARGIN = timedelta(seconds=60)
-# How often a replica looks whether another has finished refreshing, and how much longer
-# than one upstream call it waits for that.
-LOCK_POLL_SECONDS = 0.1
-LOCK_WAIT_SLACK = 5.0
 ONE_TIME_KEY_LIFETIME = 3600
 _AUTH_KEY_ID = re.compile(r"^tskey-auth-([A-Za-z0-9]+)-")
 
@@ -174,121 +157,58 @@ async def set_grant_status(
     )
 
 
-async def access_token_for(context: AppContext, grant_id: uuid.UUID) -> SecretStr:
-    """A usable access token for a reusable grant, refreshing (once, shared) if due."""
-    token = await _fresh_access_token(context, grant_id)
-    if token is not None:
-        return token
-    # Every caller in this process shares one refresh and its outcome, failure included, so
-    # none waits on the row lock with a pooled connection, and a failure is not repeated
-    # once per waiter.
-    return await context.refreshes.run(grant_id, lambda: refresh_grant_locked(context, grant_id))
-
-
-def _usable(grant: ConsentGrant | None) -> ConsentGrant:
-    if grant is not None and grant.status in (GrantStatus.NEEDS_CONSENT, GrantStatus.EXPIRED):
-        raise ConsentRequired("The user must consent again.")
-    if grant is None or grant.status != GrantStatus.ACTIVE or grant.token_ciphertext is None:
-        raise GrantRevoked("The user's grant is no longer active.")
-    return grant
-
-
-def _access_token(key_ring: KeyRing, grant: ConsentGrant) -> SecretStr:
-    if grant.token_ciphertext is None:
-        raise GrantRevoked("The user's grant holds no token.")
-    return SecretStr(key_ring.decrypt_text(grant.token_ciphertext, token_context(grant, "token")))
-
-
-async def _fresh_access_token(context: AppContext, grant_id: uuid.UUID) -> SecretStr | None:
-    async with transaction(context.sessions) as session:
-        grant = _usable(await session.get(ConsentGrant, grant_id))
-        if not _fresh(grant):
-            return None
-        grant.last_used_at = datetime.now(UTC)
-        return _access_token(context.require_key_ring(), grant)
-
-
-async def refresh_grant_locked(context: AppContext, grant_id: uuid.UUID) -> SecretStr:
-    """Refresh once per grant across every replica; see the module docstring.
-
-    Another replica may hold the grant's row for a whole upstream call, so the lock is
-    polled with SKIP LOCKED, holding no connection between tries, for at most that long.
-    """
-    give_up = time.monotonic() + context.settings.upstream_deadline_seconds + LOCK_WAIT_SLACK
-    while True:
-        token = await _refresh_if_unlocked(context, grant_id)
-        if token is not None:
-            return token
-        if time.monotonic() > give_up:
-            raise ServiceUnavailable(
-                "The user's grant is being refreshed elsewhere; retry.",
-                headers={"Retry-After": "1"},
-            )
-        await asyncio.sleep(LOCK_POLL_SECONDS)
-
-
-async def _refresh_if_unlocked(context: AppContext, grant_id: uuid.UUID) -> SecretStr | None:
-    """The access token after refreshing under the row lock; None while another holds it."""
-    key_ring = context.require_key_ring()
-    async with transaction(context.sessions) as session:
-        locked = await session.scalar(
-            select(ConsentGrant)
-            .where(ConsentGrant.id == grant_id)
-            .with_for_update(skip_locked=True)
-        )
-        if locked is None:
-            _usable(await session.get(ConsentGrant, grant_id))  # gone or revoked: raises
-            return None
-        grant = _usable(locked)
-        if _fresh(grant):  # another replica refreshed while we waited
-            return _access_token(key_ring, grant)
-        token = await _refresh_upstream(context, key_ring, grant)
-        if token is not None:
-            await _store_refreshed(session, key_ring, grant, token)
-            return token.access_token
-        await set_grant_status(
-            session,
-            grant,
-            GrantStatus.NEEDS_CONSENT,
-            actor=WORKER,
-            origin="CONTROL",
-            action="UPDATE",
-            error="the grant can no longer be refreshed",
-        )
-    raise ConsentRequired("The user must consent again.")
-
-
-async def _refresh_upstream(
-    context: AppContext, key_ring: KeyRing, grant: ConsentGrant
-) -> TokenGrant | None:
-    """The refreshed tokens, or None when the grant can no longer be refreshed."""
-    if grant.refresh_ciphertext is None:
+async def load_grant(session: AsyncSession, grant_id: uuid.UUID | None) -> ConsentGrant | None:
+    if grant_id is None:
         return None
-    refresh = key_ring.decrypt_text(grant.refresh_ciphertext, token_context(grant, "refresh"))
-    try:
-        return await context.tailscale.refresh(SecretStr(refresh))
-    except InvalidGrant:
-        return None
+    return await session.get(ConsentGrant, grant_id)
 
 
-async def _store_refreshed(
-    session: AsyncSession, key_ring: KeyRing, grant: ConsentGrant, token: TokenGrant
-) -> None:
-    old_expiry = format_optional_time(grant.token_expires_at)
-    seal_tokens(grant, key_ring, token)
-    grant.last_used_at = grant.updated_at = datetime.now(UTC)
-    await record_event(
-        session,
-        origin="CONTROL",
-        actor=WORKER,
-        target=grant_target(grant, "TOKEN_EXPIRY"),
-        action="UPDATE",
-        old=old_expiry,
-        new=format_optional_time(grant.token_expires_at),
-        user_id=grant.user_id,
+async def try_lock_grant(session: AsyncSession, grant_id: uuid.UUID) -> ConsentGrant | None:
+    """The grant under its row lock, or None while another transaction holds that lock."""
+    return await session.scalar(
+        select(ConsentGrant).where(ConsentGrant.id == grant_id).with_for_update(skip_locked=True)
     )
 
 
-def _fresh(grant: ConsentGrant) -> bool:
-    expires = grant.token_expires_at
-    return expires is not None and expires - REFRESH_MARGIN > datetime.now(UTC)
+async def grants_by_id(
+    session: AsyncSession, grant_ids: Iterable[uuid.UUID | None]
+) -> dict[uuid.UUID, ConsentGrant]:
+    """Many grants in one query (a page of requests names one each)."""
+    wanted = {grant_id for grant_id in grant_ids if grant_id is not None}
+    if not wanted:
+        return {}
+    rows = await session.scalars(select(ConsentGrant).where(ConsentGrant.id.in_(wanted)))
+    return {grant.id: grant for grant in rows}
+
+
+async def grants_of_user(session: AsyncSession, user_id: str) -> list[ConsentGrant]:
+    """A user's grants, newest first."""
+    query = select(ConsentGrant).where(ConsentGrant.user_id == user_id)
+    return list(await session.scalars(query.order_by(ConsentGrant.created_at.desc())))
+
+
+async def lock_live_grants(session: AsyncSession, user_id: str) -> list[ConsentGrant]:
+    """A user's grants that could still serve a key, locked in a fixed order."""
+    query = select(ConsentGrant).where(
+        ConsentGrant.user_id == user_id,
+        ConsentGrant.status.in_((GrantStatus.ACTIVE, GrantStatus.NEEDS_CONSENT)),
+    )
+    return list(await session.scalars(query.order_by(ConsentGrant.id).with_for_update()))
+
+
+async def expire_overdue_grants(session: AsyncSession, actor: Actor, origin: str) -> int:
+    """Active grants past their expiry become ``expired`` (up to 500 per run)."""
+    now = datetime.now(UTC)
+    grants = await session.scalars(
+        select(ConsentGrant)
+        .where(ConsentGrant.status == GrantStatus.ACTIVE, ConsentGrant.expires_at < now)
+        .with_for_update(skip_locked=True)
+        .limit(500)
+    )
+    count = 0
+    for grant in grants:
+        await set_grant_status(
+            session, grant, GrantStatus.EXPIRED, actor=actor, origin=origin, action="EXPIRED"
+        )
+        count += 1
+    return count

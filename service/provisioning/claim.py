@@ -14,13 +14,14 @@ from service.audit.events import ORIGIN_API, Actor
 from service.crypto.sealed import token_context
 from service.db import transaction
 from service.grants.status import GrantStatus
-from service.grants.store import set_grant_status
+from service.grants.store import load_grant, set_grant_status
 from service.models import ConsentGrant, ProvisioningRequest
 from service.provisioning.handout import claim_answer
 from service.provisioning.minting import mint_and_hand_out
 from service.provisioning.schemas import ClaimOut
 from service.provisioning.status import HANDED_OUT_STATUSES, RequestStatus
-from service.provisioning.store import change_status, load_request
+from service.provisioning.store import load_request
+from service.provisioning.transitions import change_status
 from service.state import AppContext
 from service.web.errors import AlreadyClaimed, NotReady
 
@@ -41,7 +42,7 @@ async def claim_provisioning_request(
     async with transaction(context.sessions) as session:
         request = await load_request(session, request_id, lock=True)
         _check_claimable(request)
-        grant = await session.get(ConsentGrant, request.grant_id) if request.grant_id else None
+        grant = await load_grant(session, request.grant_id)
         if grant is None:
             raise NotReady("The request has no grant.", extra={"request_status": request.status})
         if grant.mode == "once":

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import ORIGIN_BACKGROUND, WORKER, Target, record_event
-from service.models import ConsentGrant, ProvisioningRequest
+from service.grants.store import load_grant
+from service.models import ProvisioningRequest
 from service.provisioning.status import RequestStatus
-from service.provisioning.store import change_status, record_request_failure
+from service.provisioning.store import any_claimed_since, linked_node_ids, lock_claimed_since
+from service.provisioning.transitions import change_status, record_request_failure
 from service.state import AppContext
 from service.tailscale.client import Device
 from service.users.store import find_user
@@ -34,26 +35,17 @@ async def watch_joined_devices(context: AppContext, session: AsyncSession) -> in
     if not context.tailscale.has_observer:
         return 0
     since = datetime.now(UTC) - WATCH_WINDOW
-    waiting_query = select(ProvisioningRequest).where(
-        ProvisioningRequest.status == RequestStatus.CLAIMED, ProvisioningRequest.claimed_at > since
-    )
-    if await session.scalar(select(waiting_query.exists())) is not True:
+    if not await any_claimed_since(session, since):
         return 0
     # Ask Tailscale before locking anything: a claim or cancel must not wait on this call.
     listed = await context.tailscale.list_devices()
-    waiting = list(await session.scalars(waiting_query.with_for_update(skip_locked=True)))
-    taken = set(
-        await session.scalars(
-            select(ProvisioningRequest.device_node_id).where(
-                ProvisioningRequest.device_node_id.is_not(None)
-            )
-        )
-    )
+    waiting = await lock_claimed_since(session, since)
+    taken = await linked_node_ids(session)
     devices = [device for device in listed if device.node_id not in taken]
     count = 0
     for request in waiting:
         user = await find_user(session, request.user_id)
-        grant = await session.get(ConsentGrant, request.grant_id) if request.grant_id else None
+        grant = await load_grant(session, request.grant_id)
         expected = (user.tailscale_login if user else None) or (grant.login_name if grant else None)
         found = next((d for d in devices if _matches(request, expected, d)), None)
         if found is None:

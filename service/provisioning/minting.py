@@ -19,19 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import ORIGIN_API, Actor, Target, format_time, record_event
 from service.db import transaction
-from service.grants.store import access_token_for
+from service.grants.refresh import access_token_for
 from service.models import ProvisioningRequest
+from service.provisioning.create import DEFAULT_CONSENT_TTL_SECONDS, consent_url, issue_consent_link
 from service.provisioning.handout import claim_answer
 from service.provisioning.schemas import ClaimOut
 from service.provisioning.status import RequestStatus
-from service.provisioning.store import (
-    DEFAULT_CONSENT_TTL_SECONDS,
-    change_status,
-    consent_url,
-    issue_consent_link,
-    load_request,
-    record_request_failure,
-)
+from service.provisioning.store import load_request
+from service.provisioning.transitions import change_status, record_request_failure
 from service.state import AppContext
 from service.tailscale.client import MintedKey, OutcomeUnknown, TailscaleError
 from service.web.errors import ConsentRequired, GrantRevoked, NotReady

@@ -10,20 +10,23 @@ import time
 import uuid
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.crypto.keyring import KeyRing
+from service.grants.store import grants_by_id, load_grant
 from service.models import ConsentGrant, ProvisioningRequest
+from service.provisioning.create import consent_url
 from service.provisioning.schemas import (
     DeviceSummary,
     GrantSummary,
     ProvisioningRequestOut,
     ProvisioningRequestPage,
 )
-from service.provisioning.store import consent_url, load_grant, load_request
+from service.provisioning.status import RequestStatus
+from service.provisioning.store import load_request, owner_of, page_for_user
 from service.settings import Settings
 from service.state import AppContext
-from service.web.errors import ValidationFailed
+from service.web.errors import NotFound, ValidationFailed
 
 # NOTIFY wakes a long-poll at once; this timer only covers a listener that was lost.
 LONG_POLL_RECHECK_SECONDS = 5.0
@@ -76,7 +79,7 @@ async def read_request(
 ) -> ProvisioningRequestOut:
     async with context.sessions() as session:
         row = await load_request(session, request_id)
-        return request_out(context.settings, key_ring, row, await load_grant(session, row))
+        return request_out(context.settings, key_ring, row, await load_grant(session, row.grant_id))
 
 
 async def wait_for_change(
@@ -101,33 +104,34 @@ async def wait_for_change(
     return out
 
 
+async def request_owner(sessions: async_sessionmaker[AsyncSession], request_id: uuid.UUID) -> str:
+    """The user a request is for, read before anything else so access can be checked first."""
+    async with sessions() as session:
+        user_id = await owner_of(session, request_id)
+    if user_id is None:
+        raise NotFound("No such provisioning request.")
+    return user_id
+
+
 async def list_user_requests(
     context: AppContext,
     key_ring: KeyRing,
     user_id: str,
-    status: str | None,
+    status: RequestStatus | None,
     limit: int,
     cursor: str | None,
 ) -> ProvisioningRequestPage:
     """A user's requests, newest first, keyset-paginated on (created_at, id)."""
-    query = select(ProvisioningRequest).where(ProvisioningRequest.user_id == user_id)
-    if status is not None:
-        query = query.where(ProvisioningRequest.status == status)
-    if cursor is not None:
-        created_at, row_id = decode_cursor(cursor)
-        query = query.where(
-            or_(
-                ProvisioningRequest.created_at < created_at,
-                and_(ProvisioningRequest.created_at == created_at, ProvisioningRequest.id < row_id),
-            )
-        )
-    query = query.order_by(ProvisioningRequest.created_at.desc(), ProvisioningRequest.id.desc())
+    after = decode_cursor(cursor) if cursor is not None else None
     async with context.sessions() as session:
-        rows = list(await session.scalars(query.limit(limit + 1)))
-        items = [
-            request_out(context.settings, key_ring, row, await load_grant(session, row))
-            for row in rows[:limit]
-        ]
+        rows = await page_for_user(session, user_id, status, limit, after)
+        grants = await grants_by_id(session, (row.grant_id for row in rows[:limit]))
+    items = [
+        request_out(
+            context.settings, key_ring, row, grants.get(row.grant_id) if row.grant_id else None
+        )
+        for row in rows[:limit]
+    ]
     last = rows[limit - 1] if len(rows) > limit else None
     next_cursor = encode_cursor(last.created_at, last.id) if last else None
     return ProvisioningRequestPage(items=items, next_cursor=next_cursor)

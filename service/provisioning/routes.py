@@ -12,11 +12,15 @@ from fastapi.responses import JSONResponse
 from service.audit.events import caller_actor
 from service.callers.idempotency import Answer, fingerprint, run_idempotent
 from service.db import transaction
+from service.grants.store import load_grant
+from service.provisioning.cancel import cancel_request
 from service.provisioning.claim import claim_provisioning_request
+from service.provisioning.create import create_provisioning_request
 from service.provisioning.reading import (
     list_user_requests,
     read_request,
     request_out,
+    request_owner,
     wait_for_change,
 )
 from service.provisioning.schemas import (
@@ -26,12 +30,6 @@ from service.provisioning.schemas import (
     ProvisioningRequestPage,
 )
 from service.provisioning.status import RequestStatus
-from service.provisioning.store import (
-    cancel_request,
-    create_provisioning_request,
-    load_grant,
-    request_owner,
-)
 from service.web.deps import (
     ContextDep,
     KeyRingDep,
@@ -82,7 +80,7 @@ async def create_request(
             request = await create_provisioning_request(
                 session, context.settings, key_ring, actor, user_id, body
             )
-            grant = await load_grant(session, request)
+            grant = await load_grant(session, request.grant_id)
             out = request_out(context.settings, key_ring, request, grant)
         return Answer(201, out.model_dump(mode="json"))
 

@@ -1,163 +1,28 @@
-"""The provisioning-request state machine and its audit trail."""
+"""Every query on ``provisioning_request``: plain functions that take a session."""
 
 from __future__ import annotations
 
-import secrets
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.audit.events import ORIGIN_API, Actor, Target, format_optional_time, record_event
-from service.crypto.digests import lookup_digest
-from service.crypto.keyring import KeyRing
-from service.crypto.sealed import consent_token_context
-from service.db import transaction
-from service.grants.status import GrantMode, GrantStatus
-from service.grants.store import find_live_reusable_grant, set_grant_status
-from service.models import ConsentGrant, ProvisioningRequest
-from service.provisioning.notify import notify_request_changed
-from service.provisioning.schemas import ProvisioningRequestCreate
+from service.models import ProvisioningRequest
 from service.provisioning.status import OPEN_STATUSES, RequestStatus
-from service.settings import Settings
-from service.users.store import ensure_user
-from service.web.errors import Conflict, NotFound, ValidationFailed
+from service.web.errors import NotFound
 
-# A fresh consent link asked for after the request was made (a grant that needs consent
-# again) gets the window a new request gets by default.
-DEFAULT_CONSENT_TTL_SECONDS = 3600
-# What a caller's body sets on the request as it is (tags are copied to a list apart).
-REQUEST_FIELDS = {
-    "hostname",
-    "description",
-    "return_to",
-    "ephemeral",
-    "preauthorized",
-    "expiry_seconds",
-}
+Cursor = tuple[datetime, uuid.UUID]
 
 
-def request_target(request: ProvisioningRequest, prop: str = "") -> Target:
-    return Target(
-        id=str(request.id), name=request.user_id, type="PROVISIONING_REQUEST", property=prop
-    )
+def new_request(**fields: Any) -> ProvisioningRequest:
+    return ProvisioningRequest(id=uuid.uuid4(), **fields)
 
 
-def return_to_allowed(settings: Settings, path: str | None) -> bool:
-    """Literal prefix match on a local path; anything that could leave the site is refused."""
-    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
-        return False
-    return any(path.startswith(prefix) for prefix in settings.return_to_allowlist)
-
-
-def issue_consent_link(request: ProvisioningRequest, key_ring: KeyRing, ttl: int) -> None:
-    """A fresh unguessable consent token; only its hash and a sealed copy are kept."""
-    token = secrets.token_urlsafe(32)
-    request.consent_token_hash = lookup_digest(token)
-    request.consent_token_ciphertext = key_ring.encrypt_text(token, consent_token_context(request))
-    request.consent_expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
-
-
-def consent_url(settings: Settings, key_ring: KeyRing, request: ProvisioningRequest) -> str | None:
-    if request.status != RequestStatus.AWAITING_CONSENT or request.consent_token_ciphertext is None:
-        return None
-    token = key_ring.decrypt_text(request.consent_token_ciphertext, consent_token_context(request))
-    return f"{settings.public_url}/authorize?request={token}"
-
-
-async def create_provisioning_request(
-    session: AsyncSession,
-    settings: Settings,
-    key_ring: KeyRing,
-    actor: Actor,
-    user_id: str,
-    body: ProvisioningRequestCreate,
-) -> ProvisioningRequest:
-    """``ready`` at once under a live reusable grant, otherwise awaiting consent."""
-    if body.return_to is not None and not return_to_allowed(settings, body.return_to):
-        raise ValidationFailed("return_to is not on the allowlist.")
-    await ensure_user(session, actor, user_id, origin=ORIGIN_API)
-    grant = await find_live_reusable_grant(session, user_id)
-    request = ProvisioningRequest(
-        id=uuid.uuid4(),
-        user_id=user_id,
-        status=RequestStatus.READY if grant else RequestStatus.AWAITING_CONSENT,
-        grant_id=grant.id if grant else None,
-        created_by=actor.login_name,
-        tags=list(body.tags),
-        **body.model_dump(include=REQUEST_FIELDS),
-    )
-    if grant is None:
-        issue_consent_link(request, key_ring, body.consent_ttl_seconds)
+async def insert_request(session: AsyncSession, request: ProvisioningRequest) -> None:
     session.add(request)
     await session.flush()
-    consent_expires = format_optional_time(request.consent_expires_at)
-    new = {"status": request.status, "consentExpiresAt": consent_expires}
-    await record_event(
-        session,
-        origin=ORIGIN_API,
-        actor=actor,
-        target=request_target(request),
-        action="CREATE",
-        new=new,
-        user_id=user_id,
-    )
-    return request
-
-
-async def record_request_failure(
-    session: AsyncSession,
-    request: ProvisioningRequest,
-    *,
-    actor: Actor,
-    origin: str,
-    error: str,
-    action: str = "CREATE",
-) -> None:
-    """A refused or failed step of this request: a FAILED_REQUEST event naming it."""
-    await record_event(
-        session,
-        origin=origin,
-        actor=actor,
-        target=Target(id=str(request.id), name=request.user_id, type="FAILED_REQUEST"),
-        action=action,
-        error=error,
-        user_id=request.user_id,
-    )
-
-
-async def change_status(
-    session: AsyncSession,
-    request: ProvisioningRequest,
-    new_status: RequestStatus,
-    *,
-    actor: Actor,
-    origin: str,
-    details: str = "",
-    error: str = "",
-) -> None:
-    """Move a request, wipe what it no longer needs, audit it and wake long-polls."""
-    old_status = request.status
-    request.status = new_status
-    request.updated_at = datetime.now(UTC)
-    if new_status != "awaiting_consent":
-        # The hash stays, so an old link gets "already used" rather than "unknown".
-        request.consent_token_ciphertext = None
-    await session.flush()
-    await record_event(
-        session,
-        origin=origin,
-        actor=actor,
-        target=request_target(request, "STATUS"),
-        action="UPDATE",
-        old=old_status,
-        new=new_status,
-        details=details,
-        error=error,
-        user_id=request.user_id,
-    )
-    await notify_request_changed(session, request.id)
 
 
 async def load_request(
@@ -172,42 +37,106 @@ async def load_request(
     return request
 
 
-async def load_grant(session: AsyncSession, request: ProvisioningRequest) -> ConsentGrant | None:
-    if request.grant_id is None:
-        return None
-    return await session.get(ConsentGrant, request.grant_id)
+async def owner_of(session: AsyncSession, request_id: uuid.UUID) -> str | None:
+    """The user a request is for, without loading the row."""
+    return await session.scalar(
+        select(ProvisioningRequest.user_id).where(ProvisioningRequest.id == request_id)
+    )
 
 
-async def cancel_provisioning_request(
-    session: AsyncSession, request: ProvisioningRequest, actor: Actor
-) -> None:
-    """Cancel an open request; a one-time key it held is wiped with its grant."""
-    if request.status == "cancelled":
-        return
-    if request.status not in OPEN_STATUSES:
-        raise Conflict(f"The request is already {request.status}.")
-    grant = await load_grant(session, request)
-    if grant is not None and grant.mode == GrantMode.ONCE and grant.status == "active":
-        await set_grant_status(
-            session, grant, GrantStatus.REVOKED, actor=actor, origin=ORIGIN_API, action="REVOKE"
+async def find_by_consent_token(
+    session: AsyncSession, token_hash: bytes
+) -> ProvisioningRequest | None:
+    return await session.scalar(
+        select(ProvisioningRequest).where(ProvisioningRequest.consent_token_hash == token_hash)
+    )
+
+
+async def page_for_user(
+    session: AsyncSession,
+    user_id: str,
+    status: RequestStatus | None,
+    limit: int,
+    after: Cursor | None,
+) -> list[ProvisioningRequest]:
+    """Up to ``limit + 1`` of a user's requests, newest first, after the cursor (keyset)."""
+    query = select(ProvisioningRequest).where(ProvisioningRequest.user_id == user_id)
+    if status is not None:
+        query = query.where(ProvisioningRequest.status == status)
+    if after is not None:
+        created_at, row_id = after
+        query = query.where(
+            or_(
+                ProvisioningRequest.created_at < created_at,
+                and_(ProvisioningRequest.created_at == created_at, ProvisioningRequest.id < row_id),
+            )
         )
-    await change_status(session, request, RequestStatus.CANCELLED, actor=actor, origin=ORIGIN_API)
+    query = query.order_by(ProvisioningRequest.created_at.desc(), ProvisioningRequest.id.desc())
+    return list(await session.scalars(query.limit(limit + 1)))
 
 
-async def request_owner(sessions: async_sessionmaker[AsyncSession], request_id: uuid.UUID) -> str:
-    """The user a request is for, read before anything else so access can be checked first."""
-    async with sessions() as session:
-        user_id = await session.scalar(
-            select(ProvisioningRequest.user_id).where(ProvisioningRequest.id == request_id)
+async def provisioned_devices(session: AsyncSession, user_id: str) -> list[ProvisioningRequest]:
+    """A user's requests whose device joined, newest join first."""
+    query = (
+        select(ProvisioningRequest)
+        .where(
+            ProvisioningRequest.user_id == user_id, ProvisioningRequest.device_node_id.is_not(None)
         )
-    if user_id is None:
-        raise NotFound("No such provisioning request.")
-    return user_id
+        .order_by(ProvisioningRequest.device_joined_at.desc())
+    )
+    return list(await session.scalars(query))
 
 
-async def cancel_request(
-    sessions: async_sessionmaker[AsyncSession], actor: Actor, request_id: uuid.UUID
-) -> None:
-    async with transaction(sessions) as session:
-        request = await load_request(session, request_id, lock=True)
-        await cancel_provisioning_request(session, request, actor)
+async def lock_open_requests(session: AsyncSession, user_id: str) -> list[ProvisioningRequest]:
+    """A user's requests still awaiting consent or a claim, locked in a fixed order."""
+    query = select(ProvisioningRequest).where(
+        ProvisioningRequest.user_id == user_id, ProvisioningRequest.status.in_(OPEN_STATUSES)
+    )
+    return list(await session.scalars(query.order_by(ProvisioningRequest.id).with_for_update()))
+
+
+def _claimed_since(since: datetime) -> Any:
+    return select(ProvisioningRequest).where(
+        ProvisioningRequest.status == RequestStatus.CLAIMED, ProvisioningRequest.claimed_at > since
+    )
+
+
+async def any_claimed_since(session: AsyncSession, since: datetime) -> bool:
+    return await session.scalar(select(_claimed_since(since).exists())) is True
+
+
+async def lock_claimed_since(session: AsyncSession, since: datetime) -> list[ProvisioningRequest]:
+    """Claimed requests waiting for their device, skipping those another worker holds."""
+    return list(await session.scalars(_claimed_since(since).with_for_update(skip_locked=True)))
+
+
+async def linked_node_ids(session: AsyncSession) -> set[str]:
+    """Every device already linked to a request: none may be linked twice."""
+    rows = await session.scalars(
+        select(ProvisioningRequest.device_node_id).where(
+            ProvisioningRequest.device_node_id.is_not(None)
+        )
+    )
+    return {node_id for node_id in rows if node_id is not None}
+
+
+async def lock_overdue_requests(
+    session: AsyncSession, now: datetime, limit: int
+) -> list[ProvisioningRequest]:
+    """Open requests whose consent window or one-time key has run out."""
+    query = select(ProvisioningRequest).where(
+        (ProvisioningRequest.status == RequestStatus.AWAITING_CONSENT)
+        & (ProvisioningRequest.consent_expires_at < now)
+        | (ProvisioningRequest.status == RequestStatus.READY)
+        & (ProvisioningRequest.key_expires_at < now)
+    )
+    return list(await session.scalars(query.with_for_update(skip_locked=True).limit(limit)))
+
+
+async def lock_stalled_mints(session: AsyncSession, cutoff: datetime) -> list[ProvisioningRequest]:
+    """Ready requests whose key mint started before ``cutoff`` and never settled."""
+    query = select(ProvisioningRequest).where(
+        ProvisioningRequest.status == RequestStatus.READY,
+        ProvisioningRequest.mint_started_at < cutoff,
+    )
+    return list(await session.scalars(query.with_for_update(skip_locked=True)))

@@ -5,33 +5,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from service.audit.events import ORIGIN_API, Actor, Target, record_event
 from service.db import transaction
 from service.grants.status import GrantStatus
-from service.grants.store import set_grant_status
-from service.models import ConsentGrant, ProvisioningRequest
-from service.provisioning.status import OPEN_STATUSES, RequestStatus
-from service.provisioning.store import change_status
+from service.grants.store import lock_live_grants, set_grant_status
+from service.models import ProvisioningRequest
+from service.provisioning.status import RequestStatus
+from service.provisioning.store import lock_open_requests, provisioned_devices
+from service.provisioning.transitions import change_status
 from service.state import AppContext
 from service.tailscale.client import Device, TailscaleError
 from service.users.schemas import DeviceOut, DevicePage, OffboardOut
 from service.web.errors import NotFound, ServiceUnavailable
 
 log = logging.getLogger("tsprov.offboarding")
-
-
-async def provisioned_devices(session: AsyncSession, user_id: str) -> list[ProvisioningRequest]:
-    query = (
-        select(ProvisioningRequest)
-        .where(
-            ProvisioningRequest.user_id == user_id, ProvisioningRequest.device_node_id.is_not(None)
-        )
-        .order_by(ProvisioningRequest.device_joined_at.desc())
-    )
-    return list(await session.scalars(query))
 
 
 async def offboard_user(
@@ -41,8 +28,8 @@ async def offboard_user(
     async with transaction(context.sessions) as session:
         # Every row lock first, requests before grants as claims take them, and only then
         # the audit appends: the chain lock must never be held while waiting for a row.
-        requests = await _lock_open_requests(session, user_id)
-        grants = await _lock_live_grants(session, user_id)
+        requests = await lock_open_requests(session, user_id)
+        grants = await lock_live_grants(session, user_id)
         for request in requests:
             await change_status(
                 session,
@@ -71,21 +58,6 @@ async def offboard_user(
         devices_deleted=deleted,
         devices_not_deleted=kept,
     )
-
-
-async def _lock_open_requests(session: AsyncSession, user_id: str) -> list[ProvisioningRequest]:
-    query = select(ProvisioningRequest).where(
-        ProvisioningRequest.user_id == user_id, ProvisioningRequest.status.in_(OPEN_STATUSES)
-    )
-    return list(await session.scalars(query.order_by(ProvisioningRequest.id).with_for_update()))
-
-
-async def _lock_live_grants(session: AsyncSession, user_id: str) -> list[ConsentGrant]:
-    query = select(ConsentGrant).where(
-        ConsentGrant.user_id == user_id,
-        ConsentGrant.status.in_((GrantStatus.ACTIVE, GrantStatus.NEEDS_CONSENT)),
-    )
-    return list(await session.scalars(query.order_by(ConsentGrant.id).with_for_update()))
 
 
 async def _try_delete(

@@ -10,7 +10,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import Actor, Target, record_event
-from service.models import ConsentGrant, UserAccount
+from service.grants.store import grants_of_user
+from service.models import UserAccount
 from service.users.schemas import GrantOut, UserOut, UserUpdate
 from service.web.errors import NotFound
 
@@ -82,11 +83,7 @@ async def user_with_grants(session: AsyncSession, user_id: str) -> UserOut:
     user = await find_user(session, user_id)
     if user is None:
         raise NotFound("No such user.")
-    grants = await session.scalars(
-        select(ConsentGrant)
-        .where(ConsentGrant.user_id == user_id)
-        .order_by(ConsentGrant.created_at.desc())
-    )
+    grants = await grants_of_user(session, user_id)
     return UserOut(
         user_id=user.user_id,
         tailscale_login=user.tailscale_login,

@@ -11,7 +11,8 @@ from service.audit.events import user_actor
 from service.crypto.keyring import KeyRing
 from service.grants.store import store_grant
 from service.provisioning.status import RequestStatus
-from service.provisioning.store import change_status, load_request
+from service.provisioning.store import load_request
+from service.provisioning.transitions import change_status
 from service.tailscale.client import TokenGrant
 
 

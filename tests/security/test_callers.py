@@ -160,9 +160,9 @@ async def test_item_21_a_caller_limited_to_some_users_is_refused_others_before_a
     ]
     assert [answer.status_code for answer in refusals] == [403] * len(refusals)
     assert {answer.json()["code"] for answer in refusals} == {"forbidden"}
-    # The background watch lists devices with the observer's own token; anything else would
-    # have been caused by a refusal.
-    observer = ("devices", "client_credentials")
+    # The background jobs list devices and read Tailscale's log with the observer's own
+    # token; anything else would have been caused by a refusal.
+    observer = ("devices", "logging", "client_credentials")
     acted = [
         call
         for call in await upstream_calls(sandbox)

@@ -18,8 +18,8 @@ from service.consent.flow import start_flow
 from service.crypto.keyring import KeyRing
 from service.crypto.sealed import verifier_context
 from service.models import ConsentFlow
+from service.provisioning.create import create_provisioning_request
 from service.provisioning.schemas import ProvisioningRequestCreate
-from service.provisioning.store import create_provisioning_request
 from service.settings import Settings
 from tests.conftest import bearer
 from tests.integration.browser import Browser, query_of

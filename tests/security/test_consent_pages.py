@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.models import ConsentFlow, ProvisioningRequest
-from service.provisioning.store import return_to_allowed
+from service.provisioning.create import return_to_allowed
 from service.settings import Settings
 from tests.conftest import CallerFactory, bearer
 from tests.integration.browser import Browser, query_of

@@ -1,0 +1,73 @@
+"""Moving a request between statuses: every move wipes what is no longer needed, is audited
+and wakes the long-polls waiting on it. These functions take a session and only flush."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.audit.events import Actor, Target, record_event
+from service.models import ProvisioningRequest
+from service.provisioning.notify import notify_request_changed
+from service.provisioning.status import RequestStatus
+
+
+def request_target(request: ProvisioningRequest, prop: str = "") -> Target:
+    return Target(
+        id=str(request.id), name=request.user_id, type="PROVISIONING_REQUEST", property=prop
+    )
+
+
+async def record_request_failure(
+    session: AsyncSession,
+    request: ProvisioningRequest,
+    *,
+    actor: Actor,
+    origin: str,
+    error: str,
+    action: str = "CREATE",
+) -> None:
+    """A refused or failed step of this request: a FAILED_REQUEST event naming it."""
+    await record_event(
+        session,
+        origin=origin,
+        actor=actor,
+        target=Target(id=str(request.id), name=request.user_id, type="FAILED_REQUEST"),
+        action=action,
+        error=error,
+        user_id=request.user_id,
+    )
+
+
+async def change_status(
+    session: AsyncSession,
+    request: ProvisioningRequest,
+    new_status: RequestStatus,
+    *,
+    actor: Actor,
+    origin: str,
+    details: str = "",
+    error: str = "",
+) -> None:
+    """Move a request, wipe what it no longer needs, audit it and wake long-polls."""
+    old_status = request.status
+    request.status = new_status
+    request.updated_at = datetime.now(UTC)
+    if new_status != "awaiting_consent":
+        # The hash stays, so an old link gets "already used" rather than "unknown".
+        request.consent_token_ciphertext = None
+    await session.flush()
+    await record_event(
+        session,
+        origin=origin,
+        actor=actor,
+        target=request_target(request, "STATUS"),
+        action="UPDATE",
+        old=old_status,
+        new=new_status,
+        details=details,
+        error=error,
+        user_id=request.user_id,
+    )
+    await notify_request_changed(session, request.id)
