@@ -27,7 +27,7 @@ from service.ops.migrate import upgrade_head
 from service.provisioning.notify import RequestNotifier
 from service.settings import Settings
 from service.state import AppContext
-from tests.stack import scoped_database_name
+from tests.helpers.stack import scoped_database_name
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DATABASE = "tsprov_test"

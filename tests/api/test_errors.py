@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from service.main import create_app
 from service.state import AppContext
 from service.web.problem import Problem
-from tests.steps import Sessions
+from tests.helpers.steps import Sessions
 
 Failure = Callable[[], Awaitable[object]]
 Answer = Callable[[Failure], Awaitable[httpx.Response]]

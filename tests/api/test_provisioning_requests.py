@@ -6,9 +6,9 @@ import httpx
 import pytest
 
 from service.crypto.keyring import KeyRing
-from tests.api.support import make_ready, one_time_token
 from tests.conftest import CallerFactory, bearer
-from tests.steps import Sessions, create_request
+from tests.helpers.api_calls import make_ready, one_time_token
+from tests.helpers.steps import Sessions, create_request
 
 
 async def test_a_new_request_awaits_consent_with_a_link(

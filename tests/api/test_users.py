@@ -11,9 +11,9 @@ from sqlalchemy import select
 from service.crypto.keyring import KeyRing
 from service.models import ConsentGrant, ProvisioningRequest
 from service.provisioning.status import RequestStatus
-from tests.api.support import make_ready
 from tests.conftest import CallerFactory, bearer
-from tests.steps import Sessions, create_request
+from tests.helpers.api_calls import make_ready
+from tests.helpers.steps import Sessions, create_request
 
 
 async def test_put_creates_then_updates_a_user_and_needs_admin(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from service.ops.migrate import upgrade_head
-from tests.cli.support import RunTsprov, Scratch
+from tests.helpers.cli_scratch import RunTsprov, Scratch
 
 
 @pytest.fixture(scope="session")

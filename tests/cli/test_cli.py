@@ -9,7 +9,7 @@ from service.crypto.keyring import KeyRing, generate_key_entry
 from service.ops.cli import describe
 from service.ops.devdb import DevDatabaseError
 from service.settings import Settings
-from tests.cli.support import RunTsprov, assert_one_line_failure, fetch_value
+from tests.helpers.cli_scratch import RunTsprov, assert_one_line_failure, fetch_value
 
 UNREACHABLE = {
     "unknown host": "postgresql://postgres@tsprov-no-such-host.invalid:5432/tsprov",

@@ -20,7 +20,7 @@ from service.ops.app_role import (
     app_role_name,
 )
 from service.ops.migrate import alembic_config, upgrade_head
-from tests.cli.support import RunTsprov, Scratch, assert_one_line_failure, fetch_value
+from tests.helpers.cli_scratch import RunTsprov, Scratch, assert_one_line_failure, fetch_value
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
 

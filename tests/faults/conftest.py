@@ -27,10 +27,10 @@ from service.ops.devdb import ensure_database, with_database
 from service.ops.migrate import upgrade_head
 from service.settings import Settings
 from service.state import AppContext
-from tests.faults.flows import APP_PATH, REUSABLE_SCOPE, consented_user
-from tests.integration.browser import Browser
-from tests.servers import ThreadedServer
-from tests.stack import SANDBOX_ADMIN, TEST_CREDENTIALS, LateApp, scoped_database_name
+from tests.helpers.browser import Browser
+from tests.helpers.fault_flows import APP_PATH, REUSABLE_SCOPE, consented_user
+from tests.helpers.servers import ThreadedServer
+from tests.helpers.stack import SANDBOX_ADMIN, TEST_CREDENTIALS, LateApp, scoped_database_name
 
 FAULTS_DATABASE = "tsprov_faults"
 # The services' upstream deadline unless a test sets its own: short, so a test held by a

@@ -22,8 +22,8 @@ from service.settings import Settings
 from service.state import AppContext
 from tests.conftest import bearer
 from tests.faults.pg_proxy import PostgresProxy
-from tests.servers import free_port
-from tests.steps import Sessions, create_request, new_user
+from tests.helpers.servers import free_port
+from tests.helpers.steps import Sessions, create_request, new_user
 
 # /readyz's own database check gives up after 0.8 s.
 READY_WITHIN = 1.0

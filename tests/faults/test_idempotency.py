@@ -19,7 +19,8 @@ from service.jobs import run_job
 from service.state import AppContext
 from tests.conftest import bearer
 from tests.faults.conftest import GrantFactory, ServiceFactory
-from tests.faults.flows import (
+from tests.helpers.browser import Browser
+from tests.helpers.fault_flows import (
     add_fault,
     claim,
     consented_user,
@@ -27,8 +28,7 @@ from tests.faults.flows import (
     mint_intent_committed,
     ready_request,
 )
-from tests.integration.browser import Browser
-from tests.steps import Sessions, new_user
+from tests.helpers.steps import Sessions, new_user
 
 
 async def create(

@@ -14,7 +14,7 @@ import httpx
 from service.jobs import run_job
 from service.state import AppContext
 from tests.faults.conftest import GrantFactory
-from tests.faults.flows import (
+from tests.helpers.fault_flows import (
     add_fault,
     age_mint,
     claim,
@@ -23,7 +23,7 @@ from tests.faults.flows import (
     ready_request,
     request_status,
 )
-from tests.steps import Sessions
+from tests.helpers.steps import Sessions
 
 DEADLINE_SECONDS = 1.0
 

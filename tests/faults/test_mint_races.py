@@ -10,14 +10,14 @@ import httpx
 from service.callers.store import create_caller
 from tests.conftest import bearer
 from tests.faults.conftest import GrantFactory
-from tests.faults.flows import (
+from tests.helpers.fault_flows import (
     add_fault,
     claim,
     mint_intent_committed,
     ready_request,
     request_status,
 )
-from tests.steps import Sessions, expire_access_tokens
+from tests.helpers.steps import Sessions, expire_access_tokens
 
 
 async def admin_key(db: Sessions) -> str:

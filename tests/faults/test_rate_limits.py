@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from tests.faults.conftest import GrantFactory, ServiceFactory
-from tests.faults.flows import (
+from tests.helpers.browser import Browser
+from tests.helpers.fault_flows import (
     add_fault,
     claim,
     consented_user,
@@ -26,8 +27,7 @@ from tests.faults.flows import (
     ready_request,
     set_switches,
 )
-from tests.integration.browser import Browser
-from tests.steps import Sessions, expire_access_tokens
+from tests.helpers.steps import Sessions, expire_access_tokens
 
 # RetryPolicy's defaults: full jitter under base * 2**(failures - 1).
 BACKOFF_BASE = 0.2

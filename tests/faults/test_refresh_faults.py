@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import text
 
 from tests.faults.conftest import GrantFactory, Service
-from tests.faults.flows import (
+from tests.helpers.browser import Browser
+from tests.helpers.fault_flows import (
     add_fault,
     claim,
     grant_row_is_unlocked,
@@ -27,8 +28,7 @@ from tests.faults.flows import (
     request_status,
     set_switches,
 )
-from tests.integration.browser import Browser
-from tests.steps import Sessions, expire_access_tokens
+from tests.helpers.steps import Sessions, expire_access_tokens
 
 REFRESH = "refresh_token"
 

@@ -23,7 +23,8 @@ from service.settings import Settings
 from service.state import AppContext
 from tests.conftest import ROOT, bearer
 from tests.faults.conftest import ServiceFactory
-from tests.faults.flows import (
+from tests.helpers.browser import Browser
+from tests.helpers.fault_flows import (
     REUSABLE_SCOPE,
     add_fault,
     age_mint,
@@ -33,9 +34,8 @@ from tests.faults.flows import (
     mint_intent_committed,
     ready_request,
 )
-from tests.integration.browser import Browser
-from tests.servers import free_port, serve_environment
-from tests.steps import Sessions, create_request, new_user
+from tests.helpers.servers import free_port, serve_environment
+from tests.helpers.steps import Sessions, create_request, new_user
 
 DRAIN_SECONDS = 1.0
 MINT_LATENCY = 2.5

@@ -15,10 +15,10 @@ import pytest
 
 from sandbox.app import create_app as create_sandbox
 from tests.faults.conftest import ServiceFactory, sandbox_settings
-from tests.faults.flows import add_fault, grant_rows, logged, request_status
-from tests.integration.browser import Browser
-from tests.servers import ThreadedServer
-from tests.steps import Sessions, create_request, new_user
+from tests.helpers.browser import Browser
+from tests.helpers.fault_flows import add_fault, grant_rows, logged, request_status
+from tests.helpers.servers import ThreadedServer
+from tests.helpers.steps import Sessions, create_request, new_user
 
 DEADLINE_SECONDS = 1.0
 FIVE_MB = 5 * 1024 * 1024

@@ -15,10 +15,10 @@ from sandbox.settings import SandboxSettings
 from service.callers.store import create_caller
 from service.main import create_app
 from service.settings import Settings
-from tests.servers import ThreadedServer
+from tests.helpers.servers import ThreadedServer
 
 # api, browser and sandbox are fixtures: per-test clients of the stack, shared across suites.
-from tests.stack import TEST_CREDENTIALS, LateApp, api, browser, migrated_database, sandbox  # noqa: F401
+from tests.helpers.stack import TEST_CREDENTIALS, LateApp, api, browser, migrated_database, sandbox  # noqa: F401
 
 IT_DATABASE = "tsprov_it"
 

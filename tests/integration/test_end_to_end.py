@@ -7,10 +7,10 @@ import asyncio
 import httpx
 
 from tests.conftest import bearer
-from tests.integration.browser import Browser, query_of
+from tests.helpers.browser import Browser, query_of
+from tests.helpers.stack import SANDBOX_ADMIN
+from tests.helpers.steps import claim_and_join, create_request, new_user
 from tests.integration.conftest import Stack
-from tests.stack import SANDBOX_ADMIN
-from tests.steps import claim_and_join, create_request, new_user
 
 
 async def test_consent_claim_join_gives_a_device_owned_by_the_consenting_user(

@@ -13,7 +13,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.conftest import bearer
-from tests.integration.browser import Browser
+from tests.helpers.browser import Browser
+from tests.helpers.servers import free_port, serve_environment
+from tests.helpers.steps import expire_access_tokens
 from tests.integration.conftest import Stack
 from tests.integration.test_reusable_grants import (
     ask_ready,
@@ -21,8 +23,6 @@ from tests.integration.test_reusable_grants import (
     reusable_mode,
     token_calls,
 )
-from tests.servers import free_port, serve_environment
-from tests.steps import expire_access_tokens
 
 
 def wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:

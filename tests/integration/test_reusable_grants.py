@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 
 from tests.conftest import bearer
-from tests.integration.browser import Browser
-from tests.steps import Sessions, claim_and_join, create_request, expire_access_tokens
+from tests.helpers.browser import Browser
+from tests.helpers.steps import Sessions, claim_and_join, create_request, expire_access_tokens
 
 
 async def reusable_mode(sandbox: httpx.AsyncClient, **switches: Any) -> None:

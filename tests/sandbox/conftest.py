@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from sandbox.app import create_app
 from sandbox.settings import SandboxSettings
 from sandbox.state import SandboxState
-from tests.sandbox.flows import (
+from tests.helpers.sandbox_flows import (
     ADMIN_TOKEN,
     APP_ID,
     APP_SECRET,
@@ -21,7 +21,7 @@ from tests.sandbox.flows import (
     REDIRECT_URI,
     SANDBOX_URL,
 )
-from tests.servers import ThreadedServer
+from tests.helpers.servers import ThreadedServer
 
 SettingsFactory = Callable[..., SandboxSettings]
 

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from sandbox.state import SandboxState
-from tests.sandbox.flows import (
+from tests.helpers.sandbox_flows import (
     ADMIN,
     ADMIN_TOKEN,
     APP_ID,

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from sandbox.state import SandboxState
-from tests.sandbox.flows import (
+from tests.helpers.sandbox_flows import (
     APP_ID,
     AUTHORIZE,
     REDIRECT_URI,

@@ -7,7 +7,14 @@ import httpx
 import pytest
 
 from sandbox.state import SandboxState
-from tests.sandbox.flows import ADMIN, admin_key, bearer, consent_token, join, observer_token
+from tests.helpers.sandbox_flows import (
+    ADMIN,
+    admin_key,
+    bearer,
+    consent_token,
+    join,
+    observer_token,
+)
 
 DEVICE_FIELDS = {
     "id",

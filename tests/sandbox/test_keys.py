@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from sandbox.state import SandboxState
-from tests.sandbox.flows import ADMIN, admin_key, consent_token, join
+from tests.helpers.sandbox_flows import ADMIN, admin_key, consent_token, join
 
 KEYS = "/api/v2/tailnet/-/keys"
 KEY_FIELDS = {

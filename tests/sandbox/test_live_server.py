@@ -9,7 +9,7 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from sandbox.state import SandboxState
-from tests.sandbox.flows import (
+from tests.helpers.sandbox_flows import (
     ADMIN,
     APP_ID,
     APP_SECRET,
@@ -24,7 +24,7 @@ from tests.sandbox.flows import (
     pkce_pair,
     redirect_query,
 )
-from tests.servers import ThreadedServer
+from tests.helpers.servers import ThreadedServer
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.sandbox.flows import (
+from tests.helpers.sandbox_flows import (
     ADMIN,
     APP_ID,
     REDIRECT_URI,

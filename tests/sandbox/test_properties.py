@@ -13,7 +13,7 @@ from sandbox.routes.authorize import PARAMETER_NAMES
 from sandbox.schemas import check_redirect_uri
 from sandbox.scopes import scope_grants
 from sandbox.settings import SandboxSettings
-from tests.sandbox.flows import (
+from tests.helpers.sandbox_flows import (
     APP_ID,
     AUTHORIZE,
     REDIRECT_URI,

@@ -7,8 +7,8 @@ import pytest
 from fastapi import FastAPI
 
 from sandbox.app import create_app
+from tests.helpers.sandbox_flows import bearer, consent_token, refresh
 from tests.sandbox.conftest import SettingsFactory
-from tests.sandbox.flows import bearer, consent_token, refresh
 
 KEY_BODY: dict[str, Any] = {"capabilities": {"devices": {"create": {}}}, "expirySeconds": 600}
 

@@ -2,7 +2,7 @@
 
 import httpx
 
-from tests.sandbox.flows import (
+from tests.helpers.sandbox_flows import (
     ADMIN,
     APP_SECRET,
     OBSERVER_SECRET,

@@ -8,8 +8,7 @@ from fastapi import FastAPI
 
 from sandbox.app import create_app
 from sandbox.state import SandboxState
-from tests.sandbox.conftest import SettingsFactory
-from tests.sandbox.flows import (
+from tests.helpers.sandbox_flows import (
     ADMIN,
     audit_events,
     bearer,
@@ -19,6 +18,7 @@ from tests.sandbox.flows import (
     exchange,
     refresh,
 )
+from tests.sandbox.conftest import SettingsFactory
 
 KEY_BODY: dict[str, Any] = {"capabilities": {"devices": {"create": {}}}, "expirySeconds": 600}
 

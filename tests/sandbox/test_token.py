@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from sandbox.state import SandboxState
-from tests.sandbox.flows import (
+from tests.helpers.sandbox_flows import (
     ADMIN,
     APP_ID,
     APP_SECRET,

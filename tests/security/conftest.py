@@ -26,11 +26,11 @@ from service.callers.store import create_caller
 from service.crypto.keyring import KeyRing
 from service.main import create_app
 from service.settings import Settings
-from tests.security.inprocess import InProcessStack, build_stack
-from tests.servers import ThreadedServer
+from tests.helpers.servers import ThreadedServer
 
 # api, browser and sandbox are fixtures: per-test clients of the stack, shared across suites.
-from tests.stack import Credentials, LateApp, api, browser, migrated_database, sandbox  # noqa: F401
+from tests.helpers.stack import Credentials, LateApp, api, browser, migrated_database, sandbox  # noqa: F401
+from tests.security.inprocess import InProcessStack, build_stack
 
 STACK_DATABASE = "tsprov_sec"
 APP_SECRET = "tskey-app-sec-app-secret-sentinel"

@@ -18,11 +18,11 @@ from service.callers.store import authenticate_caller, generate_caller_key, revo
 from service.models import Caller
 from service.ops import cli
 from tests.conftest import CallerFactory, bearer
-from tests.integration.browser import Browser, query_of
+from tests.helpers.browser import Browser, query_of
+from tests.helpers.security_flows import upstream_calls
+from tests.helpers.steps import claim_and_join, create_request, new_user
 from tests.security.conftest import CallerMaker, Stack, StackFactory
-from tests.security.flows import upstream_calls
 from tests.security.logcapture import ProductionLogs
-from tests.steps import claim_and_join, create_request, new_user
 
 KEY_SHAPE = r"tsprov_[A-Za-z0-9_-]{43}"
 

@@ -22,10 +22,10 @@ from service.provisioning.create import create_provisioning_request
 from service.provisioning.schemas import ProvisioningRequestCreate
 from service.settings import Settings
 from tests.conftest import bearer
-from tests.integration.browser import Browser, query_of
+from tests.helpers.browser import Browser, query_of
+from tests.helpers.security_flows import code_exchanges, with_query
+from tests.helpers.steps import create_request, fetch_request, new_user
 from tests.security.conftest import Stack
-from tests.security.flows import code_exchanges, with_query
-from tests.steps import create_request, fetch_request, new_user
 
 ALICE = "alice@example.com"
 UNRESERVED = re.compile(r"[A-Za-z0-9._~-]+")

@@ -17,9 +17,9 @@ from service.models import ConsentFlow, ProvisioningRequest
 from service.provisioning.create import return_to_allowed
 from service.settings import Settings
 from tests.conftest import CallerFactory, bearer
-from tests.integration.browser import Browser, query_of
+from tests.helpers.browser import Browser, query_of
+from tests.helpers.steps import claim_and_join, create_request, fetch_request, new_user
 from tests.security.conftest import IDENTITY_FIELD, Stack, StackFactory
-from tests.steps import claim_and_join, create_request, fetch_request, new_user
 
 # Anything that makes a browser fetch or navigate elsewhere: links, sources, form targets.
 OUTSIDE_LOAD = re.compile(r"\b(src|href|action|srcset)\s*=|url\(|@import", re.IGNORECASE)

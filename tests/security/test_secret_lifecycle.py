@@ -19,8 +19,8 @@ from service.main import load_key_ring
 from service.models import IdempotencyRecord
 from service.settings import Settings
 from tests.conftest import CallerFactory, bearer
+from tests.helpers.steps import create_request, new_user
 from tests.security.conftest import StackFactory
-from tests.steps import create_request, new_user
 
 PRODUCTION: dict[str, Any] = {
     "env": "production",

@@ -33,9 +33,9 @@ from service.crypto.sealed import SEALED_COLUMNS
 from service.models import Caller, ConsentFlow, ConsentGrant, ProvisioningRequest
 from service.settings import Settings
 from tests.conftest import CallerFactory, bearer
-from tests.sealing import seal_one_of_each
+from tests.helpers.sealing import seal_one_of_each
+from tests.helpers.steps import create_request, new_user
 from tests.security.conftest import StackFactory
-from tests.steps import create_request, new_user
 
 RAW_KEY = os.urandom(32)
 RING = KeyRing([("primary", RAW_KEY), ("primarx", os.urandom(32))])

@@ -23,10 +23,10 @@ from service.crypto.sealed import token_context, verifier_context
 from service.db import create_engine
 from service.models import ConsentFlow, ConsentGrant, ProvisioningRequest
 from tests.conftest import bearer
-from tests.integration.browser import Browser, query_of
+from tests.helpers.browser import Browser, query_of
+from tests.helpers.steps import create_request, new_user
 from tests.security.conftest import APP_SECRET, OBSERVER_SECRET, CallerMaker, Stack
 from tests.security.logcapture import ProductionLogs
-from tests.steps import create_request, new_user
 
 ALICE = "alice@example.com"
 Secrets = dict[str, str]

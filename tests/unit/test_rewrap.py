@@ -27,8 +27,8 @@ from service.crypto.sealed import SEALED_COLUMNS
 from service.db import transaction
 from service.models import ConsentFlow, ConsentGrant, IdempotencyRecord, ProvisioningRequest
 from service.settings import Settings
-from tests.sealing import seal_one_of_each
-from tests.stack import migrated_database
+from tests.helpers.sealing import seal_one_of_each
+from tests.helpers.stack import migrated_database
 
 REWRAP_DATABASE = "tsprov_rewrap"
 SEALED_TABLES = "consent_flow, provisioning_request, consent_grant, idempotency_record, caller"

@@ -17,7 +17,7 @@ from sandbox.settings import SandboxSettings
 from service.ops.devdb import ensure_database, with_database
 from service.ops.migrate import upgrade_head
 from service.settings import Settings
-from tests.integration.browser import Browser
+from tests.helpers.browser import Browser
 
 
 @dataclass(frozen=True)

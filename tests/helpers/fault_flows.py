@@ -12,9 +12,9 @@ import httpx
 from sqlalchemy import text
 
 from tests.conftest import bearer
-from tests.integration.browser import Browser
-from tests.stack import TEST_CREDENTIALS
-from tests.steps import Sessions, create_request, fetch_request, new_user
+from tests.helpers.browser import Browser
+from tests.helpers.stack import TEST_CREDENTIALS
+from tests.helpers.steps import Sessions, create_request, fetch_request, new_user
 
 APP_PATH = f"/api/v2/tailnet/-/oauth-apps/{TEST_CREDENTIALS.app_id}"
 REUSABLE_SCOPE = "auth_keys:create"
