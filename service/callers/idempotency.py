@@ -62,7 +62,11 @@ async def run_idempotent(
     *,
     replay_window: timedelta | None = None,
 ) -> Answer:
-    """Run ``operation`` once per (caller, key); later calls replay its answer."""
+    """Run ``operation`` once per (caller, key); later calls replay its answer.
+
+    The key is reserved in its own committed transaction before ``operation`` runs, so a
+    twin arriving meanwhile finds it in flight; the answer is stored in another afterwards.
+    """
     if key is None:
         return await operation()
     held = await _reserve(context, key_ring, caller_id, lookup_digest(key), request_hash)

@@ -45,7 +45,12 @@ async def record_denial(context: AppContext, consumed: ConsumedFlow, error: str)
 async def finish_consent(
     context: AppContext, consumed: ConsumedFlow, code: str
 ) -> ProvisioningRequest:
-    """Exchange the code, check who consented, keep the grant sealed, make the request ready."""
+    """Exchange the code, check who consented, keep the grant sealed, make the request ready.
+
+    Takes the app state: the flow was consumed and committed before this runs (so a twin
+    callback never exchanges twice), and the outcome is stored in a transaction of its own
+    after the upstream call, never holding a row lock across it.
+    """
     try:
         token = await context.tailscale.exchange_code(
             code=code, code_verifier=consumed.verifier, redirect_uri=context.settings.redirect_uri

@@ -36,6 +36,7 @@ async def cancel_provisioning_request(
 async def cancel_request(
     sessions: async_sessionmaker[AsyncSession], actor: Actor, request_id: uuid.UUID
 ) -> None:
+    """Cancel under the row lock, in a transaction of its own (the route has no session)."""
     async with transaction(sessions) as session:
         request = await load_request(session, request_id, lock=True)
         await cancel_provisioning_request(session, request, actor)

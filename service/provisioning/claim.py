@@ -39,6 +39,12 @@ def _check_claimable(request: ProvisioningRequest) -> None:
 async def claim_provisioning_request(
     context: AppContext, actor: Actor, request_id: uuid.UUID
 ) -> ClaimOut:
+    """Hand the request's key out exactly once.
+
+    A one-time key goes out in one transaction with the status change. A reusable grant's
+    mint commits its intent (``mint_started_at``) first, in its own transaction, so that a
+    second claim sees the claim in progress and a crash is settled by the reconciler.
+    """
     async with transaction(context.sessions) as session:
         request = await load_request(session, request_id, lock=True)
         _check_claimable(request)

@@ -77,6 +77,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 async def read_request(
     context: AppContext, key_ring: KeyRing, request_id: uuid.UUID
 ) -> ProvisioningRequestOut:
+    """One request as the caller sees it; a read-only session, nothing to commit."""
     async with context.sessions() as session:
         row = await load_request(session, request_id)
         return request_out(context.settings, key_ring, row, await load_grant(session, row.grant_id))

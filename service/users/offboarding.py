@@ -24,7 +24,11 @@ log = logging.getLogger("tsprov.offboarding")
 async def offboard_user(
     context: AppContext, actor: Actor, user_id: str, *, delete_devices: bool
 ) -> OffboardOut:
-    """Revoke every grant (secrets wiped), cancel open requests, optionally delete devices."""
+    """Revoke every grant (secrets wiped), cancel open requests, optionally delete devices.
+
+    The local revocation commits first, in one transaction: a device deletion that fails at
+    Tailscale afterwards must not leave a grant that could still mint keys.
+    """
     async with transaction(context.sessions) as session:
         # Every row lock first, requests before grants as claims take them, and only then
         # the audit appends: the chain lock must never be held while waiting for a row.
