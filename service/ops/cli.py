@@ -46,11 +46,17 @@ def _with_sessions(work: Callable[[Any], Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from service.ops.server import serve
 
-    serve(Settings(), host=args.host, port=args.port, workers=args.workers)
-    return 0
+    return serve(Settings(), host=args.host, port=args.port, workers=args.workers)
 
 
 def cmd_migrate(_args: argparse.Namespace) -> int:
@@ -132,9 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the service")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="processes sharing the port (each drains on SIGTERM); default 1",
+    )
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="alembic upgrade head").set_defaults(func=cmd_migrate)
     sandbox = sub.add_parser("sandbox", help="run the Tailscale sandbox alone")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging.config
 import signal
 import time
 from types import FrameType
@@ -12,6 +13,7 @@ import uvicorn
 
 from service.main import create_app
 from service.ops.logs import logging_config
+from service.ops.workers import WorkerSupervisor
 from service.settings import Settings
 
 
@@ -46,18 +48,7 @@ class DrainingServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
-def uvicorn_config(settings: Settings, host: str, port: int, workers: int = 1) -> uvicorn.Config:
-    if workers > 1:
-        return uvicorn.Config(
-            "service.main:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_config=logging_config(),
-            proxy_headers=True,
-            timeout_graceful_shutdown=25,
-        )
+def uvicorn_config(settings: Settings, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(
         create_app(settings),
         host=host,
@@ -68,9 +59,10 @@ def uvicorn_config(settings: Settings, host: str, port: int, workers: int = 1) -
     )
 
 
-def serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> None:
-    config = uvicorn_config(settings, host, port, workers)
+def serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> int:
+    """Run until stopped; the exit status for the CLI."""
     if workers > 1:
-        uvicorn.Server(config).run()
-        return
-    DrainingServer(config, settings.shutdown_drain_seconds).run()
+        logging.config.dictConfig(logging_config())
+        return WorkerSupervisor(host, port, workers).run()
+    DrainingServer(uvicorn_config(settings, host, port), settings.shutdown_drain_seconds).run()
+    return 0

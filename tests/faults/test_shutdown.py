@@ -7,6 +7,8 @@ On SIGTERM readiness drops first while the port still accepts, in-flight request
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 import sys
 import time
@@ -43,12 +45,13 @@ MINT_LATENCY = 2.5
 
 @asynccontextmanager
 async def tsprov_serve(
-    settings: Settings, log_path: Path
+    settings: Settings, log_path: Path, workers: int = 1
 ) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
     """`python -m service serve` on a free port, up and ready; killed if a test leaves it."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", str(workers)]
     served = settings.model_copy(
         update={
             "oauth_scope": REUSABLE_SCOPE,
@@ -62,7 +65,7 @@ async def tsprov_serve(
         )
     try:
         async with httpx.AsyncClient(base_url=url, timeout=2) as probe:
-            for _ in range(150):
+            for _ in range(300):
                 try:
                     if (await probe.get("/readyz")).status_code == 200:
                         break
@@ -76,8 +79,25 @@ async def tsprov_serve(
         yield url, process
     finally:
         if process.returncode is None:
+            for worker in worker_pids(process.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker, signal.SIGKILL)
             process.kill()
         await process.wait()
+
+
+def worker_pids(parent: int) -> list[int]:
+    """The worker processes ``tsprov serve --workers N`` started (not its resource tracker)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        with contextlib.suppress(OSError):
+            fields = dict(
+                line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line
+            )
+            cmdline = (status.parent / "cmdline").read_bytes()
+            if fields.get("PPid", "").strip() == str(parent) and b"spawn_main" in cmdline:
+                found.append(int(status.parent.name))
+    return sorted(found)
 
 
 async def finished_at(call: Awaitable[httpx.Response]) -> tuple[httpx.Response, float]:
@@ -204,3 +224,47 @@ async def test_a_claim_cut_off_by_a_killed_process_is_left_pending_and_reconcile
     settled = await claim(replica.api, caller_key, request_id)
     assert settled.status_code == 200, settled.text
     assert (await claim(replica.api, caller_key, request_id)).json()["code"] == "already_claimed"
+
+
+async def test_workers_each_answer_and_each_drains_its_claims_on_sigterm(
+    start_service: ServiceFactory,
+    base_settings: Settings,
+    sandbox: httpx.AsyncClient,
+    browser: Browser,
+    caller_key: str,
+    db: Sessions,
+    tmp_path: Path,
+) -> None:
+    replica = await start_service(reusable=True)
+    user = await consented_user(sandbox, replica.api, browser, caller_key)
+    async with (
+        tsprov_serve(base_settings, tmp_path / "serve.log", workers=2) as (url, process),
+        httpx.AsyncClient(base_url=url, timeout=30) as api,
+    ):
+        workers = worker_pids(process.pid)
+        assert len(workers) == 2
+        # With one worker frozen, the other alone answers every call (each on a new
+        # connection: a kept-alive one may belong to the frozen worker); then the other way.
+        fresh = httpx.Limits(max_keepalive_connections=0)
+        for frozen in workers:
+            os.kill(frozen, signal.SIGSTOP)
+            try:
+                async with httpx.AsyncClient(base_url=url, timeout=10, limits=fresh) as probe:
+                    answers = [await probe.get("/healthz") for _ in range(5)]
+            finally:
+                os.kill(frozen, signal.SIGCONT)
+            assert [answer.status_code for answer in answers] == [200] * 5
+
+        ready = [await ready_request(api, caller_key, user) for _ in range(6)]
+        await add_fault(sandbox, route="keys", method="POST", latency_seconds=MINT_LATENCY)
+        claims = [asyncio.create_task(claim(api, caller_key, request_id)) for request_id in ready]
+        for request_id in ready:
+            await mint_intent_committed(db, request_id)
+        process.send_signal(signal.SIGTERM)
+        answers = await asyncio.gather(*claims)
+        exit_code = await asyncio.wait_for(process.wait(), 30)
+
+    assert [answer.status_code for answer in answers] == [200] * 6
+    assert len({answer.json()["auth_key"] for answer in answers}) == 6
+    assert exit_code == 0
+    assert worker_pids(process.pid) == []

@@ -1,0 +1,111 @@
+"""``tsprov serve --workers N``: N processes on one listening socket, each draining on SIGTERM.
+
+uvicorn's own multi-process supervisor runs plain servers, which would close the port at
+once on SIGTERM; each worker here is the same draining server a single process runs. The
+parent binds the socket, starts the workers, forwards SIGTERM/SIGINT to them, replaces a
+worker that dies unexpectedly, and exits once every worker has drained.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from types import FrameType
+
+import uvicorn
+
+log = logging.getLogger("tsprov.workers")
+# A worker that dies this soon after starting is broken, not unlucky: restarting it would
+# only repeat the failure.
+STARTUP_GRACE_SECONDS = 5.0
+
+
+def _run_worker(host: str, port: int, listening: socket.socket) -> None:
+    """One worker process: the app built from this process's own TSPROV_* settings."""
+    from service.ops.server import DrainingServer, uvicorn_config
+    from service.settings import Settings
+
+    settings = Settings()
+    config = uvicorn_config(settings, host, port)
+    DrainingServer(config, settings.shutdown_drain_seconds).run(sockets=[listening])
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    started: float
+
+
+class WorkerSupervisor:
+    """Starts ``count`` workers and keeps them running until told to stop."""
+
+    def __init__(self, host: str, port: int, count: int) -> None:
+        self._host, self._port, self._count = host, port, count
+        self._spawn = multiprocessing.get_context("spawn")
+        self._stopping = threading.Event()
+        self._signal = signal.SIGTERM
+        self._workers: list[_Worker] = []
+
+    def run(self) -> int:
+        """Serve until SIGTERM/SIGINT and every worker has drained; 1 if a worker was broken."""
+        # The workers build their own app; this config only binds the shared socket.
+        listening = uvicorn.Config(app="", host=self._host, port=self._port).bind_socket()
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        self._workers = [self._start(listening) for _ in range(self._count)]
+        log.info("serving with %d workers on %s:%d", self._count, self._host, self._port)
+        broken = False
+        while not self._stopping.wait(0.5):
+            broken = self._replace_dead(listening)
+            if broken:
+                self._stopping.set()
+        self._forward(self._signal)
+        for worker in self._workers:
+            worker.process.join()
+        listening.close()
+        return 1 if broken else 0
+
+    def _start(self, listening: socket.socket) -> _Worker:
+        process = self._spawn.Process(
+            target=_run_worker, args=(self._host, self._port, listening), name="tsprov-worker"
+        )
+        process.start()
+        return _Worker(process, time.monotonic())
+
+    def _on_signal(self, sig: int, _frame: FrameType | None) -> None:
+        if self._stopping.is_set():
+            # A second signal: an operator wants out now; the workers treat it the same way.
+            self._forward(sig)
+            return
+        self._signal = signal.Signals(sig)
+        self._stopping.set()
+
+    def _forward(self, sig: int) -> None:
+        for worker in self._workers:
+            pid = worker.process.pid
+            if worker.process.is_alive() and pid is not None:
+                with contextlib.suppress(ProcessLookupError):  # it exited meanwhile
+                    os.kill(pid, sig)
+
+    def _replace_dead(self, listening: socket.socket) -> bool:
+        """Restart workers that died; True when one died at start-up (the app is broken)."""
+        for index, worker in enumerate(self._workers):
+            if worker.process.is_alive() or self._stopping.is_set():
+                continue
+            exitcode = worker.process.exitcode
+            if time.monotonic() - worker.started < STARTUP_GRACE_SECONDS:
+                log.error("a worker failed at start-up (exit %s); stopping", exitcode)
+                return True
+            log.warning(
+                "worker %s exited (exit %s); starting another", worker.process.pid, exitcode
+            )
+            self._workers[index] = self._start(listening)
+        return False
