@@ -102,6 +102,30 @@ async def start_flow(
     return StartedFlow(state=state, code_challenge=pkce_challenge(verifier), browser_id=browser_id)
 
 
+async def confirmable_flow(
+    session: AsyncSession, key_ring: KeyRing, state: str, browser_id: str | None
+) -> tuple[uuid.UUID, str] | None:
+    """The request id and PKCE challenge of an open flow this browser started, else None.
+
+    The confirmation page's CSRF token is the flow's ``state``: only a page served to this
+    browser holds it, and the flow cookie (SameSite=Lax) must come with it.
+    """
+    if not state or not valid_browser_id(browser_id):
+        return None
+    flow = await session.scalar(
+        select(ConsentFlow).where(
+            ConsentFlow.state_hash == lookup_digest(state),
+            ConsentFlow.browser_hash == lookup_digest(browser_id),
+            ConsentFlow.consumed_at.is_(None),
+            ConsentFlow.expires_at > datetime.now(UTC),
+        )
+    )
+    if flow is None or flow.verifier_ciphertext is None:
+        return None
+    verifier = _open_verifier(key_ring, flow.verifier_ciphertext, flow.id, flow.request_id)
+    return flow.request_id, pkce_challenge(verifier)
+
+
 async def consume_flow(
     session: AsyncSession, key_ring: KeyRing, state: str, browser_id: str | None
 ) -> ConsumedFlow | None:

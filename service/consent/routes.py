@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, NoReturn
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from service.audit.events import ANONYMOUS, ORIGIN_BROWSER, record_refused_attempt
 from service.consent.callback import finish_consent, record_denial
-from service.consent.flow import FLOW_LIFETIME, consume_flow, find_request_for_consent, start_flow
+from service.consent.confirmation import confirmation_page
+from service.consent.flow import (
+    FLOW_LIFETIME,
+    confirmable_flow,
+    consume_flow,
+    find_request_for_consent,
+    start_flow,
+)
 from service.db import transaction
 from service.provisioning.create import return_to_allowed
 from service.settings import Settings
 from service.state import AppContext
+from service.users.store import find_user
 from service.web.deps import ContextDep, KeyRingDep, SessionDep
 from service.web.errors import BrowserError
 from service.web.openapi import page_responses
@@ -34,22 +42,23 @@ def _redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303, headers=BROWSER_HEADERS)
 
 
+_LINK_PAGES: dict[int | str, str] = {
+    400: "A malformed link",
+    404: "An unknown link",
+    410: "A link that expired or was already used",
+    "5XX": "The database or the encryption keys are unavailable; try again later",
+}
+
+
 @router.get(
     "/authorize",
-    summary="Open a consent link: starts a flow and redirects to Tailscale's consent screen",
-    response_class=RedirectResponse,
-    response_model=None,
-    status_code=303,
+    summary="Open a consent link: a page naming who asks, for whom and until when",
+    description="Never redirects to Tailscale by itself: the page's button (a POST to "
+    "`/authorize` with the flow's CSRF token) continues.",
+    response_class=HTMLResponse,
     responses={
-        303: {"description": "To Tailscale's consent screen, with the flow cookie set"},
-        **page_responses(
-            {
-                400: "A malformed link",
-                404: "An unknown link",
-                410: "A link that expired or was already used",
-                "5XX": "The database or the encryption keys are unavailable; try again later",
-            }
-        ),
+        200: {"description": "The confirmation page, with the flow cookie set"},
+        **page_responses(_LINK_PAGES),
     },
 )
 async def authorize(
@@ -58,20 +67,15 @@ async def authorize(
     session: SessionDep,
     key_ring: KeyRingDep,
     token: Annotated[str, Query(alias="request", min_length=1, max_length=128)],
-) -> RedirectResponse:
+) -> HTMLResponse:
     settings = context.settings
     cookie = flow_cookie_name(settings)
     provisioning_request = await find_request_for_consent(session, token)
     flow = await start_flow(session, key_ring, provisioning_request, request.cookies.get(cookie))
-    response = _redirect(
-        context.tailscale.authorize_url(
-            redirect_uri=settings.redirect_uri,
-            scope=settings.oauth_scope,
-            state=flow.state,
-            code_challenge=flow.code_challenge,
-        )
-    )
-    response.set_cookie(
+    user = await find_user(session, provisioning_request.user_id)
+    expected = user.tailscale_login if user else None
+    page = confirmation_page(settings, provisioning_request, expected, token, flow.state)
+    page.set_cookie(
         cookie,
         flow.browser_id,
         max_age=int(FLOW_LIFETIME.total_seconds()),
@@ -80,7 +84,49 @@ async def authorize(
         httponly=True,
         samesite="lax",
     )
-    return response
+    return page
+
+
+@router.post(
+    "/authorize",
+    summary="Continue a consent from its confirmation page to Tailscale's consent screen",
+    response_class=RedirectResponse,
+    response_model=None,
+    status_code=303,
+    responses={
+        303: {"description": "To Tailscale's consent screen"},
+        **page_responses(
+            {**_LINK_PAGES, 403: "No flow of this browser matches the form's token (a forged POST)"}
+        ),
+    },
+)
+async def continue_to_tailscale(
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    key_ring: KeyRingDep,
+    token: Annotated[str, Form(alias="request", min_length=1, max_length=128)],
+    csrf_token: Annotated[str, Form(min_length=1, max_length=128)],
+) -> RedirectResponse:
+    settings = context.settings
+    provisioning_request = await find_request_for_consent(session, token)
+    browser_id = request.cookies.get(flow_cookie_name(settings))
+    flow = await confirmable_flow(session, key_ring, csrf_token, browser_id)
+    if flow is None or flow[0] != provisioning_request.id:
+        raise BrowserError(
+            403,
+            "Confirmation not valid",
+            "This confirmation did not come from the page tsprov showed in this browser. "
+            "Open the consent link again.",
+        )
+    return _redirect(
+        context.tailscale.authorize_url(
+            redirect_uri=settings.redirect_uri,
+            scope=settings.oauth_scope,
+            state=csrf_token,
+            code_challenge=flow[1],
+        )
+    )
 
 
 @router.get(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from html import escape
 
 from fastapi.responses import HTMLResponse
@@ -9,7 +11,8 @@ from fastapi.responses import HTMLResponse
 BROWSER_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
 }
@@ -24,13 +27,66 @@ body{{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1f23
 main{{max-width:34rem;margin:12vh auto;padding:2rem;background:#fff;border-radius:12px;
 box-shadow:0 1px 3px rgba(0,0,0,.12)}}
 h1{{font-size:1.4rem;margin:0 0 .75rem}} p{{margin:.5rem 0}} .ok{{color:#1a7f37}}
-.bad{{color:#cf222e}}
+.bad{{color:#cf222e}} .ask{{color:#0969da}}
+dl{{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:1rem 0}}
+dt{{color:#59636e}} dd{{margin:0;word-break:break-word}}
+button{{font:inherit;padding:.6rem 1.2rem;border:0;border-radius:8px;background:#0969da;
+color:#fff;cursor:pointer}} button:focus{{outline:3px solid #54aeff;outline-offset:2px}}
 </style></head>
-<body><main><h1 class="{tone}">{title}</h1><p>{message}</p></main></body></html>
+<body><main><h1 class="{tone}">{title}</h1><p>{message}</p>{facts}{form}</main></body></html>
 """
 
 
-def render_page(status: int, title: str, message: str) -> HTMLResponse:
-    tone = "ok" if status < 400 else "bad"
-    body = _TEMPLATE.format(title=escape(title), message=escape(message), tone=tone)
-    return HTMLResponse(body, status_code=status, headers=BROWSER_HEADERS)
+@dataclass(frozen=True)
+class PageForm:
+    """One POST button; ``fields`` go along as hidden inputs."""
+
+    action: str
+    button: str
+    fields: dict[str, str]
+    # Where the POST's answer may redirect to: CSP form-action also governs redirects.
+    redirect_origins: tuple[str, ...] = ()
+
+
+def render_page(
+    status: int,
+    title: str,
+    message: str,
+    *,
+    facts: Sequence[tuple[str, str]] = (),
+    form: PageForm | None = None,
+    tone: str | None = None,
+) -> HTMLResponse:
+    chosen_tone = tone or ("ok" if status < 400 else "bad")
+    body = _TEMPLATE.format(
+        title=escape(title),
+        message=escape(message),
+        tone=chosen_tone,
+        facts=_facts_html(facts),
+        form=_form_html(form) if form else "",
+    )
+    headers = dict(BROWSER_HEADERS)
+    if form is not None and form.redirect_origins:
+        targets = " ".join(form.redirect_origins)
+        headers["Content-Security-Policy"] = headers["Content-Security-Policy"].replace(
+            "form-action 'self'", f"form-action 'self' {targets}"
+        )
+    return HTMLResponse(body, status_code=status, headers=headers)
+
+
+def _facts_html(facts: Sequence[tuple[str, str]]) -> str:
+    if not facts:
+        return ""
+    rows = "".join(f"<dt>{escape(name)}</dt><dd>{escape(value)}</dd>" for name, value in facts)
+    return f"<dl>{rows}</dl>"
+
+
+def _form_html(form: PageForm) -> str:
+    hidden = "".join(
+        f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
+        for name, value in form.fields.items()
+    )
+    return (
+        f'<form method="post" action="{escape(form.action)}">{hidden}'
+        f'<button type="submit">{escape(form.button)}</button></form>'
+    )

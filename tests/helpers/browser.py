@@ -30,9 +30,12 @@ class Browser:
     async def get(self, url: str) -> httpx.Response:
         return await self.client.get(url)
 
+    async def confirm_consent(self, consent_url: str) -> httpx.Response:
+        return await confirm_consent(self.client, consent_url)
+
     async def open_consent(self, consent_url: str) -> str:
-        """Open the link; returns Tailscale's (the sandbox's) authorize URL it redirected to."""
-        response = await self.client.get(consent_url)
+        """Open the link and continue; returns Tailscale's (the sandbox's) authorize URL."""
+        response = await self.confirm_consent(consent_url)
         assert response.status_code == 303, response.text
         return response.headers["location"]
 
@@ -52,6 +55,14 @@ class Browser:
         """The whole walk: link → consent screen → callback; returns the callback's answer."""
         callback_url = await self.decide(await self.open_consent(consent_url), login, decision)
         return await self.client.get(callback_url)
+
+
+async def confirm_consent(client: httpx.AsyncClient, consent_url: str) -> httpx.Response:
+    """Open the link and press "Continue to Tailscale"; the POST's answer."""
+    page = await client.get(consent_url)
+    assert page.status_code == 200, page.text
+    form = {name: unescape(value) for name, value in _HIDDEN_INPUT.findall(page.text)}
+    return await client.post(str(httpx.URL(consent_url).join("/authorize")), data=form)
 
 
 def query_of(url: str) -> dict[str, str]:

@@ -57,6 +57,13 @@ async def test_a_person_approves_in_a_browser_and_lands_on_a_clean_result_page(
             ),
         )
         await page.goto(request["consent_url"])
+        # tsprov's own page first: who asks, for whom; nothing has reached Tailscale yet.
+        confirmation = await page.inner_text("main")
+        assert "Continue to Tailscale" in confirmation
+        assert user in confirmation
+        await page.screenshot(path=str(tmp_path / "confirm.png"))
+        await page.click("text=Continue to Tailscale")
+        await page.wait_for_url(f"{stack.sandbox_url}/**")
         assert "wants access to your tailnet" in await page.content()
         await page.select_option("select[name=login]", "carol@example.com")
         await page.click("button[value=approve]")

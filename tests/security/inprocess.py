@@ -20,6 +20,7 @@ from service.main import build_tailscale_client, create_app
 from service.provisioning.notify import RequestNotifier
 from service.settings import Settings
 from service.state import AppContext
+from tests.helpers.browser import confirm_consent
 
 SANDBOX_URL = "http://sandbox.test"
 APP_ID = "kInProcApp1CNTRL"
@@ -36,7 +37,7 @@ class InProcessStack:
 
     async def consent(self, consent_url: str) -> httpx.Response:
         """Open the link, let the sandbox approve at once, return the callback's answer."""
-        authorize = await self.browser.get(consent_url)
+        authorize = await confirm_consent(self.browser, consent_url)
         assert authorize.status_code == 303, authorize.text
         approved = await self.browser.get(authorize.headers["location"])
         assert approved.status_code == 302, approved.text

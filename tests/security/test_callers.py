@@ -18,7 +18,7 @@ from service.callers.store import authenticate_caller, generate_caller_key, revo
 from service.models import Caller
 from service.ops import cli
 from tests.conftest import CallerFactory, bearer
-from tests.helpers.browser import Browser, query_of
+from tests.helpers.browser import Browser, confirm_consent, query_of
 from tests.helpers.security_flows import upstream_calls
 from tests.helpers.steps import claim_and_join, create_request, new_user
 from tests.security.conftest import CallerMaker, Stack, StackFactory
@@ -264,7 +264,7 @@ async def test_item_22_control_characters_in_a_callback_are_refused_before_the_f
 ) -> None:
     stack = await make_stack_in_process()
     request = await create_request(stack.api, await make_caller("provision", "read"), new_user())
-    authorize = (await stack.browser.get(request["consent_url"])).headers["location"]
+    authorize = (await confirm_consent(stack.browser, request["consent_url"])).headers["location"]
     hostile = {"state": query_of(authorize)["state"], "error": "access_denied\x00"}
     refused = await stack.browser.get(stack.api.base_url.join("/callback"), params=hostile)
     assert refused.status_code == 400

@@ -17,7 +17,7 @@ from service.models import ConsentFlow, ProvisioningRequest
 from service.provisioning.create import return_to_allowed
 from service.settings import Settings
 from tests.conftest import CallerFactory, bearer
-from tests.helpers.browser import Browser, query_of
+from tests.helpers.browser import Browser, confirm_consent, query_of
 from tests.helpers.steps import claim_and_join, create_request, fetch_request, new_user
 from tests.security.conftest import IDENTITY_FIELD, Stack, StackFactory
 
@@ -136,9 +136,9 @@ async def test_item_10_flow_cookie_is_opaque_httponly_lax_and_host_bound_under_h
     stack = await make_stack_in_process(public_url)
     request = await create_request(stack.api, await make_caller("provision", "read"), new_user())
 
-    authorize = await stack.browser.get(request["consent_url"])
-    assert authorize.status_code == 303
-    jar: SimpleCookie = SimpleCookie(authorize.headers["set-cookie"])
+    page = await stack.browser.get(request["consent_url"])
+    assert page.status_code == 200
+    jar: SimpleCookie = SimpleCookie(page.headers["set-cookie"])
     assert list(jar) == [cookie_name]
     cookie = jar[cookie_name]
     assert cookie["httponly"] is True
@@ -150,6 +150,8 @@ async def test_item_10_flow_cookie_is_opaque_httponly_lax_and_host_bound_under_h
 
     # Opaque: 256 random bits, unrelated to the state or the link, stored only as a hash.
     value = cookie.value
+    authorize = await confirm_consent(stack.browser, request["consent_url"])
+    assert authorize.status_code == 303
     state = query_of(authorize.headers["location"])["state"]
     assert re.fullmatch(r"[A-Za-z0-9_-]{43}", value)
     assert value not in (state, request["consent_url"].rsplit("=", 1)[-1])

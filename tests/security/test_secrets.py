@@ -33,6 +33,7 @@ from service.crypto.sealed import SEALED_COLUMNS
 from service.models import Caller, ConsentFlow, ConsentGrant, ProvisioningRequest
 from service.settings import Settings
 from tests.conftest import CallerFactory, bearer
+from tests.helpers.browser import confirm_consent
 from tests.helpers.sealing import seal_one_of_each
 from tests.helpers.steps import create_request, new_user
 from tests.security.conftest import StackFactory
@@ -204,7 +205,7 @@ async def test_item_15_cookies_links_and_caller_keys_are_not_derived_from_the_en
     key = await make_caller("provision", "read")
     request = await create_request(stack.api, key, new_user())
     token = request["consent_url"].rsplit("=", 1)[-1]
-    authorize = await stack.browser.get(request["consent_url"])
+    authorize = await confirm_consent(stack.browser, request["consent_url"])
     state = httpx.URL(authorize.headers["location"]).params["state"]
     cookie = stack.browser.cookies["tsprov_flow"]
 
