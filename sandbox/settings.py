@@ -7,6 +7,7 @@ from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_valid
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from sandbox.identifiers import embedded_secret, new_stable_id
+from sandbox.route_names import check_route_selector
 from sandbox.scopes import scopes_allow
 
 GrantMode = Literal["once", "reusable"]
@@ -154,6 +155,11 @@ class SandboxSettings(BaseSettings):
         if bad:
             raise ValueError(f"observer tags {bad} are not of the form tag:name")
         return value
+
+    @field_validator("latency_routes")
+    @classmethod
+    def _latency_routes_known(cls, value: list[str]) -> list[str]:
+        return [check_route_selector(route) for route in value]
 
     @field_validator("latency_seconds")
     @classmethod
