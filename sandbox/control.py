@@ -83,6 +83,9 @@ class SwitchesBody(BaseModel):
         default_factory=lambda: ["devices:core", "logs:configuration:read"]
     )
     oauth_app_events: bool = Field(default=False, description="emit the OAUTH_APP.* events")
+    node_create_key_id: bool = Field(
+        default=True, description="NODE.CREATE's `new` names the key the device enrolled with"
+    )
     app_node_attributes: AppNodeAttributes = Field(
         default="at_enrolment", description="when an app's allowedNodeAttributes are set"
     )

@@ -120,6 +120,7 @@ class SandboxSettings(BaseSettings):
     consent_key_log: ConsentKeyLog = "user"
     observer_user_key_access: ObserverUserKeyAccess = "read"
     oauth_app_events: bool = False
+    node_create_key_id: bool = True
     app_node_attributes: AppNodeAttributes = "at_enrolment"
     latency_seconds: str = ""
     latency_routes: Annotated[list[str], NoDecode] = Field(default_factory=list)

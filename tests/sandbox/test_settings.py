@@ -60,6 +60,7 @@ def test_switch_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
         "OBSERVER_USER_KEY_ACCESS": "forbidden",
         "OBSERVER_SCOPES": "devices:core, users:read, auth_keys:read",
         "OAUTH_APP_EVENTS": "true",
+        "NODE_CREATE_KEY_ID": "false",
         "APP_NODE_ATTRIBUTES": "never",
         "DEVICE_QUOTA_EXCEEDED": "true",
         "LATENCY_SECONDS": "2-4",
@@ -73,6 +74,7 @@ def test_switch_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
     assert switches.observer_scopes == ["devices:core", "users:read", "auth_keys:read"]
     assert (switches.oauth_app_events, switches.device_quota_exceeded) == (True, True)
     assert switches.app_node_attributes == "never"
+    assert switches.node_create_key_id is False
     assert switches.latency == Latency(2.0, 4.0, ["token", "/api/v2/tailnet/"])
 
 
