@@ -52,7 +52,7 @@ def _attribute_event(
     state: SandboxState, device: Device, actor: Actor, action: str, change: dict[str, Any]
 ) -> None:
     target = Target("NODE", device.node_id, device.name, property="ATTRIBUTES")
-    record_event(state, actor=actor, target=target, action=action, origin="CONTROL", **change)
+    record_event(state, actor=actor, target=target, action=action, **change)
 
 
 def set_attribute(
@@ -64,6 +64,7 @@ def set_attribute(
     actor: Actor,
     expiry: datetime | None = None,
     comment: str = "",
+    origin: str = "CONFIG_API",
 ) -> None:
     """Create or update a custom attribute; logs NODE.CREATE/UPDATE.ATTRIBUTES. Holds the lock."""
     check_attribute_key(key)
@@ -75,7 +76,12 @@ def set_attribute(
     if expiry is not None:
         device.attribute_expiries[key] = expiry
     action = "CREATE" if old is None else "UPDATE"
-    change = {"old": None if old is None else {key: old}, "new": {key: value}, "details": comment}
+    change = {
+        "old": None if old is None else {key: old},
+        "new": {key: value},
+        "details": comment,
+        "origin": origin,
+    }
     _attribute_event(state, device, actor, action, change)
 
 
@@ -117,7 +123,7 @@ def apply_app_attributes(state: SandboxState, device: Device, key: AuthKey) -> N
         return
     for name in app.allowed_node_attributes:
         try:
-            set_attribute(state, device, name, True, actor=app_actor(app))
+            set_attribute(state, device, name, True, actor=app_actor(app), origin="CONTROL")
         except ApiError:
             # A key the tailnet already holds with another type or case stays unset.
             continue

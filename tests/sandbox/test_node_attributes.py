@@ -12,6 +12,7 @@ from tests.sandbox.flows import (
     APP_ID,
     REDIRECT_URI,
     admin_key,
+    audit_events,
     bearer,
     consent_token,
     join,
@@ -156,3 +157,12 @@ async def test_app_attributes_only_reach_the_apps_devices(api: httpx.AsyncClient
     await app_with_attributes(api, "auth_keys:create:once")
     node = await new_device(api)
     assert PROVISIONED not in (await attributes(api, node))["attributes"]
+
+
+async def test_who_set_an_attribute_is_logged(api: httpx.AsyncClient) -> None:
+    node = await consent_device(api, "once")
+    await put(api, node, "custom:team", value="blue")
+    events = await audit_events(api, event="NODE.CREATE.ATTRIBUTES")
+    by_app, by_admin = ((e["actor"]["id"], e["origin"]) for e in events)
+    assert by_app == (APP_ID, "CONTROL")
+    assert by_admin[1] == "CONFIG_API"
