@@ -145,6 +145,7 @@ def test_banner_shows_generated_secrets_only() -> None:
     assert settings.app_client_secret.get_secret_value() in banner
     assert settings.app_client_id in banner
     assert "tskey-api-given" not in banner
+    assert "devices:core logs:configuration:read; tag:tsprov-observer" in banner
 
 
 def test_run_sandbox_prints_then_serves(
