@@ -23,6 +23,8 @@ def describe(settings: SandboxSettings, base_url: str) -> str:
         f"  redirect URIs:          {', '.join(settings.app_redirect_uris)}",
         f"  observer client id:     {settings.observer_client_id}",
         f"  observer secret:        {shown('observer_client_secret')}",
+        f"  observer scopes, tags:  {' '.join(settings.observer_scopes)}; "
+        f"{' '.join(settings.observer_tags)}",
         f"  admin token:            {shown('admin_token')}",
         f"  control API and docs:   {base_url}/sandbox/  {base_url}/docs",
     ]
