@@ -210,6 +210,10 @@ class AsyncClient:
                 shown = on_consent_url(link)
                 if inspect.isawaitable(shown):
                     await shown
+                # The callback may have taken long, or even seen the consent through: look
+                # again, or the long-poll would hold an answer that has already changed.
+                request = await self.get_request(request.id)
+                continue
             if watch.deadline.passed:
                 raise await self._time_out(request, cancel_on_timeout)
             poll = calls.get_request(request.id, watch.poll_seconds())

@@ -203,6 +203,10 @@ class Client:
             link = watch.new_link(request)
             if link is not None and on_consent_url is not None:
                 on_consent_url(link)
+                # The callback may have taken long, or even seen the consent through: look
+                # again, or the long-poll would hold an answer that has already changed.
+                request = self.get_request(request.id)
+                continue
             if watch.deadline.passed:
                 raise self._time_out(request, cancel_on_timeout)
             poll = calls.get_request(request.id, watch.poll_seconds())

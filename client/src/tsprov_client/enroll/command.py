@@ -46,17 +46,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--user", required=True, help="the user ID this device is for")
     parser.add_argument("--hostname", help="the device's name on the tailnet")
     parser.add_argument(
-        "--tags", nargs="+", action="extend", default=[], metavar="TAG",
+        "--tags",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="TAG",
         help="tags for the key (tag:name; reusable grants only)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--print-only", action="store_true",
+        "--print-only",
+        action="store_true",
         help="print the `tailscale up` line (it holds the key) instead of running it",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--wait", type=float, default=600.0, metavar="SECONDS",
+        "--wait",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
         help="how long to wait for consent (default 600)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--key-file", type=Path, help=f"read the caller key here, not {KEY_VARIABLE}"
     )
