@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from scripted import Script, claim_answer, request_body
+from scripted import Script, claim_answer, problem, request_body
 
 from tsprov_client import (
     Claim,
@@ -115,3 +115,33 @@ def test_nothing_shows_the_key_or_the_caller_key() -> None:
     assert device.auth_key == key
     assert key not in repr(device)
     assert "tsprov_k" not in repr(client)
+
+
+def test_a_request_sent_back_to_consent_at_claim_time_is_followed_to_its_new_link() -> None:
+    second = "http://tsprov.test/authorize?request=after-teardown"
+    _, client = provision_against(
+        waiting(LINK),
+        request_in("ready"),
+        problem(409, "not_ready"),
+        waiting(second),
+        waiting(second),
+        request_in("ready"),
+        claim_answer(),
+    )
+    shown: list[str] = []
+    with client:
+        device = client.provision("alice", wait=WAIT, on_consent_url=shown.append)
+    assert shown == [LINK, second]
+    assert device.auth_key.startswith("tskey-auth-")
+
+
+def test_a_request_that_failed_at_claim_time_raises_its_failure() -> None:
+    mismatch = {"code": "identity_mismatch", "message": "bob joined"}
+    _, client = provision_against(
+        waiting(LINK),
+        request_in("ready"),
+        problem(409, "not_ready"),
+        request_in("failed", mismatch),
+    )
+    with client, pytest.raises(IdentityMismatch):
+        client.provision("alice", wait=WAIT, on_consent_url=lambda _url: None)

@@ -25,7 +25,6 @@ from tsprov_client.provisioning import (
     AsyncConsentCallback,
     ConsentWatch,
     device_options,
-    ended_instead,
     provisioned,
 )
 from tsprov_client.retries import Deadline, RetryPolicy, is_retryable
@@ -80,7 +79,7 @@ class AsyncClient:
     ) -> None:
         await self.aclose()
 
-    async def run(self, call: Call[T], deadline: Deadline | None = None) -> T:
+    async def _run(self, call: Call[T], deadline: Deadline | None = None) -> T:
         """Send ``call``, retrying what may pass, until it succeeds or must fail."""
         deadline = deadline or self.retry.new_deadline()
         attempt = 0
@@ -119,13 +118,13 @@ class AsyncClient:
         idempotency_key: str | None = None,
     ) -> ProvisioningRequest:
         """Ask for a device for ``user_id``: ``ready`` at once, or ``awaiting_consent``."""
-        return await self.run(
+        return await self._run(
             calls.create_request(user_id, options or RequestOptions(), idempotency_key)
         )
 
     async def get_request(self, request_id: str, *, wait_seconds: int = 0) -> ProvisioningRequest:
         """The request; ``wait_seconds`` (≤ 30) holds the answer until its status changes."""
-        return await self.run(calls.get_request(request_id, wait_seconds))
+        return await self._run(calls.get_request(request_id, wait_seconds))
 
     async def list_requests(
         self,
@@ -136,25 +135,25 @@ class AsyncClient:
         cursor: str | None = None,
     ) -> Page[ProvisioningRequest]:
         """A user's requests, newest first, one page at a time."""
-        return await self.run(calls.list_requests(user_id, status, limit, cursor))
+        return await self._run(calls.list_requests(user_id, status, limit, cursor))
 
     async def claim(self, request_id: str, *, idempotency_key: str | None = None) -> Claim:
         """Collect the key, exactly once; a retry with the same key replays the answer."""
-        return await self.run(calls.claim(request_id, idempotency_key))
+        return await self._run(calls.claim(request_id, idempotency_key))
 
     async def cancel(self, request_id: str) -> None:
         """Cancel an open request; any key it holds is wiped."""
-        await self.run(calls.cancel(request_id))
+        await self._run(calls.cancel(request_id))
 
     async def put_user(
         self, user_id: str, *, tailscale_login: str | None = None, display_name: str | None = None
     ) -> User:
         """Create or update a user (``admin`` scope)."""
-        return await self.run(calls.put_user(user_id, tailscale_login, display_name))
+        return await self._run(calls.put_user(user_id, tailscale_login, display_name))
 
     async def get_user(self, user_id: str) -> User:
         """A user and their grants' metadata."""
-        return await self.run(calls.get_user(user_id))
+        return await self._run(calls.get_user(user_id))
 
     async def provision(
         self,
@@ -204,6 +203,26 @@ class AsyncClient:
         on_consent_url: AsyncConsentCallback | None,
         cancel_on_timeout: bool,
     ) -> Provisioned:
+        while True:
+            request = await self._wait_until_ready(
+                request, watch, on_consent_url, cancel_on_timeout
+            )
+            try:
+                return provisioned(request, await self.claim(request.id), watch.shown)
+            except NotReady as error:
+                # It moved on between the read and the claim (an undone consent sends it
+                # back to awaiting consent with a new link): follow it from where it is.
+                request = await self.get_request(request.id)
+                if request.status == "ready":
+                    raise error from None
+
+    async def _wait_until_ready(
+        self,
+        request: ProvisioningRequest,
+        watch: ConsentWatch,
+        on_consent_url: AsyncConsentCallback | None,
+        cancel_on_timeout: bool,
+    ) -> ProvisioningRequest:
         while not watch.is_ready(request):
             link = watch.new_link(request)
             if link is not None and on_consent_url is not None:
@@ -217,14 +236,8 @@ class AsyncClient:
             if watch.deadline.passed:
                 raise await self._time_out(request, cancel_on_timeout)
             poll = calls.get_request(request.id, watch.poll_seconds())
-            request = await self.run(poll, watch.call_deadline(self.retry))
-        return provisioned(request, await self._claim_ready(request), watch.shown)
-
-    async def _claim_ready(self, request: ProvisioningRequest) -> Claim:
-        try:
-            return await self.claim(request.id)
-        except NotReady as error:
-            raise ended_instead(await self.get_request(request.id), error) from None
+            request = await self._run(poll, watch.call_deadline(self.retry))
+        return request
 
     async def _time_out(self, request: ProvisioningRequest, cancel: bool) -> ConsentTimeout:
         if cancel:

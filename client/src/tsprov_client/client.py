@@ -24,7 +24,6 @@ from tsprov_client.provisioning import (
     ConsentCallback,
     ConsentWatch,
     device_options,
-    ended_instead,
     provisioned,
 )
 from tsprov_client.retries import Deadline, RetryPolicy, is_retryable
@@ -77,7 +76,7 @@ class Client:
     ) -> None:
         self.close()
 
-    def run(self, call: Call[T], deadline: Deadline | None = None) -> T:
+    def _run(self, call: Call[T], deadline: Deadline | None = None) -> T:
         """Send ``call``, retrying what may pass, until it succeeds or must fail."""
         deadline = deadline or self.retry.new_deadline()
         attempt = 0
@@ -116,11 +115,13 @@ class Client:
         idempotency_key: str | None = None,
     ) -> ProvisioningRequest:
         """Ask for a device for ``user_id``: ``ready`` at once, or ``awaiting_consent``."""
-        return self.run(calls.create_request(user_id, options or RequestOptions(), idempotency_key))
+        return self._run(
+            calls.create_request(user_id, options or RequestOptions(), idempotency_key)
+        )
 
     def get_request(self, request_id: str, *, wait_seconds: int = 0) -> ProvisioningRequest:
         """The request; ``wait_seconds`` (≤ 30) holds the answer until its status changes."""
-        return self.run(calls.get_request(request_id, wait_seconds))
+        return self._run(calls.get_request(request_id, wait_seconds))
 
     def list_requests(
         self,
@@ -131,25 +132,25 @@ class Client:
         cursor: str | None = None,
     ) -> Page[ProvisioningRequest]:
         """A user's requests, newest first, one page at a time."""
-        return self.run(calls.list_requests(user_id, status, limit, cursor))
+        return self._run(calls.list_requests(user_id, status, limit, cursor))
 
     def claim(self, request_id: str, *, idempotency_key: str | None = None) -> Claim:
         """Collect the key, exactly once; a retry with the same key replays the answer."""
-        return self.run(calls.claim(request_id, idempotency_key))
+        return self._run(calls.claim(request_id, idempotency_key))
 
     def cancel(self, request_id: str) -> None:
         """Cancel an open request; any key it holds is wiped."""
-        self.run(calls.cancel(request_id))
+        self._run(calls.cancel(request_id))
 
     def put_user(
         self, user_id: str, *, tailscale_login: str | None = None, display_name: str | None = None
     ) -> User:
         """Create or update a user (``admin`` scope)."""
-        return self.run(calls.put_user(user_id, tailscale_login, display_name))
+        return self._run(calls.put_user(user_id, tailscale_login, display_name))
 
     def get_user(self, user_id: str) -> User:
         """A user and their grants' metadata."""
-        return self.run(calls.get_user(user_id))
+        return self._run(calls.get_user(user_id))
 
     def provision(
         self,
@@ -199,6 +200,24 @@ class Client:
         on_consent_url: ConsentCallback | None,
         cancel_on_timeout: bool,
     ) -> Provisioned:
+        while True:
+            request = self._wait_until_ready(request, watch, on_consent_url, cancel_on_timeout)
+            try:
+                return provisioned(request, self.claim(request.id), watch.shown)
+            except NotReady as error:
+                # It moved on between the read and the claim (an undone consent sends it
+                # back to awaiting consent with a new link): follow it from where it is.
+                request = self.get_request(request.id)
+                if request.status == "ready":
+                    raise error from None
+
+    def _wait_until_ready(
+        self,
+        request: ProvisioningRequest,
+        watch: ConsentWatch,
+        on_consent_url: ConsentCallback | None,
+        cancel_on_timeout: bool,
+    ) -> ProvisioningRequest:
         while not watch.is_ready(request):
             link = watch.new_link(request)
             if link is not None and on_consent_url is not None:
@@ -210,14 +229,8 @@ class Client:
             if watch.deadline.passed:
                 raise self._time_out(request, cancel_on_timeout)
             poll = calls.get_request(request.id, watch.poll_seconds())
-            request = self.run(poll, watch.call_deadline(self.retry))
-        return provisioned(request, self._claim_ready(request), watch.shown)
-
-    def _claim_ready(self, request: ProvisioningRequest) -> Claim:
-        try:
-            return self.claim(request.id)
-        except NotReady as error:
-            raise ended_instead(self.get_request(request.id), error) from None
+            request = self._run(poll, watch.call_deadline(self.retry))
+        return request
 
     def _time_out(self, request: ProvisioningRequest, cancel: bool) -> ConsentTimeout:
         if cancel:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from tsprov_client.calls import MAX_WAIT_SECONDS, RequestOptions
-from tsprov_client.errors import AlreadyClaimed, TsprovError, error_for_ended_request
+from tsprov_client.errors import AlreadyClaimed, error_for_ended_request
 from tsprov_client.models import Claim, Provisioned, ProvisioningRequest
 from tsprov_client.retries import Deadline, RetryPolicy
 
@@ -63,11 +63,6 @@ def device_options(
     """``options`` with ``provision``'s own ``hostname`` and ``tags`` where those were given."""
     base = options or RequestOptions()
     return replace(base, hostname=hostname or base.hostname, tags=tuple(tags) or base.tags)
-
-
-def ended_instead(latest: ProvisioningRequest, error: TsprovError) -> TsprovError:
-    """After a claim answered ``not_ready``: the request's end, if that is why, else ``error``."""
-    return error_for_ended_request(latest) if latest.is_final else error
 
 
 def provisioned(request: ProvisioningRequest, claim: Claim, consent_url: str | None) -> Provisioned:
