@@ -21,6 +21,7 @@ from tsprov_client import (
     RequestExpired,
     TsprovError,
 )
+from tsprov_client.enroll.command import warn_if_cleartext
 from tsprov_client.enroll.exit_codes import ExitCode, exit_code_for
 from tsprov_client.errors import NotFound, RequestIdentityMismatch, RequestIdentityUnverified
 from tsprov_client.models import ProvisioningRequest
@@ -197,3 +198,19 @@ def _ended(status: str, code: str | None = None) -> ProvisioningRequest:
 )
 def test_each_outcome_has_its_documented_exit_status(error: TsprovError, code: ExitCode) -> None:
     assert exit_code_for(error) == code
+
+
+@pytest.mark.parametrize(
+    ("server", "warned"),
+    [
+        ("http://tsprov.internal", True),
+        ("https://tsprov.internal", False),
+        ("http://127.0.0.1:8000", False),
+        ("http://localhost:8000", False),
+    ],
+)
+def test_a_cleartext_server_beyond_this_machine_is_warned_about(
+    server: str, warned: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    warn_if_cleartext(server)
+    assert ("not https" in capsys.readouterr().err) is warned

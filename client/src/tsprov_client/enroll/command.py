@@ -15,6 +15,7 @@ import stat
 import sys
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import segno
 
@@ -26,6 +27,7 @@ from tsprov_client.models import Provisioned, ProvisioningRequest
 
 KEY_VARIABLE = "TSPROV_API_KEY"
 PROGRAM = "tsprov-enroll"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class UsageError(Exception):
@@ -89,6 +91,12 @@ def read_caller_key(key_file: Path | None) -> str:
     return key
 
 
+def warn_if_cleartext(server: str) -> None:
+    parts = urlsplit(server)
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK:
+        say(f"warning: {server} is not https: both keys would cross the network readable")
+
+
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -135,6 +143,7 @@ def enroll(args: argparse.Namespace) -> ExitCode:
     key = read_caller_key(args.key_file)
     if args.wait <= 0:
         raise UsageError("--wait must be positive")
+    warn_if_cleartext(args.server)
     try:
         client = Client(args.server, key)
     except ValueError as exc:
