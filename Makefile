@@ -6,10 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: dev test lint typecheck unit browser clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./client
 	touch $(STAMP)
 
 dev: $(STAMP)
@@ -18,8 +18,11 @@ dev: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# The client is checked from its own folder, under its own settings (Python 3.10, the oldest
+# it supports on the devices it enrols).
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict service sandbox devstack migrations tests benchmarks
+	cd client && ../$(BIN)/mypy --strict src tests
 
 # The consent-flow browser test drives Debian's Chromium (never a downloaded browser build).
 browser:
@@ -28,8 +31,11 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
 
+# The client's tests run the service and the sandbox as processes, under the client's own
+# pytest settings (its folder is their root).
 unit: $(STAMP) browser
 	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider client/tests
 
 test: lint typecheck unit
 

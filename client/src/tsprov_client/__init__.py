@@ -1,0 +1,123 @@
+"""Client for tsprov: provision Tailscale devices that carry a named person's identity.
+
+Example::
+
+    from tsprov_client import Client
+
+    with Client("https://tsprov.internal", api_key) as tsprov:
+        device = tsprov.provision("alice", hostname="devbox-42", on_consent_url=send_to_alice)
+    run(device.tailscale_up)
+"""
+
+from tsprov_client.async_client import AsyncClient
+from tsprov_client.calls import RequestOptions
+from tsprov_client.client import Client
+from tsprov_client.errors import (
+    AlreadyClaimed,
+    Conflict,
+    ConsentPending,
+    ConsentRequired,
+    ConsentTimeout,
+    DatabaseUnavailable,
+    DecryptionFailed,
+    EncryptionUnavailable,
+    Forbidden,
+    GrantRevoked,
+    IdempotencyConflict,
+    IdempotencyInFlight,
+    IdentityMismatch,
+    IdentityUnverified,
+    InternalError,
+    InvalidWebhook,
+    NotFound,
+    NotReady,
+    PayloadTooLarge,
+    RateLimited,
+    RequestCancelled,
+    RequestEnded,
+    RequestExpired,
+    RequestFailed,
+    RequestIdentityMismatch,
+    RequestIdentityUnverified,
+    ServerUnreachable,
+    ServiceUnavailable,
+    TailscaleLoginRequired,
+    TooManyWaits,
+    TsprovError,
+    Unauthorized,
+    UnexpectedResponse,
+    UpstreamOAuthError,
+    UpstreamOutcomeUnknown,
+    UpstreamRefused,
+    UpstreamUnavailable,
+    ValidationFailed,
+)
+from tsprov_client.models import (
+    Claim,
+    DeviceSummary,
+    Failure,
+    Grant,
+    GrantSummary,
+    Page,
+    Provisioned,
+    ProvisioningRequest,
+    User,
+)
+from tsprov_client.retries import RetryPolicy
+from tsprov_client.webhooks import WebhookEvent, verify_webhook
+
+__all__ = [
+    "AlreadyClaimed",
+    "AsyncClient",
+    "Claim",
+    "Client",
+    "Conflict",
+    "ConsentPending",
+    "ConsentRequired",
+    "ConsentTimeout",
+    "DatabaseUnavailable",
+    "DecryptionFailed",
+    "DeviceSummary",
+    "EncryptionUnavailable",
+    "Failure",
+    "Forbidden",
+    "Grant",
+    "GrantRevoked",
+    "GrantSummary",
+    "IdempotencyConflict",
+    "IdempotencyInFlight",
+    "IdentityMismatch",
+    "IdentityUnverified",
+    "InternalError",
+    "InvalidWebhook",
+    "NotFound",
+    "NotReady",
+    "Page",
+    "PayloadTooLarge",
+    "Provisioned",
+    "ProvisioningRequest",
+    "RateLimited",
+    "RequestCancelled",
+    "RequestEnded",
+    "RequestExpired",
+    "RequestFailed",
+    "RequestIdentityMismatch",
+    "RequestIdentityUnverified",
+    "RequestOptions",
+    "RetryPolicy",
+    "ServerUnreachable",
+    "ServiceUnavailable",
+    "TailscaleLoginRequired",
+    "TooManyWaits",
+    "TsprovError",
+    "Unauthorized",
+    "UnexpectedResponse",
+    "UpstreamOAuthError",
+    "UpstreamOutcomeUnknown",
+    "UpstreamRefused",
+    "UpstreamUnavailable",
+    "User",
+    "ValidationFailed",
+    "WebhookEvent",
+    "verify_webhook",
+]
