@@ -92,8 +92,23 @@ class ChainReportOut(BaseModel):
     reason: str | None
 
 
-Start = Annotated[str, Query(description="RFC 3339, inclusive", examples=["2026-11-28T00:00:00Z"])]
-End = Annotated[str, Query(description="RFC 3339, exclusive", examples=["2026-11-29T00:00:00Z"])]
+_TIME = {"format": "date-time"}
+Start = Annotated[
+    str,
+    Query(
+        description="RFC 3339, inclusive",
+        examples=["2026-11-28T00:00:00Z"],
+        json_schema_extra=_TIME,
+    ),
+]
+End = Annotated[
+    str,
+    Query(
+        description="RFC 3339, exclusive",
+        examples=["2026-11-29T00:00:00Z"],
+        json_schema_extra=_TIME,
+    ),
+]
 ActorFilter = Annotated[
     list[SearchTerm] | None, Query(description="Actor id or loginName; repeatable")
 ]

@@ -49,6 +49,14 @@ IdempotencyKey = Annotated[
 ]
 CLAIM_REPLAY_WINDOW = timedelta(minutes=5)
 NO_STORE = {"Cache-Control": "no-store"}
+# What a caller can do next with a request it just made (OpenAPI links, for clients and
+# for stateful testing): read it, claim it, cancel it.
+_BY_ID = {"parameters": {"request_id": "$response.body#/id"}}
+REQUEST_LINKS = {
+    "GetRequest": {"operationId": "getProvisioningRequest", **_BY_ID},
+    "ClaimRequest": {"operationId": "claimProvisioningRequest", **_BY_ID},
+    "CancelRequest": {"operationId": "cancelProvisioningRequest", **_BY_ID},
+}
 
 
 @router.post(
@@ -56,14 +64,18 @@ NO_STORE = {"Cache-Control": "no-store"}
     status_code=201,
     response_model=ProvisioningRequestOut,
     summary="Ask for a device for a user",
-    responses=problem_responses(
-        "validation_failed",
-        "conflict",
-        "idempotency_conflict",
-        "idempotency_in_flight",
-        "encryption_unavailable",
-        "decryption_failed",
-    ),
+    operation_id="createProvisioningRequest",
+    responses={
+        201: {"description": "The request", "links": REQUEST_LINKS},
+        **problem_responses(
+            "validation_failed",
+            "conflict",
+            "idempotency_conflict",
+            "idempotency_in_flight",
+            "encryption_unavailable",
+            "decryption_failed",
+        ),
+    },
 )
 async def create_request(
     user_id: UserId,
@@ -95,6 +107,7 @@ async def create_request(
     "/provisioning-requests/{request_id}",
     response_model=ProvisioningRequestOut,
     summary="A provisioning request; `wait_seconds` long-polls for a status change",
+    operation_id="getProvisioningRequest",
     responses=problem_responses(
         "not_found", "validation_failed", "encryption_unavailable", "decryption_failed"
     ),
@@ -136,6 +149,7 @@ async def list_requests(
     "/provisioning-requests/{request_id}/claim",
     response_model=ClaimOut,
     summary="Collect the auth key, exactly once (Cache-Control: no-store)",
+    operation_id="claimProvisioningRequest",
     responses=problem_responses(
         "not_found",
         "validation_failed",
@@ -184,6 +198,7 @@ async def claim(
     "/provisioning-requests/{request_id}",
     status_code=204,
     summary="Cancel a request; any key it holds is wiped",
+    operation_id="cancelProvisioningRequest",
     responses=problem_responses("not_found", "validation_failed", "conflict"),
 )
 async def cancel(

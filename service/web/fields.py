@@ -27,6 +27,7 @@ NodeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
 
 
 class StrictBody(BaseModel):
-    """Unknown fields are refused: a typo must not be silently ignored."""
+    """Unknown fields are refused (a typo must not be silently ignored), and values are taken
+    as their JSON type only: "yes" is not a boolean, "5" is not a number."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)

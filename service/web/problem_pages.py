@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from typing import Any, Literal, cast
 
 from fastapi import FastAPI, Request
@@ -11,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match
 
 from service.crypto.keyring import DecryptionError
 from service.tailscale.client import TailscaleError
@@ -67,13 +69,36 @@ async def _on_validation(request: Request, exc: Exception) -> Response:
 
 async def _on_http(request: Request, exc: Exception) -> Response:
     http_error = cast(HTTPException, exc)
-    if _is_browser(request):
-        return render_page(http_error.status_code, "Error", str(http_error.detail))
     kind = _HTTP_PROBLEMS.get(http_error.status_code, ProblemError)
-    error = kind(str(http_error.detail), headers=dict(http_error.headers or {}))
+    headers = dict(http_error.headers or {})
+    if http_error.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    if _is_browser(request):
+        page = render_page(http_error.status_code, kind.title, str(http_error.detail))
+        page.headers.update(headers)
+        return page
+    error = kind(str(http_error.detail), headers=headers)
     # Starlette's own 4xx answers (a body it could not read, say) keep their status.
     error.status = http_error.status_code
     return problem_response(error)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route takes on this path: Starlette's own 405 names only the first
+    route's, and a path such as /authorize has one route per method."""
+    methods: set[str] = set()
+    for route in _leaf_routes(request.app.router.routes):
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
+def _leaf_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    # FastAPI keeps an included router whole (its routes behind ``original_router``).
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        yield from _leaf_routes(included.routes) if included is not None else (route,)
 
 
 # Starlette raises these itself, for paths and methods no route takes.

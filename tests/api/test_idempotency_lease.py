@@ -39,7 +39,8 @@ async def reserve(
                 caller_id=caller_id,
                 key_hash=hashlib.sha256(key.encode()).digest(),
                 request_hash=fingerprint(
-                    "create:alice", ProvisioningRequestCreate(**BODY).model_dump(mode="json")
+                    "create:alice",
+                    ProvisioningRequestCreate.model_validate(BODY).model_dump(mode="json"),
                 ),
                 created_at=made,
                 expires_at=made + RECORD_LIFETIME,
