@@ -5,7 +5,18 @@ from starlette.types import ASGIApp
 
 from sandbox.errors import install_error_handlers
 from sandbox.faults import FaultLayer
-from sandbox.routes import audit_log, authorize, control, devices, keys, oauth_apps, token
+from sandbox.routes import (
+    audit_log,
+    authorize,
+    control,
+    device_attributes,
+    devices,
+    keys,
+    oauth_apps,
+    tailnet_settings,
+    token,
+    users,
+)
 from sandbox.settings import SandboxSettings
 from sandbox.state import SandboxState
 
@@ -34,6 +45,7 @@ def create_app(settings: SandboxSettings | None = None) -> FastAPI:
     state = SandboxState(settings or SandboxSettings())
     app = SandboxApp(state)
     install_error_handlers(app)
-    for module in (authorize, token, keys, devices, audit_log, oauth_apps, control):
+    routes = (authorize, token, keys, devices, device_attributes, users, tailnet_settings)
+    for module in (*routes, audit_log, oauth_apps, control):
         app.include_router(module.router)
     return app

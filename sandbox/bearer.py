@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from sandbox.audit import client_actor, user_actor
+from sandbox.audit.log import client_actor, user_actor
 from sandbox.errors import ApiError
 from sandbox.identifiers import secret_digest
 from sandbox.models import AccessToken, Actor, CallerKind
@@ -23,16 +23,18 @@ class Caller:
     scopes: frozenset[str]
     user_id: str
     actor: Actor
+    # The OAuth client behind a client token; the OAuth app behind a reusable grant's token.
+    client_id: str = ""
+    app_id: str = ""
+
+    def holds(self, scope: str) -> bool:
+        """True when the caller's scopes permit `scope`."""
+        return scopes_allow(self.scopes, scope)
 
     def require(self, scope: str) -> None:
         """Raise 403 unless the caller's scopes permit `scope`."""
-        if not scopes_allow(self.scopes, scope):
+        if not self.holds(scope):
             raise ApiError(403, f"access token lacks the {scope} scope")
-
-    @property
-    def key_owner_id(self) -> str:
-        """The userId keys minted by this caller carry: only user tokens own keys."""
-        return self.user_id if self.kind == "user" else ""
 
 
 def sandbox_state(request: Request) -> SandboxState:
@@ -70,16 +72,26 @@ def _live_token(state: SandboxState, presented: str) -> AccessToken:
     return token
 
 
+def _client_caller(state: SandboxState, token: AccessToken) -> Caller:
+    client = state.clients[token.client_id]
+    if token.follows_client:
+        scopes = frozenset(client.scopes)
+    else:
+        # A narrowed token loses whatever its client no longer holds.
+        scopes = frozenset(s for s in token.scopes if scopes_allow(client.scopes, s))
+    return Caller("client", scopes, "", client_actor(client), client_id=client.id)
+
+
 def resolve_caller(request: Request, state: StateDep) -> Caller:
     """Authenticate the request's token; 401 when missing, unknown, expired or revoked."""
     presented = _presented_token(request)
     with state.lock:
         token = _live_token(state, presented)
         if token.kind == "client":
-            actor = client_actor(state.clients[token.client_id])
-            return Caller(token.kind, token.scopes, "", actor)
+            return _client_caller(state, token)
         user = state.users[token.user_id]
-        return Caller(token.kind, token.scopes, user.id, user_actor(user))
+        app_id = token.client_id if token.grant_id else ""
+        return Caller(token.kind, token.scopes, user.id, user_actor(user), app_id=app_id)
 
 
 CallerDep = Annotated[Caller, Depends(resolve_caller)]

@@ -6,10 +6,49 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from sandbox.errors import ApiError
 from sandbox.request_log import ROUTE_NAMES
-from sandbox.settings import TOKEN_RESPONSE_FIELDS, GrantMode
+from sandbox.settings import (
+    TOKEN_RESPONSE_FIELDS,
+    AppNodeAttributes,
+    ConsentKeyLog,
+    ConsentKeyUserId,
+    GrantMode,
+    ObserverUserKeyAccess,
+    TokenErrorShape,
+)
 from sandbox.state import SandboxState
+from sandbox.switches import Latency
 
 ForcedOAuthError = Literal["access_denied", "invalid_grant", "invalid_client"]
+
+
+def _known_route(value: str) -> str:
+    if not value.startswith("/") and value not in ROUTE_NAMES:
+        raise ValueError(f"route must start with '/' or be one of {sorted(ROUTE_NAMES)}")
+    return value
+
+
+class LatencyBody(BaseModel):
+    """The latency switch: every matching answer waits uniformly in [min, max] seconds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_seconds: float = Field(ge=0, le=600)
+    max_seconds: float = Field(ge=0, le=600)
+    routes: list[str] = Field(
+        default_factory=list,
+        description="route names or path prefixes; empty: every Tailscale-facing route but join",
+    )
+
+    @field_validator("routes")
+    @classmethod
+    def _known_routes(cls, values: list[str]) -> list[str]:
+        return [_known_route(value) for value in values]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "LatencyBody":
+        if self.min_seconds > self.max_seconds:
+            raise ValueError("min_seconds must not exceed max_seconds")
+        return self
 
 
 class SwitchesBody(BaseModel):
@@ -30,7 +69,30 @@ class SwitchesBody(BaseModel):
         description="access_denied fails the authorize redirect; invalid_grant and "
         "invalid_client fail the token endpoint; null is off",
     )
-    device_approval: bool = False
+    device_approval: bool = Field(default=False, description="devicesApprovalOn")
+    device_quota_exceeded: bool = Field(
+        default=False, description="POST /device/{id}/authorized answers 402"
+    )
+    token_error_shape: TokenErrorShape = Field(
+        default="rfc6749", description="code exchange and refresh refusals: RFC 6749 or message"
+    )
+    consent_key_user_id: ConsentKeyUserId = Field(
+        default="present", description="userId of keys made under an OAuth app's consent"
+    )
+    consent_key_log: ConsentKeyLog = Field(
+        default="user", description="API_KEY.CREATE of such keys: the user, the app, or absent"
+    )
+    observer_user_key_access: ObserverUserKeyAccess = Field(
+        default="read", description="an OAuth client reading a user's key: 200, 404 or 403"
+    )
+    observer_scopes: list[str] = Field(
+        default_factory=lambda: ["devices:core", "logs:configuration:read"]
+    )
+    oauth_app_events: bool = Field(default=False, description="emit the OAUTH_APP.* events")
+    app_node_attributes: AppNodeAttributes = Field(
+        default="at_enrolment", description="when an app's allowedNodeAttributes are set"
+    )
+    latency: LatencyBody | None = None
     rotate_refresh_tokens: bool = Field(
         default=True,
         description="false: a refresh answers a new access token only, and the refresh token "
@@ -52,8 +114,19 @@ def apply_switches(state: SandboxState, patch: SwitchesBody) -> None:
                 raise ApiError(400, f"identity_field: {value!r} is a standard field")
             if name == "grant_mode":
                 state.set_grant_mode(value)
+            elif name == "observer_scopes":
+                _set_observer_scopes(state, value)
+            elif name == "latency":
+                switches.latency = Latency(**value.model_dump()) if value else None
             else:
                 setattr(switches, name, value)
+
+
+def _set_observer_scopes(state: SandboxState, scopes: list[str]) -> None:
+    try:
+        state.set_observer_scopes(scopes)
+    except ValueError as exc:
+        raise ApiError(400, f"observer_scopes: {exc}") from None
 
 
 def _header_safe(value: str) -> bool:
@@ -78,10 +151,8 @@ class FaultRuleBody(BaseModel):
 
     @field_validator("route")
     @classmethod
-    def _known_route(cls, value: str) -> str:
-        if not value.startswith("/") and value not in ROUTE_NAMES:
-            raise ValueError(f"route must start with '/' or be one of {sorted(ROUTE_NAMES)}")
-        return value
+    def _route_known(cls, value: str) -> str:
+        return _known_route(value)
 
     @field_validator("method")
     @classmethod
@@ -113,3 +184,11 @@ class ClockAdvanceBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     advance_seconds: float = Field(gt=0)
+
+
+class ConnectionBody(BaseModel):
+    """Body of `POST /sandbox/devices/{id}/connection`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    connected: bool

@@ -8,6 +8,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# Tailscale's words (observed) when a caller may not do what it asked.
+NOT_PERMITTED = "calling actor does not have enough permissions to perform this function"
 
 
 class ApiError(Exception):
@@ -50,14 +52,28 @@ async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     return message_response(exc.status, exc.message)
 
 
-async def _oauth_error(_: Request, exc: Exception) -> JSONResponse:
-    if not isinstance(exc, OAuthError):
-        raise exc
+# Tailscale's own shape for token-endpoint refusals (seen with client credentials): 401 for
+# bad client credentials, 403 for a refused grant or scope, 400 for a malformed request.
+_MESSAGE_STATUS = {"invalid_request": 400, "unsupported_grant_type": 400, "invalid_client": 401}
+
+
+def oauth_error_response(exc: OAuthError, shape: str) -> JSONResponse:
+    """Answer a token-endpoint refusal as RFC 6749 (`rfc6749`) or as `{"message"}`."""
     headers = dict(NO_STORE)
+    if shape == "message":
+        status = _MESSAGE_STATUS.get(exc.error, 403)
+        message = "API token invalid" if exc.error == "invalid_client" else exc.description
+        return JSONResponse({"message": message}, status_code=status, headers=headers)
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="tailscale"'
     body = {"error": exc.error, "error_description": exc.description}
     return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+async def _oauth_error(_: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, OAuthError):
+        raise exc
+    return oauth_error_response(exc, "rfc6749")
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

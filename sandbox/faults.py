@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import secrets
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import parse_qs
@@ -9,10 +10,11 @@ from urllib.parse import parse_qs
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.models import FaultRule
-from sandbox.request_log import log_request, route_name, take_fault
+from sandbox.request_log import log_request, route_name, route_selected, take_fault
 from sandbox.state import SandboxState
 
 DRIP_CHUNKS = 10
+_RANDOM = secrets.SystemRandom()
 
 
 class ResponseDropped(ConnectionAbortedError):
@@ -105,6 +107,21 @@ def _injected(rule: FaultRule, status: int) -> tuple[list[tuple[bytes, bytes]], 
     return _with_length(headers, len(body)), body
 
 
+def switched_latency(state: SandboxState, route: str, path: str) -> float:
+    """Seconds the latency switch delays this request: uniform in its range, 0 when off."""
+    with state.lock:
+        latency = state.switches.latency
+    if latency is None:
+        return 0.0
+    if latency.routes:
+        if not any(route_selected(selector, route, path) for selector in latency.routes):
+            return 0.0
+    elif route == "join":
+        # Joining is the device's own act, not an answer from Tailscale's API.
+        return 0.0
+    return _RANDOM.uniform(latency.min_seconds, latency.max_seconds)
+
+
 class FaultLayer:
     """Applies fault rules to Tailscale-facing routes and logs every such request."""
 
@@ -125,7 +142,10 @@ class FaultLayer:
         method, path = scope["method"], scope["path"]
         rule = take_fault(self.state, route, path, method, grant_type)
         outcome: list[int] = []
+        delay = switched_latency(self.state, route, path)
         try:
+            if delay > 0:
+                await asyncio.sleep(delay)
             await self._serve(rule, scope, receive, send, outcome)
         finally:
             status = outcome[0] if outcome else None

@@ -23,9 +23,9 @@ def new_legacy_id() -> str:
     return str(10**16 + secrets.randbelow(9 * 10**16))
 
 
-def new_secret(prefix: str) -> str:
-    """Return an opaque secret starting with `prefix`."""
-    return f"{prefix}{random_alphanumeric(32)}"
+def embedded_secret(prefix: str, owner_id: str) -> str:
+    """Return a secret that names what it belongs to, as Tailscale's do: `<prefix><id>-<random>`."""
+    return f"{prefix}{owner_id}-{random_alphanumeric(32)}"
 
 
 def secret_digest(secret: str) -> str:

@@ -1,10 +1,11 @@
 """The sandbox's in-memory records; all times are aware UTC datetimes."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-CallerKind = Literal["user", "client", "admin"]
+# A personal API token and a reusable grant's token both act as a user.
+CallerKind = Literal["user", "client"]
 Actor = dict[str, Any]
 
 
@@ -16,6 +17,7 @@ class User:
     login_name: str
     display_name: str
     role: Literal["admin", "member"]
+    created: datetime
 
 
 @dataclass
@@ -41,6 +43,9 @@ class OAuthClient:
     description: str
     secret_digest: str
     scopes: list[str]
+    tags: list[str]
+    created: datetime
+    creator_id: str
 
 
 @dataclass
@@ -58,8 +63,12 @@ class AuthKey:
     preauthorized: bool
     tags: list[str]
     description: str
+    # The person whose devices this key makes; `user_id` is what the API shows of it.
+    owner_id: str
     user_id: str
     creator: Actor
+    # The OAuth app whose consent the key came from, directly or through a grant's token.
+    app_id: str = ""
     revoked: datetime | None = None
     deleted: bool = False
     uses: int = 0
@@ -90,7 +99,11 @@ class Device:
     tags: list[str]
     machine_key: str
     node_key: str
+    tailnet_lock_key: str
     key_id: str
+    connected: bool = True
+    attributes: dict[str, Any] = field(default_factory=dict)
+    attribute_expiries: dict[str, datetime] = field(default_factory=dict)
 
 
 @dataclass
@@ -132,6 +145,8 @@ class AccessToken:
     client_id: str = ""
     grant_id: str | None = None
     revoked: bool = False
+    # A client token asked without `scope` holds whatever its client holds at each use.
+    follows_client: bool = False
 
 
 @dataclass
@@ -153,6 +168,7 @@ class AuditEvent:
     actor: Actor
     target: dict[str, Any]
     action: str
+    name: str
     old: Any = None
     new: Any = None
     details: str = ""

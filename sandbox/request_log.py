@@ -9,9 +9,23 @@ from sandbox.models import FaultRule, LoggedRequest
 from sandbox.state import SandboxState
 
 ROUTE_NAMES = frozenset(
-    {"authorize", "token", "keys", "devices", "device", "logging", "oauth_apps", "join", "api"}
+    {
+        "authorize",
+        "token",
+        "keys",
+        "devices",
+        "device",
+        "logging",
+        "oauth_apps",
+        "users",
+        "settings",
+        "join",
+        "api",
+    }
 )
-_TAILNET_ROUTE = re.compile(r"^/api/v2/tailnet/[^/]+/(keys|devices|logging|oauth-apps)(/|$)")
+_TAILNET_ROUTE = re.compile(
+    r"^/api/v2/tailnet/[^/]+/(keys|devices|logging|oauth-apps|users|settings)(/|$)"
+)
 
 
 def route_name(path: str) -> str | None:
@@ -24,19 +38,25 @@ def route_name(path: str) -> str | None:
         return "join"
     if path.startswith("/api/v2/device/"):
         return "device"
+    if path.startswith("/api/v2/users/"):
+        return "users"
     match = _TAILNET_ROUTE.match(path)
     if match:
         return match[1].replace("-", "_")
     return "api" if path.startswith("/api/") else None
 
 
+def route_selected(selector: str, route: str, path: str) -> bool:
+    """True when a rule's route selector (a route name or a path prefix) covers a request."""
+    if selector.startswith("/"):
+        return path.startswith(selector)
+    return selector == route
+
+
 def _rule_matches(
     rule: FaultRule, route: str, path: str, method: str, grant_type: str | None
 ) -> bool:
-    if rule.route.startswith("/"):
-        if not path.startswith(rule.route):
-            return False
-    elif rule.route != route:
+    if not route_selected(rule.route, route, path):
         return False
     if rule.method is not None and rule.method != method:
         return False

@@ -1,15 +1,11 @@
 """Request bodies of the API v2 routes the sandbox serves, validated as Tailscale documents."""
 
-import ipaddress
 import re
 from typing import Literal
-from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 MAX_KEY_EXPIRY_SECONDS = 90 * 24 * 3600
-APP_SCOPES = frozenset({"auth_keys:create", "auth_keys:create:once"})
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _DESCRIPTION = re.compile(r"^[A-Za-z0-9 -]*$")
 _TAG = re.compile(r"^tag:[A-Za-z][A-Za-z0-9-]*$")
 _APP_NAME = re.compile(r"^[A-Za-z0-9._-]{3,50}$")
@@ -60,27 +56,11 @@ class KeyCreateBody(BaseModel):
         return value
 
 
-def check_redirect_uri(uri: str) -> str:
-    """Refuse what Tailscale refuses: non-https (loopback aside), raw IPs, fragments."""
-    parts = urlsplit(uri)
-    host = parts.hostname or ""
-    if not host or parts.fragment:
-        raise ValueError(f"invalid redirect URI {uri!r}")
-    if host in LOOPBACK_HOSTS:
-        if parts.scheme not in ("http", "https"):
-            raise ValueError(f"invalid redirect URI {uri!r}: http or https only")
-        return uri
-    if parts.scheme != "https":
-        raise ValueError(f"invalid redirect URI {uri!r}: https required")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return uri
-    raise ValueError(f"invalid redirect URI {uri!r}: IP address hosts are not allowed")
-
-
 class OAuthAppBody(BaseModel):
-    """Body of `POST` and `PUT` on `/tailnet/{t}/oauth-apps`; PUT replaces every field."""
+    """Body of `POST` and `PUT` on `/tailnet/{t}/oauth-apps`; PUT replaces every field.
+
+    Only the shape is checked here; `sandbox.oauth_apps.rules` checks what Tailscale refuses.
+    """
 
     name: str
     description: str = Field(default="", max_length=300)
@@ -95,25 +75,6 @@ class OAuthAppBody(BaseModel):
             raise ValueError("name must be 3-50 characters of letters, digits, '.', '_', '-'")
         return value
 
-    @field_validator("redirectURIs")
-    @classmethod
-    def _redirect_uris(cls, values: list[str]) -> list[str]:
-        return [check_redirect_uri(uri) for uri in values]
-
-    @field_validator("scopes")
-    @classmethod
-    def _scopes_known(cls, values: list[str]) -> list[str]:
-        if not set(values) <= APP_SCOPES:
-            raise ValueError("invalid scopes")
-        return values
-
-    @field_validator("allowedNodeAttributes")
-    @classmethod
-    def _custom_attributes(cls, values: list[str]) -> list[str]:
-        if any(not value.startswith("custom:") for value in values):
-            raise ValueError("allowedNodeAttributes must each start with 'custom:'")
-        return values
-
 
 class JoinBody(BaseModel):
     """Body of `POST /sandbox/join`: what `tailscale up --auth-key` sends."""
@@ -121,3 +82,17 @@ class JoinBody(BaseModel):
     authKey: str = Field(min_length=1)
     hostname: str = Field(min_length=1, max_length=255)
     os: str = Field(default="linux", min_length=1, max_length=32)
+
+
+class DeviceAuthorizationBody(BaseModel):
+    """Body of `POST /device/{id}/authorized`."""
+
+    authorized: bool
+
+
+class AttributeBody(BaseModel):
+    """Body of `POST /device/{id}/attributes/{key}`."""
+
+    value: str | int | float | bool
+    expiry: AwareDatetime | None = None
+    comment: str = Field(default="", max_length=200)

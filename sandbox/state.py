@@ -4,8 +4,6 @@ import hashlib
 import secrets
 import threading
 from collections import deque
-from dataclasses import asdict, dataclass
-from typing import Any
 
 from sandbox.clock import Clock
 from sandbox.identifiers import secret_digest
@@ -23,44 +21,10 @@ from sandbox.models import (
     RefreshToken,
     User,
 )
-from sandbox.settings import GrantMode, SandboxSettings, scope_for_grant_mode
+from sandbox.settings import GrantMode, SandboxSettings, needs_tags, scope_for_grant_mode
+from sandbox.switches import Switches
 
-OBSERVER_SCOPES = ["devices:core", "logs:configuration:read"]
 REQUEST_LOG_LIMIT = 10_000
-
-
-@dataclass
-class Switches:
-    """Behaviours that differ between plausible Tailscales; changeable at run time."""
-
-    require_pkce: bool
-    grant_mode: GrantMode
-    access_token_ttl: int
-    send_iss: bool
-    auto_approve: str | None
-    identity_field: str | None
-    forced_oauth_error: str | None
-    device_approval: bool
-    # Whether a refresh rotates the refresh token is [?] at Tailscale; rotation is strictest.
-    rotate_refresh_tokens: bool = True
-
-    @classmethod
-    def from_settings(cls, settings: SandboxSettings) -> "Switches":
-        """Return the switches as the settings set them at start."""
-        return cls(
-            require_pkce=settings.require_pkce,
-            grant_mode=settings.grant_mode,
-            access_token_ttl=settings.access_token_ttl,
-            send_iss=settings.send_iss,
-            auto_approve=settings.auto_approve or None,
-            identity_field=settings.identity_field or None,
-            forced_oauth_error=None,
-            device_approval=settings.device_approval,
-        )
-
-    def as_json(self) -> dict[str, Any]:
-        """Return the switches as the control API shows them."""
-        return asdict(self)
 
 
 def _display_name(login_name: str) -> str:
@@ -100,6 +64,7 @@ class SandboxState:
                 login_name=login,
                 display_name=_display_name(login),
                 role="admin" if position == 0 else "member",
+                created=self.clock.now(),
             )
             self.users[user.id] = user
         self._seed_credentials()
@@ -135,12 +100,16 @@ class SandboxState:
                 id=settings.observer_client_id,
                 description="observer",
                 secret_digest=secret_digest(settings.observer_client_secret.get_secret_value()),
-                scopes=list(OBSERVER_SCOPES),
+                scopes=list(settings.observer_scopes),
+                tags=list(settings.observer_tags),
+                created=now,
+                creator_id=self.admin.id,
             )
         }
+        # The admin token is the admin's personal API token: it acts as that user.
         self.access_tokens: dict[str, AccessToken] = {
             secret_digest(settings.admin_token.get_secret_value()): AccessToken(
-                kind="admin", scopes=frozenset({"all"}), expires=None, user_id=self.admin.id
+                kind="user", scopes=frozenset({"all"}), expires=None, user_id=self.admin.id
             )
         }
 
@@ -159,6 +128,14 @@ class SandboxState:
         seeded_app = self.apps.get(self.settings.app_client_id)
         if self.settings.scopes_follow_grant_mode and seeded_app is not None:
             seeded_app.scopes = [scope_for_grant_mode(mode)]
+
+    def set_observer_scopes(self, scopes: list[str]) -> None:
+        """Change the observer's scopes; tokens asked without `scope` follow at once."""
+        observer = self.clients[self.settings.observer_client_id]
+        if needs_tags(scopes) and not observer.tags:
+            raise ValueError("an OAuth client with devices:core or auth_keys must have tags")
+        self.switches.observer_scopes = list(scopes)
+        observer.scopes = list(scopes)
 
     def known_tailnet(self, tailnet: str) -> bool:
         """True for `-` and the tailnet's own name."""

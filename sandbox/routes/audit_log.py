@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from sandbox.audit import query_events
+from sandbox.audit.query import query_events
 from sandbox.bearer import Caller, StateDep, TailnetDep, scoped
 from sandbox.clock import parse_rfc3339
 from sandbox.errors import ApiError

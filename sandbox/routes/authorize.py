@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from sandbox.bearer import StateDep
-from sandbox.grants import issue_code, record_denial
+from sandbox.grants.consent import issue_code, record_denial
 from sandbox.models import OAuthApp, User
 from sandbox.pages import consent_page, error_page
 from sandbox.scopes import scopes_allow, split_scope

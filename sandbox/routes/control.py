@@ -6,8 +6,15 @@ from fastapi import APIRouter, Query, Response
 
 from sandbox.bearer import StateDep
 from sandbox.clock import rfc3339_precise
-from sandbox.control import ClockAdvanceBody, FaultRuleBody, SwitchesBody, apply_switches
-from sandbox.devices import device_json, join_with_key
+from sandbox.control import (
+    ClockAdvanceBody,
+    ConnectionBody,
+    FaultRuleBody,
+    SwitchesBody,
+    apply_switches,
+)
+from sandbox.devices.enrolment import join_with_key
+from sandbox.devices.listing import device_json, set_connected
 from sandbox.request_log import add_fault, fault_json, logged_requests
 from sandbox.schemas import JoinBody
 
@@ -99,5 +106,15 @@ async def advance_clock(state: StateDep, body: ClockAdvanceBody) -> dict[str, st
 async def join(state: StateDep, body: JoinBody) -> dict[str, Any]:
     """Do what `tailscale up --auth-key` does and answer the new Device (all fields)."""
     device = join_with_key(state, body.authKey, body.hostname, body.os)
+    with state.lock:
+        return device_json(device, all_fields=True)
+
+
+@router.post("/devices/{device_id}/connection")
+async def device_connection(
+    state: StateDep, device_id: str, body: ConnectionBody
+) -> dict[str, Any]:
+    """Take a device off line (it gains `lastSeen`) or back on; answer the Device."""
+    device = set_connected(state, device_id, body.connected)
     with state.lock:
         return device_json(device, all_fields=True)

@@ -1,11 +1,13 @@
-"""`/api/v2/tailnet/{t}/devices` and `/api/v2/device/{id}`."""
+"""`/api/v2/tailnet/{t}/devices` and `/api/v2/device/{id}`: reading, deleting, approving."""
 
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
 from sandbox.bearer import Caller, StateDep, TailnetDep, scoped
-from sandbox.devices import delete_device, device_json, find_device, list_devices
+from sandbox.devices.approval import authorize_device
+from sandbox.devices.listing import delete_device, device_json, find_device, list_devices
+from sandbox.schemas import DeviceAuthorizationBody
 
 router = APIRouter(prefix="/api/v2", tags=["devices"])
 DeviceReader = Annotated[Caller, scoped("devices:core:read")]
@@ -43,4 +45,13 @@ async def get_device(
 async def remove_device(caller: DeviceAdmin, state: StateDep, device_id: str) -> Response:
     """Delete a device from the tailnet."""
     delete_device(state, device_id, actor=caller.actor)
+    return Response(status_code=200)
+
+
+@router.post("/device/{device_id}/authorized")
+async def authorize(
+    caller: DeviceAdmin, state: StateDep, device_id: str, body: DeviceAuthorizationBody
+) -> Response:
+    """Approve a device waiting for approval, or deauthorize one."""
+    authorize_device(state, device_id, body.authorized, actor=caller.actor)
     return Response(status_code=200)

@@ -1,19 +1,15 @@
-"""`/api/v2/tailnet/{t}/keys`: auth keys."""
+"""`/api/v2/tailnet/{t}/keys`: auth keys (and OAuth clients, read by id)."""
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
 
-from sandbox.authkeys import (
-    DEFAULT_EXPIRY_SECONDS,
-    KeySpec,
-    delete_key,
-    key_json,
-    mint_key,
-    visible_key,
-)
-from sandbox.bearer import Caller, StateDep, TailnetDep, scoped
+from sandbox.bearer import Caller, CallerDep, StateDep, TailnetDep, scoped
+from sandbox.errors import ApiError
+from sandbox.keys.access import client_key, key_json, listed_keys, reachable_key
+from sandbox.keys.minting import DEFAULT_EXPIRY_SECONDS, KeySpec, delete_key, mint_key
 from sandbox.schemas import KeyCreateBody
+from sandbox.state import SandboxState
 
 router = APIRouter(prefix="/api/v2/tailnet/{tailnet}/keys", tags=["keys"])
 KeyMinter = Annotated[Caller, scoped("auth_keys:create")]
@@ -21,11 +17,20 @@ KeyReader = Annotated[Caller, scoped("auth_keys:read")]
 KeyAdmin = Annotated[Caller, scoped("auth_keys")]
 
 
+def _check_client_tags(state: SandboxState, caller: Caller, tags: list[str]) -> None:
+    # A key the tailnet owns must carry tags, and only tags its OAuth client holds.
+    if caller.kind != "client":
+        return
+    held = state.clients[caller.client_id].tags
+    if not tags or not set(tags) <= set(held):
+        raise ApiError(400, f"requested tags {tags} are invalid or not permitted")
+
+
 @router.post("")
 async def create_key(
     caller: KeyMinter, tailnet: TailnetDep, state: StateDep, body: KeyCreateBody
 ) -> dict[str, Any]:
-    """Mint an auth key; a user token's key is owned by that user."""
+    """Mint an auth key: a user token's key is that user's, a client token's the tailnet's."""
     create = body.capabilities.devices.create
     spec = KeySpec(
         reusable=create.reusable,
@@ -36,7 +41,10 @@ async def create_key(
         description=body.description,
     )
     with state.lock:
-        key, secret = mint_key(state, spec, owner_id=caller.key_owner_id, creator=caller.actor)
+        _check_client_tags(state, caller, spec.tags)
+        key, secret = mint_key(
+            state, spec, owner_id=caller.user_id, creator=caller.actor, app_id=caller.app_id
+        )
         return key_json(key, state.clock.now(), secret)
 
 
@@ -44,31 +52,29 @@ async def create_key(
 async def list_keys(
     caller: KeyReader, tailnet: TailnetDep, state: StateDep, all: bool = False
 ) -> dict[str, Any]:
-    """List keys: a user token sees its own unless `all=true`; other tokens see every key."""
-    own_only = caller.kind == "user" and not all
+    """List active keys: without `all`, a user token sees its own."""
     with state.lock:
-        now = state.clock.now()
-        keys = [
-            key_json(key, now)
-            for key in state.keys.values()
-            if not key.deleted and (not own_only or key.user_id == caller.user_id)
-        ]
-    return {"keys": keys}
+        return {"keys": listed_keys(state, caller, every=all)}
 
 
 @router.get("/{key_id}")
 async def get_key(
-    caller: KeyReader, tailnet: TailnetDep, state: StateDep, key_id: str
+    caller: CallerDep, tailnet: TailnetDep, state: StateDep, key_id: str
 ) -> dict[str, Any]:
-    """Return one key without its secret."""
+    """Return one key without its secret; a deleted or revoked one reads `invalid: true`."""
     with state.lock:
-        return key_json(visible_key(state, key_id), state.clock.now())
+        client = client_key(state, caller, key_id)
+        if client is not None:
+            return client
+        caller.require("auth_keys:read")
+        return key_json(reachable_key(state, caller, key_id), state.clock.now())
 
 
 @router.delete("/{key_id}")
 async def remove_key(
     caller: KeyAdmin, tailnet: TailnetDep, state: StateDep, key_id: str
 ) -> Response:
-    """Delete (revoke) a key; it stops working and disappears from the API."""
-    delete_key(state, key_id, actor=caller.actor)
+    """Delete (revoke) a key; it stops working and stays readable as invalid."""
+    with state.lock:
+        delete_key(state, reachable_key(state, caller, key_id), actor=caller.actor)
     return Response(status_code=200)

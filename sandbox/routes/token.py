@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import FormData
 
 from sandbox.bearer import StateDep
-from sandbox.errors import NO_STORE, OAuthError
-from sandbox.grants import exchange_code, issue_client_token, refresh_grant
+from sandbox.errors import NO_STORE, OAuthError, oauth_error_response
+from sandbox.grants.consent import exchange_code
+from sandbox.grants.tokens import issue_client_token, refresh_grant
 from sandbox.identifiers import secret_matches
 from sandbox.models import OAuthApp, OAuthClient
 from sandbox.state import SandboxState
@@ -91,8 +92,15 @@ def _as_app(party: OAuthApp | OAuthClient, grant_type: str) -> OAuthApp:
     return party
 
 
+def _grant_type(party: OAuthApp | OAuthClient, form: FormData) -> str:
+    # Tailscale's own client-credentials example sends no grant_type.
+    if isinstance(party, OAuthClient) and not form.getlist("grant_type"):
+        return "client_credentials"
+    return _required(form, "grant_type")
+
+
 def _grant(state: SandboxState, party: OAuthApp | OAuthClient, form: FormData) -> dict[str, Any]:
-    grant_type = _required(form, "grant_type")
+    grant_type = _grant_type(party, form)
     forced = state.switches.forced_oauth_error
     if forced == "invalid_grant" and grant_type in USER_GRANT_TYPES:
         raise OAuthError("invalid_grant", "the sandbox is forcing invalid_grant")
@@ -118,11 +126,25 @@ def _grant(state: SandboxState, party: OAuthApp | OAuthClient, form: FormData) -
     raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
 
 
+def _error_shape(state: SandboxState, form: FormData | None, client_id: str | None) -> str:
+    """Client-credentials refusals are `{"message"}` [3rd]; the rest follow the switch [?]."""
+    grant_types = form.getlist("grant_type") if form is not None else []
+    if grant_types == ["client_credentials"] or (not grant_types and client_id in state.clients):
+        return "message"
+    return state.switches.token_error_shape
+
+
 @router.post("/api/v2/oauth/token")
 async def token_endpoint(request: Request, state: StateDep) -> JSONResponse:
     """Exchange a code, rotate a refresh token, or issue a client-credentials token."""
-    form = await _token_form(request)
-    party = _authenticate(state, *_presented_client(request, form))
-    if state.switches.forced_oauth_error == "invalid_client":
-        raise OAuthError("invalid_client", "the sandbox is forcing invalid_client")
-    return JSONResponse(_grant(state, party, form), headers=NO_STORE)
+    form: FormData | None = None
+    client_id: str | None = None
+    try:
+        form = await _token_form(request)
+        client_id, secret = _presented_client(request, form)
+        party = _authenticate(state, client_id, secret)
+        if state.switches.forced_oauth_error == "invalid_client":
+            raise OAuthError("invalid_client", "the sandbox is forcing invalid_client")
+        return JSONResponse(_grant(state, party, form), headers=NO_STORE)
+    except OAuthError as exc:
+        return oauth_error_response(exc, _error_shape(state, form, client_id))

@@ -170,3 +170,17 @@ async def client_token(client: httpx.AsyncClient) -> httpx.Response:
     """Ask for an observer token and return the raw answer."""
     data = {"grant_type": "client_credentials"}
     return await client.post(TOKEN, data=data, auth=(OBSERVER_ID, OBSERVER_SECRET))
+
+
+async def set_switches(client: httpx.AsyncClient, **switches: Any) -> dict[str, Any]:
+    """Change switches through the control API and return them all."""
+    response = await client.patch("/sandbox/switches", json=switches)
+    assert response.status_code == 200, response.text
+    changed: dict[str, Any] = response.json()
+    return changed
+
+
+async def mint_with(client: httpx.AsyncClient, token: str, **create: Any) -> httpx.Response:
+    """Mint a key with any bearer token; `create` fills capabilities.devices.create."""
+    body = {"capabilities": {"devices": {"create": create}}, "expirySeconds": 600}
+    return await client.post("/api/v2/tailnet/-/keys", json=body, headers=bearer(token))

@@ -41,6 +41,7 @@ async def test_client_credentials_token_shape(api: httpx.AsyncClient) -> None:
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == 3600
     assert set(body["scope"].split()) == {"devices:core", "logs:configuration:read"}
+    assert body["access_token"].startswith("tskey-api-k")
 
 
 async def test_client_credentials_by_form_fields(api: httpx.AsyncClient) -> None:
@@ -59,22 +60,37 @@ async def test_requested_scope_narrows_the_client_token(api: httpx.AsyncClient) 
     assert_message(await api.delete("/api/v2/device/nMissingCNTRL", headers=bearer(token)), 403)
 
 
-async def test_scope_beyond_the_client_is_invalid_scope(api: httpx.AsyncClient) -> None:
+async def test_scope_beyond_the_client_is_refused_by_name(api: httpx.AsyncClient) -> None:
     response = await api.post(
         TOKEN,
-        data={"grant_type": "client_credentials", "scope": "oauth_apps"},
+        data={"grant_type": "client_credentials", "scope": "devices:core oauth_apps users:read"},
         auth=(OBSERVER_ID, OBSERVER_SECRET),
     )
-    assert response.status_code == 400
-    assert response.json()["error"] == "invalid_scope"
+    assert_message(response, 403)
+    assert response.json()["message"] == "OAuth client cannot grant scopes [oauth_apps users:read]"
+
+
+async def test_bad_client_credentials_are_401_api_token_invalid(api: httpx.AsyncClient) -> None:
+    response = await api.post(
+        TOKEN, data={"grant_type": "client_credentials"}, auth=(OBSERVER_ID, "tskey-client-no")
+    )
+    assert_message(response, 401)
+    assert response.json()["message"] == "API token invalid"
+
+
+async def test_grant_type_may_be_left_out_by_a_client(api: httpx.AsyncClient) -> None:
+    data = {"client_id": OBSERVER_ID, "client_secret": OBSERVER_SECRET}
+    response = await api.post(TOKEN, data=data)
+    assert response.status_code == 200, response.text
+    token = response.json()["access_token"]
+    assert (await api.get(DEVICES, headers=bearer(token))).status_code == 200
 
 
 async def test_app_credentials_cannot_use_client_credentials(api: httpx.AsyncClient) -> None:
     response = await api.post(
         TOKEN, data={"grant_type": "client_credentials"}, auth=(APP_ID, APP_SECRET)
     )
-    assert response.status_code == 400
-    assert response.json()["error"] == "unauthorized_client"
+    assert_message(response, 403)
 
 
 async def test_client_token_lives_one_hour(api: httpx.AsyncClient, state: SandboxState) -> None:

@@ -33,6 +33,15 @@ SWITCHES = {
     "identity_field": None,
     "forced_oauth_error": None,
     "device_approval": False,
+    "device_quota_exceeded": False,
+    "token_error_shape": "rfc6749",
+    "consent_key_user_id": "present",
+    "consent_key_log": "user",
+    "observer_user_key_access": "read",
+    "observer_scopes": ["devices:core", "logs:configuration:read"],
+    "oauth_app_events": False,
+    "app_node_attributes": "at_enrolment",
+    "latency": None,
     "rotate_refresh_tokens": True,
 }
 DEVICES = "/api/v2/tailnet/-/devices"
@@ -67,6 +76,15 @@ async def test_patch_changes_only_what_it_names(api: httpx.AsyncClient) -> None:
         {"identity_field": "access_token"},
         {"forced_oauth_error": "server_error"},
         {"require_pkce": None},
+        {"token_error_shape": "xml"},
+        {"consent_key_user_id": "sometimes"},
+        {"consent_key_log": "maybe"},
+        {"observer_user_key_access": "peek"},
+        {"app_node_attributes": "later"},
+        {"observer_scopes": "devices:core"},
+        {"latency": {"min_seconds": 3, "max_seconds": 2}},
+        {"latency": {"min_seconds": 1, "max_seconds": 2, "routes": ["nowhere"]}},
+        {"latency": {"min_seconds": -1, "max_seconds": 2}},
     ],
 )
 async def test_bad_patches_are_400(api: httpx.AsyncClient, patch: dict[str, Any]) -> None:
@@ -212,7 +230,13 @@ async def test_clock_advances_on_request(api: httpx.AsyncClient) -> None:
 async def test_reset_restores_the_seeded_tailnet(
     api: httpx.AsyncClient, state: SandboxState
 ) -> None:
-    await api.patch("/sandbox/switches", json={"send_iss": True, "grant_mode": "reusable"})
+    patch = {
+        "send_iss": True,
+        "grant_mode": "reusable",
+        "observer_scopes": ["users:read"],
+        "latency": {"min_seconds": 0, "max_seconds": 0},
+    }
+    await api.patch("/sandbox/switches", json=patch)
     await add_fault(api, route="devices", status=500)
     await join(api, (await admin_key(api))["key"])
     await api.delete(f"/api/v2/tailnet/-/oauth-apps/{APP_ID}", headers=ADMIN)

@@ -26,7 +26,6 @@ DEVICE_FIELDS = {
     "os",
     "clientVersion",
     "created",
-    "lastSeen",
     "expires",
     "keyExpiryDisabled",
     "authorized",
@@ -38,8 +37,16 @@ DEVICE_FIELDS = {
     "blocksIncomingConnections",
     "machineKey",
     "nodeKey",
+    "tailnetLockKey",
+    "tailnetLockError",
 }
-ALL_ONLY_FIELDS = {"enabledRoutes", "advertisedRoutes", "clientConnectivity", "postureIdentity"}
+ALL_ONLY_FIELDS = {
+    "enabledRoutes",
+    "advertisedRoutes",
+    "clientConnectivity",
+    "postureIdentity",
+    "sshEnabled",
+}
 DEVICES = "/api/v2/tailnet/-/devices"
 
 
@@ -155,8 +162,9 @@ async def test_list_filters_by_top_level_fields(api: httpx.AsyncClient) -> None:
         return sorted(device["hostname"] for device in response.json()["devices"])
 
     assert await hostnames({"user": "bob@example.com"}) == ["b1"]
+    # Every filter value must hold: one device cannot belong to two users.
     both_users = {"user": ["bob@example.com", "carol@example.com"]}
-    assert await hostnames(both_users) == ["b1", "c1"]
+    assert await hostnames(both_users) == []
     assert await hostnames({"tags": "tag:ci"}) == ["t1"]
     assert await hostnames({"isEphemeral": "false"}) == ["b1", "c1"]
     assert await hostnames({"isEphemeral": "false", "user": "carol@example.com"}) == ["c1"]
@@ -198,3 +206,56 @@ async def test_join_body_is_validated(api: httpx.AsyncClient) -> None:
     response = await api.post("/sandbox/join", json={"hostname": "x"})
     assert response.status_code == 400
     assert set(response.json()) == {"message"}
+
+
+async def test_repeated_tags_must_all_be_present(api: httpx.AsyncClient) -> None:
+    pairs = (("both", ["tag:ci", "tag:prod"]), ("ci", ["tag:ci"]), ("prod", ["tag:prod"]))
+    for hostname, tags in pairs:
+        key = await admin_key(api, tags=tags)
+        assert (await join(api, key["key"], hostname=hostname)).status_code == 200
+
+    async def hostnames(tags: list[str]) -> list[str]:
+        response = await api.get(DEVICES, params={"tags": tags}, headers=ADMIN)
+        return sorted(device["hostname"] for device in response.json()["devices"])
+
+    assert await hostnames(["tag:ci"]) == ["both", "ci"]
+    assert await hostnames(["tag:ci", "tag:prod"]) == ["both"]
+    assert await hostnames(["tag:ci", "tag:none"]) == []
+
+
+async def test_last_seen_only_while_disconnected(
+    api: httpx.AsyncClient, state: SandboxState
+) -> None:
+    device = (await join(api, (await admin_key(api))["key"])).json()
+    assert device["connectedToControl"] is True
+    assert "lastSeen" not in device
+    state.clock.advance(60)
+    offline = await api.post(
+        f"/sandbox/devices/{device['nodeId']}/connection", json={"connected": False}
+    )
+    assert offline.status_code == 200
+    fetched = (await api.get(f"/api/v2/device/{device['nodeId']}", headers=ADMIN)).json()
+    assert fetched["connectedToControl"] is False
+    assert fetched["lastSeen"] > device["created"]
+    assert set(fetched) == DEVICE_FIELDS | {"lastSeen"}
+    listed = (await api.get(DEVICES, params={"connectedToControl": "false"}, headers=ADMIN)).json()
+    assert [d["nodeId"] for d in listed["devices"]] == [device["nodeId"]]
+    back = await api.post(
+        f"/sandbox/devices/{device['nodeId']}/connection", json={"connected": True}
+    )
+    assert "lastSeen" not in back.json()
+
+
+async def test_connection_of_an_unknown_device_is_404(api: httpx.AsyncClient) -> None:
+    response = await api.post("/sandbox/devices/nNope/connection", json={"connected": False})
+    assert response.status_code == 404
+
+
+async def test_all_fields_extras(api: httpx.AsyncClient) -> None:
+    device = (await join(api, (await admin_key(api))["key"])).json()
+    supports = device["clientConnectivity"]["clientSupports"]
+    assert supports["hairPinning"] is None
+    assert device["tailnetLockKey"].startswith("tlpub:")
+    assert device["tailnetLockError"] == ""
+    assert device["sshEnabled"] is False
+    assert device["postureIdentity"] == {"disabled": True}

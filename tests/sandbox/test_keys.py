@@ -34,7 +34,9 @@ def key_body(**create: Any) -> dict[str, Any]:
     }
 
 
-async def test_create_answers_the_key_object_with_its_secret(api: httpx.AsyncClient) -> None:
+async def test_create_answers_the_key_object_with_its_secret(
+    api: httpx.AsyncClient, state: SandboxState
+) -> None:
     body = key_body(reusable=True, ephemeral=True, preauthorized=True, tags=["tag:ci"])
     response = await api.post(KEYS, json=body, headers=ADMIN)
     assert response.status_code == 200
@@ -46,7 +48,8 @@ async def test_create_answers_the_key_object_with_its_secret(api: httpx.AsyncCli
     assert key["description"] == "dev box"
     assert key["invalid"] is False
     assert key["revoked"] == "0001-01-01T00:00:00Z"
-    assert key["userId"] == ""
+    # The admin token is the admin's personal token, so the key is the admin's.
+    assert key["userId"] == state.admin.id
     assert key["capabilities"] == {
         "devices": {
             "create": {
@@ -77,23 +80,38 @@ async def test_get_and_list_never_show_the_secret(api: httpx.AsyncClient) -> Non
     assert "key" not in listed["keys"][0]
 
 
-async def test_list_all_includes_user_keys(api: httpx.AsyncClient) -> None:
-    await consent_token(api)
-    await admin_key(api)
-    for query in ("", "?all=true"):
-        keys = (await api.get(KEYS + query, headers=ADMIN)).json()["keys"]
-        assert len(keys) == 2
+async def test_a_user_token_lists_its_own_keys_unless_all(api: httpx.AsyncClient) -> None:
+    bobs = (await consent_token(api))["access_token"].split("-")[2]
+    admins = (await admin_key(api))["id"]
+    own = (await api.get(KEYS, headers=ADMIN)).json()["keys"]
+    assert [key["id"] for key in own] == [admins]
+    every = (await api.get(KEYS, params={"all": "true"}, headers=ADMIN)).json()["keys"]
+    assert sorted(key["id"] for key in every) == sorted([admins, bobs])
 
 
-async def test_delete_makes_the_key_unusable_and_gone(api: httpx.AsyncClient) -> None:
+async def test_listing_shows_active_keys_only(api: httpx.AsyncClient, state: SandboxState) -> None:
+    deleted, live = await admin_key(api), await admin_key(api)
+    await api.delete(f"{KEYS}/{deleted['id']}", headers=ADMIN)
+    short = await api.post(KEYS, json={**key_body(), "expirySeconds": 60}, headers=ADMIN)
+    state.clock.advance(61)
+    listed = (await api.get(KEYS, headers=ADMIN)).json()["keys"]
+    assert [key["id"] for key in listed] == [live["id"]]
+    assert short.json()["id"] not in str(listed)
+
+
+async def test_a_deleted_key_reads_as_invalid(api: httpx.AsyncClient) -> None:
     key = await admin_key(api, reusable=True)
     response = await api.delete(f"{KEYS}/{key['id']}", headers=ADMIN)
     assert response.status_code == 200
-    missing = await api.get(f"{KEYS}/{key['id']}", headers=ADMIN)
-    assert missing.status_code == 404
-    assert set(missing.json()) == {"message"}
+    fetched = await api.get(f"{KEYS}/{key['id']}", headers=ADMIN)
+    assert fetched.status_code == 200
+    assert set(fetched.json()) == KEY_FIELDS
+    assert fetched.json()["invalid"] is True
+    assert fetched.json()["revoked"] != "0001-01-01T00:00:00Z"
     assert (await join(api, key["key"])).status_code == 400
-    assert (await api.delete(f"{KEYS}/{key['id']}", headers=ADMIN)).status_code == 404
+    again = await api.delete(f"{KEYS}/{key['id']}", headers=ADMIN)
+    assert again.status_code == 200
+    assert (await api.get(f"{KEYS}/{key['id']}", headers=ADMIN)).json() == fetched.json()
 
 
 async def test_expired_key_is_invalid(api: httpx.AsyncClient, state: SandboxState) -> None:

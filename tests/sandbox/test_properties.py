@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sandbox.app import create_app
+from sandbox.oauth_apps.rules import check_redirect_uri
 from sandbox.routes.authorize import PARAMETER_NAMES
-from sandbox.schemas import check_redirect_uri
 from sandbox.scopes import scope_grants
 from sandbox.settings import SandboxSettings
 from tests.helpers.sandbox_flows import (
@@ -37,8 +37,15 @@ def test_https_names_are_accepted(host: str, path: str) -> None:
 
 @given(host=hostnames, path=paths)
 def test_plain_http_is_refused_off_loopback(host: str, path: str) -> None:
-    with pytest.raises(ValueError, match="https required"):
+    with pytest.raises(ValueError, match="is not permitted"):
         check_redirect_uri(f"http://{host}{path}")
+
+
+@given(scheme=st.from_regex(r"[a-z][a-z0-9+.-]{0,10}", fullmatch=True), path=paths)
+def test_loopback_takes_any_scheme(scheme: str, path: str) -> None:
+    for host in ("localhost", "127.0.0.1", "[::1]"):
+        uri = f"{scheme}://{host}{path}"
+        assert check_redirect_uri(uri) == uri
 
 
 @given(address=st.ip_addresses(), path=paths)
@@ -50,7 +57,7 @@ def test_raw_ip_hosts_are_refused_except_loopback(
     if str(address) in ("127.0.0.1", "::1"):
         assert check_redirect_uri(uri) == uri
     else:
-        with pytest.raises(ValueError, match="invalid redirect URI"):
+        with pytest.raises(ValueError, match="is not permitted"):
             check_redirect_uri(uri)
 
 

@@ -151,7 +151,10 @@ async def test_deleting_the_app_revokes_its_grants(api: httpx.AsyncClient) -> No
     assert (await refresh(api, tokens["refresh_token"])).json()["error"] == "invalid_client"
 
 
-async def test_app_deletion_events_share_one_group(api: httpx.AsyncClient) -> None:
+async def test_app_deletion_events_share_one_group(
+    api: httpx.AsyncClient, state: SandboxState
+) -> None:
+    state.switches.oauth_app_events = True
     await consent_token(api, scope="auth_keys:create")
     await api.delete("/api/v2/tailnet/-/oauth-apps/kTestApp001CNTRL", headers=ADMIN)
     events = await audit_events(api, event=["OAUTH_APP.REVOKE", "OAUTH_APP.DELETE"])

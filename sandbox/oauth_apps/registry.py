@@ -2,11 +2,11 @@
 
 from typing import Any
 
-from sandbox.audit import Target, new_group_id, record_event
+from sandbox.audit.log import Target, new_group_id, record_event
 from sandbox.clock import rfc3339
 from sandbox.errors import ApiError
-from sandbox.grants import revoke_grant
-from sandbox.identifiers import new_secret, new_stable_id, secret_digest
+from sandbox.grants.tokens import revoke_grant
+from sandbox.identifiers import embedded_secret, new_stable_id, secret_digest
 from sandbox.models import Actor, OAuthApp
 from sandbox.schemas import OAuthAppBody
 from sandbox.state import SandboxState
@@ -45,11 +45,13 @@ def _apply(app: OAuthApp, body: OAuthAppBody) -> None:
 
 def create_oauth_app(state: SandboxState, body: OAuthAppBody, actor: Actor) -> dict[str, Any]:
     """Register an app and return it with its secret, the only time the secret is shown."""
-    secret = new_secret(APP_CREDENTIAL_PREFIX)
+    # App ids read a…CNTRL, and the secret embeds the id, as Tailscale's do.
+    app_id = new_stable_id("a")
+    secret = embedded_secret(APP_CREDENTIAL_PREFIX, app_id)
     with state.lock:
         now = state.clock.now()
         app = OAuthApp(
-            id=new_stable_id("k"),
+            id=app_id,
             name="",
             description="",
             redirect_uris=[],

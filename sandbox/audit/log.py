@@ -1,12 +1,12 @@
-"""The sandbox's configuration audit log, in Tailscale's ConfigurationAuditLog shape."""
+"""Recording events in Tailscale's ConfigurationAuditLog shape, and the actors they name."""
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
+from sandbox.audit.names import OAUTH_APP, event_name
 from sandbox.clock import ZERO_TIME, rfc3339_precise
-from sandbox.models import Actor, AuditEvent, OAuthClient, User
+from sandbox.models import Actor, AuditEvent, OAuthApp, OAuthClient, User
 from sandbox.state import SandboxState
 
 SANDBOX_WORKER: Actor = {
@@ -36,6 +36,17 @@ def client_actor(client: OAuthClient) -> Actor:
         "type": "OAUTH_CLIENT",
         "loginName": "",
         "displayName": client.description,
+        "tags": [],
+    }
+
+
+def app_actor(app: OAuthApp) -> Actor:
+    """Return an OAuth app as an actor: a service identity with no login name."""
+    return {
+        "id": app.id,
+        "type": "OAUTH_CLIENT",
+        "loginName": "",
+        "displayName": app.name,
         "tags": [],
     }
 
@@ -80,6 +91,8 @@ def record_event(
     error: str = "",
 ) -> None:
     """Append an event; the caller holds the state lock."""
+    if target.type == OAUTH_APP and not state.switches.oauth_app_events:
+        return
     state.events.append(
         AuditEvent(
             event_time=state.clock.now(),
@@ -88,6 +101,7 @@ def record_event(
             actor=dict(actor),
             target=target.as_json(),
             action=action,
+            name=event_name(target.type, action, target.property),
             old=old,
             new=new,
             details=details,
@@ -112,31 +126,3 @@ def event_json(event: AuditEvent) -> dict[str, Any]:
         "actionDetails": event.details,
         "error": event.error,
     }
-
-
-def _matches(event: AuditEvent, actors: list[str], targets: list[str], names: list[str]) -> bool:
-    if actors and not {event.actor["id"], event.actor["loginName"]} & set(actors):
-        return False
-    if targets and not {event.target["id"], event.target["name"]} & set(targets):
-        return False
-    return not names or f"{event.target['type']}.{event.action}" in names
-
-
-def query_events(
-    state: SandboxState,
-    start: datetime,
-    end: datetime,
-    *,
-    actors: list[str],
-    targets: list[str],
-    events: list[str],
-) -> list[dict[str, Any]]:
-    """Return the events in [start, end] that pass every filter kind, in time order."""
-    with state.lock:
-        chosen = [
-            event
-            for event in state.events
-            if start <= event.event_time <= end and _matches(event, actors, targets, events)
-        ]
-    chosen.sort(key=lambda event: event.event_time)
-    return [event_json(event) for event in chosen]

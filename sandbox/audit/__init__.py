@@ -1,0 +1,1 @@
+"""The configuration audit log: recording events, the names Tailscale accepts, and queries."""

@@ -1,0 +1,1 @@
+"""Devices: enrolment with an auth key, the Device object and lookups, approval, node attributes."""

@@ -1,0 +1,1 @@
+"""OAuth grants: consent codes and their redemption, grant tokens, refresh, client tokens."""
