@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sandbox.errors import ApiError
-from sandbox.request_log import ROUTE_NAMES
+from sandbox.route_names import check_route_selector
 from sandbox.settings import (
     TOKEN_RESPONSE_FIELDS,
     AppNodeAttributes,
@@ -19,12 +19,6 @@ from sandbox.state import SandboxState
 from sandbox.switches import Latency
 
 ForcedOAuthError = Literal["access_denied", "invalid_grant", "invalid_client"]
-
-
-def _known_route(value: str) -> str:
-    if not value.startswith("/") and value not in ROUTE_NAMES:
-        raise ValueError(f"route must start with '/' or be one of {sorted(ROUTE_NAMES)}")
-    return value
 
 
 class LatencyBody(BaseModel):
@@ -42,7 +36,7 @@ class LatencyBody(BaseModel):
     @field_validator("routes")
     @classmethod
     def _known_routes(cls, values: list[str]) -> list[str]:
-        return [_known_route(value) for value in values]
+        return [check_route_selector(value) for value in values]
 
     @model_validator(mode="after")
     def _ordered(self) -> "LatencyBody":
@@ -89,6 +83,9 @@ class SwitchesBody(BaseModel):
         default_factory=lambda: ["devices:core", "logs:configuration:read"]
     )
     oauth_app_events: bool = Field(default=False, description="emit the OAUTH_APP.* events")
+    node_create_key_id: bool = Field(
+        default=True, description="NODE.CREATE's `new` names the key the device enrolled with"
+    )
     app_node_attributes: AppNodeAttributes = Field(
         default="at_enrolment", description="when an app's allowedNodeAttributes are set"
     )
@@ -152,7 +149,7 @@ class FaultRuleBody(BaseModel):
     @field_validator("route")
     @classmethod
     def _route_known(cls, value: str) -> str:
-        return _known_route(value)
+        return check_route_selector(value)
 
     @field_validator("method")
     @classmethod

@@ -10,7 +10,8 @@ from urllib.parse import parse_qs
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.models import FaultRule
-from sandbox.request_log import log_request, route_name, route_selected, take_fault
+from sandbox.request_log import log_request, take_fault
+from sandbox.route_names import route_name, route_selected
 from sandbox.state import SandboxState
 
 DRIP_CHUNKS = 10

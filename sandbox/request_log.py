@@ -1,56 +1,12 @@
-"""Route names, the fault rule book and the request log, as the control API exposes them."""
+"""The fault rule book and the request log, as the control API exposes them."""
 
-import re
 from dataclasses import asdict
 from typing import Any
 
 from sandbox.clock import rfc3339_precise
 from sandbox.models import FaultRule, LoggedRequest
+from sandbox.route_names import route_selected
 from sandbox.state import SandboxState
-
-ROUTE_NAMES = frozenset(
-    {
-        "authorize",
-        "token",
-        "keys",
-        "devices",
-        "device",
-        "logging",
-        "oauth_apps",
-        "users",
-        "settings",
-        "join",
-        "api",
-    }
-)
-_TAILNET_ROUTE = re.compile(
-    r"^/api/v2/tailnet/[^/]+/(keys|devices|logging|oauth-apps|users|settings)(/|$)"
-)
-
-
-def route_name(path: str) -> str | None:
-    """Name the Tailscale-facing route a path belongs to; None for the control API and docs."""
-    if path == "/a/oauth_authorize":
-        return "authorize"
-    if path == "/api/v2/oauth/token":
-        return "token"
-    if path == "/sandbox/join":
-        return "join"
-    if path.startswith("/api/v2/device/"):
-        return "device"
-    if path.startswith("/api/v2/users/"):
-        return "users"
-    match = _TAILNET_ROUTE.match(path)
-    if match:
-        return match[1].replace("-", "_")
-    return "api" if path.startswith("/api/") else None
-
-
-def route_selected(selector: str, route: str, path: str) -> bool:
-    """True when a rule's route selector (a route name or a path prefix) covers a request."""
-    if selector.startswith("/"):
-        return path.startswith(selector)
-    return selector == route
 
 
 def _rule_matches(

@@ -7,6 +7,7 @@ from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_valid
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from sandbox.identifiers import embedded_secret, new_stable_id
+from sandbox.route_names import check_route_selector
 from sandbox.scopes import scopes_allow
 
 GrantMode = Literal["once", "reusable"]
@@ -119,6 +120,7 @@ class SandboxSettings(BaseSettings):
     consent_key_log: ConsentKeyLog = "user"
     observer_user_key_access: ObserverUserKeyAccess = "read"
     oauth_app_events: bool = False
+    node_create_key_id: bool = True
     app_node_attributes: AppNodeAttributes = "at_enrolment"
     latency_seconds: str = ""
     latency_routes: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -154,6 +156,11 @@ class SandboxSettings(BaseSettings):
         if bad:
             raise ValueError(f"observer tags {bad} are not of the form tag:name")
         return value
+
+    @field_validator("latency_routes")
+    @classmethod
+    def _latency_routes_known(cls, value: list[str]) -> list[str]:
+        return [check_route_selector(route) for route in value]
 
     @field_validator("latency_seconds")
     @classmethod

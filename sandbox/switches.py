@@ -44,6 +44,7 @@ class Switches:
     observer_user_key_access: ObserverUserKeyAccess
     observer_scopes: list[str]
     oauth_app_events: bool
+    node_create_key_id: bool
     app_node_attributes: AppNodeAttributes
     latency: Latency | None
     # Whether a refresh rotates the refresh token is [?] at Tailscale; rotation is strictest.
@@ -68,6 +69,7 @@ class Switches:
             observer_user_key_access=settings.observer_user_key_access,
             observer_scopes=list(settings.observer_scopes),
             oauth_app_events=settings.oauth_app_events,
+            node_create_key_id=settings.node_create_key_id,
             app_node_attributes=settings.app_node_attributes,
             latency=_latency_from_settings(settings),
         )

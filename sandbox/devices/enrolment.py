@@ -3,6 +3,7 @@
 import re
 import secrets
 from datetime import timedelta
+from typing import Any
 
 from sandbox.audit.log import Target, record_event, user_actor
 from sandbox.devices.attributes import apply_app_attributes
@@ -90,13 +91,17 @@ def join_with_key(state: SandboxState, auth_key: str, hostname: str, os_name: st
         key.uses += 1
         device = _new_device(state, key, hostname, os_name)
         state.devices[device.node_id] = device
+        new: dict[str, Any] = {"user": device.user_login, "tags": device.tags}
+        if state.switches.node_create_key_id:
+            # Whether Tailscale's NODE.CREATE names the enrolling key is [?].
+            new["keyId"] = key.id
         record_event(
             state,
             actor=_owner(state, key)[2],
             target=Target("NODE", device.node_id, device.name, is_ephemeral=device.is_ephemeral),
             action="CREATE",
             origin="NODE",
-            new={"user": device.user_login, "tags": device.tags, "keyId": key.id},
+            new=new,
         )
         apply_app_attributes(state, device, key)
         return device

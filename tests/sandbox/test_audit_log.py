@@ -141,3 +141,15 @@ async def test_revocations_and_deletions_are_logged(api: httpx.AsyncClient) -> N
     ]
     assert revoked[1]["actor"]["loginName"] == "alice@example.com"
     assert event_names(await audit_events(api, event="NODE.DELETE")) == ["NODE.DELETE"]
+
+
+@pytest.mark.parametrize("named", [True, False])
+async def test_node_create_names_the_key_per_its_switch(
+    api: httpx.AsyncClient, named: bool
+) -> None:
+    await set_switches(api, node_create_key_id=named)
+    key = await admin_key(api)
+    await join(api, key["key"])
+    (event,) = await audit_events(api, event="NODE.CREATE")
+    assert event["new"].get("keyId") == (key["id"] if named else None)
+    assert event["new"]["user"] == "alice@example.com"

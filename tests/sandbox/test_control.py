@@ -40,6 +40,7 @@ SWITCHES = {
     "observer_user_key_access": "read",
     "observer_scopes": ["devices:core", "logs:configuration:read"],
     "oauth_app_events": False,
+    "node_create_key_id": True,
     "app_node_attributes": "at_enrolment",
     "latency": None,
     "rotate_refresh_tokens": True,

@@ -1,10 +1,14 @@
 """Start-up settings: environment parsing, defaults, generated credentials, the banner."""
 
+import re
+
 import pytest
 from pydantic import SecretStr, ValidationError
 
 from sandbox import server
 from sandbox.settings import SandboxSettings
+from sandbox.state import SandboxState
+from sandbox.switches import Latency
 
 
 def test_comma_separated_lists_and_booleans_from_the_environment(
@@ -38,6 +42,40 @@ def test_defaults() -> None:
     assert settings.access_token_ttl == 3600
     assert (settings.require_pkce, settings.send_iss) == (False, False)
     assert (settings.auto_approve, settings.identity_field) == ("", "")
+    assert settings.observer_scopes == ["devices:core", "logs:configuration:read"]
+    assert settings.observer_tags == ["tag:tsprov-observer"]
+    assert (settings.token_error_shape, settings.oauth_app_events) == ("rfc6749", False)
+    assert (settings.consent_key_user_id, settings.consent_key_log) == ("present", "user")
+    assert settings.observer_user_key_access == "read"
+    assert settings.app_node_attributes == "at_enrolment"
+    assert (settings.device_approval, settings.device_quota_exceeded) == (False, False)
+    assert (settings.latency_seconds, settings.latency_routes) == ("", [])
+
+
+def test_switch_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = {
+        "TOKEN_ERROR_SHAPE": "message",
+        "CONSENT_KEY_USER_ID": "empty",
+        "CONSENT_KEY_LOG": "absent",
+        "OBSERVER_USER_KEY_ACCESS": "forbidden",
+        "OBSERVER_SCOPES": "devices:core, users:read, auth_keys:read",
+        "OAUTH_APP_EVENTS": "true",
+        "NODE_CREATE_KEY_ID": "false",
+        "APP_NODE_ATTRIBUTES": "never",
+        "DEVICE_QUOTA_EXCEEDED": "true",
+        "LATENCY_SECONDS": "2-4",
+        "LATENCY_ROUTES": "token,/api/v2/tailnet/",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(f"TSPROV_SANDBOX_{name}", value)
+    switches = SandboxState(SandboxSettings()).switches
+    assert (switches.token_error_shape, switches.consent_key_user_id) == ("message", "empty")
+    assert (switches.consent_key_log, switches.observer_user_key_access) == ("absent", "forbidden")
+    assert switches.observer_scopes == ["devices:core", "users:read", "auth_keys:read"]
+    assert (switches.oauth_app_events, switches.device_quota_exceeded) == (True, True)
+    assert switches.app_node_attributes == "never"
+    assert switches.node_create_key_id is False
+    assert switches.latency == Latency(2.0, 4.0, ["token", "/api/v2/tailnet/"])
 
 
 def test_app_scopes_follow_the_grant_mode_unless_given() -> None:
@@ -49,12 +87,24 @@ def test_app_scopes_follow_the_grant_mode_unless_given() -> None:
     assert not given.scopes_follow_grant_mode
 
 
+def test_generated_ids_look_like_tailscales() -> None:
+    settings = SandboxSettings()
+    assert re.fullmatch(r"a[A-Za-z0-9]+CNTRL", settings.app_client_id)
+    assert re.fullmatch(r"k[A-Za-z0-9]+CNTRL", settings.observer_client_id)
+    secret = settings.app_client_secret.get_secret_value()
+    assert secret.startswith(f"tskey-app-{settings.app_client_id}-")
+
+
 def test_credentials_are_generated_when_absent(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TSPROV_SANDBOX_APP_CLIENT_ID", "kFixedCNTRL")
+    monkeypatch.setenv("TSPROV_SANDBOX_APP_CLIENT_ID", "aFixedCNTRL")
     first, second = SandboxSettings(), SandboxSettings()
-    assert first.app_client_id == "kFixedCNTRL"
-    assert first.app_client_secret.get_secret_value().startswith("tskey-app-")
-    assert first.observer_client_secret.get_secret_value().startswith("tskey-client-")
+    assert first.app_client_id == "aFixedCNTRL"
+    # Generated secrets embed the id of what they belong to, as Tailscale's do.
+    assert first.app_client_secret.get_secret_value().startswith("tskey-app-aFixedCNTRL-")
+    observer_secret = first.observer_client_secret.get_secret_value()
+    assert observer_secret.startswith(f"tskey-client-{first.observer_client_id}-")
+    assert re.fullmatch(r"tskey-api-k\w+CNTRL-\w+", first.admin_token.get_secret_value())
+
     assert first.admin_token != second.admin_token
     generated = first.generated_credentials()
     assert "app_client_id" not in generated
@@ -75,6 +125,13 @@ def test_credentials_are_generated_when_absent(monkeypatch: pytest.MonkeyPatch) 
         {"identity_field": "access_token"},
         {"grant_mode": "sometimes"},
         {"access_token_ttl": 0},
+        {"token_error_shape": "xml"},
+        {"observer_tags": "ci"},
+        {"observer_tags": "", "observer_scopes": "devices:core"},
+        {"observer_tags": "", "observer_scopes": "all"},
+        {"latency_seconds": "4-2"},
+        {"latency_seconds": "soon"},
+        {"latency_routes": "nowhere"},
     ],
 )
 def test_invalid_settings_are_refused(values: dict[str, object]) -> None:
