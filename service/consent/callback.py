@@ -10,7 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import ORIGIN_BROWSER, Actor, Target, record_event, user_actor
 from service.consent.flow import ConsumedFlow
-from service.consent.identity import ConsentingIdentity, Verdict, consenting_identity, verdict
+from service.consent.identity import (
+    ConsentingIdentity,
+    Finding,
+    Verdict,
+    consenting_identity,
+    verdict,
+)
 from service.consent.mismatch import (
     IDENTITY_MISMATCH,
     IDENTITY_UNVERIFIED,
@@ -35,6 +41,9 @@ from service.web.errors import BrowserError
 
 log = logging.getLogger("tsprov.consent")
 RETRY_MESSAGE = "Tailscale could not complete the sign-in. Please open the consent link again."
+NO_EXPECTED_LOGIN = Finding(
+    "expected login", None, "the user has no tailscale_login and no TSPROV_LOGIN_TEMPLATE"
+)
 REFUSAL_PAGES = {
     IDENTITY_MISMATCH: (
         "Wrong Tailscale account",
@@ -128,7 +137,7 @@ async def judge_consent(context: AppContext, request_id: uuid.UUID, token: Token
         request = await load_request(session, request_id)
         user = await find_user(session, request.user_id)
     expected = settings.expected_login(request.user_id, user.tailscale_login if user else None)
-    identity = ConsentingIdentity(None)
+    identity = ConsentingIdentity(None, unknown=[NO_EXPECTED_LOGIN])
     if settings.binding != IdentityBinding.OFF and expected is not None:
         identity = await consenting_identity(
             settings, context.tailscale, token_login=token.login_name, key_id=key_id
