@@ -69,7 +69,7 @@ JOBS: dict[str, BackgroundJob] = {
     "expire_grants": BackgroundJob(2, expire_grants),
     "purge_spent_records": BackgroundJob(3, purge_spent_records),
     "settle_pending_mints": BackgroundJob(4, settle_pending_mints),
-    "watch_joined_devices": BackgroundJob(5, watch_joined_devices, every_ticks=2),
+    "watch_joined_devices": BackgroundJob(5, watch_joined_devices),
     "link_to_tailscale_log": BackgroundJob(6, link_to_tailscale_log, every_ticks=12),
 }
 JOB_LOCK_BASE = 0x7473_7072_6F76_1000

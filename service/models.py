@@ -98,6 +98,9 @@ class ConsentGrant(Base):
     token_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When an identity source confirmed ``login_name`` as the user's; later claims skip the
+    # check. Null: not (yet) confirmed.
+    identity_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from string import Formatter
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -26,6 +28,14 @@ SAMPLE_SECRETS = frozenset(
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 CommaList = Annotated[list[str], NoDecode]
+
+
+class IdentityBinding(StrEnum):
+    """When the consenting Tailscale login must be confirmed to be the user's."""
+
+    BEFORE_HANDOUT = "before_handout"  # no key reaches a caller before it is confirmed
+    AFTER_JOIN = "after_join"  # checked where a source tells, and on the device that joins
+    OFF = "off"  # never checked: development only
 
 
 def _split_commas(value: object) -> object:
@@ -52,6 +62,11 @@ class Settings(BaseSettings):
     # Tailscale does not document a token-response field naming the consenting user;
     # when one is known, name it here and identity binding uses it.
     token_login_field: str = ""
+    # Unset: before_handout in production, after_join in development, where the sandbox's
+    # users rarely match the ids tests and demos make up.
+    identity_binding: IdentityBinding | None = None
+    # Derives a user's expected login when none was set, e.g. "{user_id}@example.com".
+    login_template: str = ""
     observer_client_id: str = ""
     observer_client_secret: SecretStr = SecretStr("")
     encryption_keys: SecretStr = SecretStr("")
@@ -89,11 +104,29 @@ class Settings(BaseSettings):
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
+    @field_validator("login_template")
+    @classmethod
+    def _template_names_only_the_user(cls, value: str) -> str:
+        if not value:
+            return value
+        try:
+            fields = {name for _, name, _, _ in Formatter().parse(value) if name is not None}
+        except ValueError:
+            fields = set()
+        if fields != {"user_id"}:
+            raise ValueError("LOGIN_TEMPLATE must contain {user_id} and no other field")
+        return value
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.env != "production":
             return self
         problems = []
+        if self.identity_binding == IdentityBinding.OFF:
+            problems.append(
+                "TSPROV_IDENTITY_BINDING=off is for development only; use before_handout, "
+                "or after_join where no identity source works"
+            )
         if self.oauth_client_secret.get_secret_value() in SAMPLE_SECRETS:
             problems.append("TSPROV_OAUTH_CLIENT_SECRET is missing or a sample value")
         if not self.oauth_client_id:
@@ -126,6 +159,21 @@ class Settings(BaseSettings):
         Idempotency-Key, or a key mint with no outcome.
         """
         return max(timedelta(minutes=2), timedelta(seconds=3 * self.upstream_deadline_seconds + 10))
+
+    @property
+    def binding(self) -> IdentityBinding:
+        """The identity binding in force, the environment's default when none was set."""
+        if self.identity_binding is not None:
+            return self.identity_binding
+        if self.env == "production":
+            return IdentityBinding.BEFORE_HANDOUT
+        return IdentityBinding.AFTER_JOIN
+
+    def expected_login(self, user_id: str, tailscale_login: str | None) -> str | None:
+        """The login expected to consent for a user: the one set, else the template's."""
+        if tailscale_login:
+            return tailscale_login
+        return self.login_template.format(user_id=user_id) if self.login_template else None
 
     @property
     def redirect_uri(self) -> str:

@@ -3,18 +3,37 @@
 from __future__ import annotations
 
 import logging
+import uuid
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import ORIGIN_BROWSER, Actor, Target, record_event, user_actor
 from service.consent.flow import ConsumedFlow
+from service.consent.identity import (
+    ConsentingIdentity,
+    Finding,
+    Verdict,
+    consenting_identity,
+    verdict,
+)
+from service.consent.mismatch import (
+    IDENTITY_MISMATCH,
+    IDENTITY_UNVERIFIED,
+    delete_leftovers,
+    fail_for_identity,
+    mismatch_error,
+    tear_down_mismatch,
+)
+from service.crypto.keyring import KeyRing
 from service.db import transaction
 from service.grants.status import GrantMode
-from service.grants.store import store_grant
+from service.grants.store import auth_key_id, grant_mode, mark_identity_verified, store_grant
 from service.models import ProvisioningRequest
 from service.provisioning.status import RequestStatus
 from service.provisioning.store import load_request
-from service.provisioning.transitions import change_status, record_request_failure
+from service.provisioning.transitions import change_status
+from service.settings import IdentityBinding
 from service.state import AppContext
 from service.tailscale.client import TailscaleError, TokenGrant
 from service.users.store import find_user
@@ -22,6 +41,21 @@ from service.web.errors import BrowserError
 
 log = logging.getLogger("tsprov.consent")
 RETRY_MESSAGE = "Tailscale could not complete the sign-in. Please open the consent link again."
+NO_EXPECTED_LOGIN = Finding(
+    "expected login", None, "the user has no tailscale_login and no TSPROV_LOGIN_TEMPLATE"
+)
+REFUSAL_PAGES = {
+    IDENTITY_MISMATCH: (
+        "Wrong Tailscale account",
+        "You approved with a different Tailscale account than the one expected for this "
+        "request. Nothing was handed out; ask for a new link.",
+    ),
+    IDENTITY_UNVERIFIED: (
+        "Tailscale account not confirmed",
+        "tsprov could not confirm which Tailscale account approved, so nothing was handed "
+        "out. The service that sent you here can see why.",
+    ),
+}
 
 
 async def record_denial(context: AppContext, consumed: ConsumedFlow, error: str) -> None:
@@ -42,6 +76,31 @@ async def record_denial(context: AppContext, consumed: ConsumedFlow, error: str)
         )
 
 
+@dataclass(frozen=True)
+class Judged:
+    """What the identity sources said about a consent, before anything is stored."""
+
+    binding: IdentityBinding
+    expected: str | None
+    identity: ConsentingIdentity
+    verdict: Verdict
+    key_id: str
+    one_time: bool
+
+    @property
+    def refused(self) -> str:
+        """The failure reason when nothing may be stored, else ''."""
+        if self.binding == IdentityBinding.OFF:
+            return ""
+        if self.verdict == Verdict.MISMATCH:
+            return IDENTITY_MISMATCH
+        # A reusable grant has no key yet: its first minted key is checked at claim.
+        unconfirmed = self.verdict == Verdict.UNVERIFIED and self.one_time
+        if unconfirmed and self.binding == IdentityBinding.BEFORE_HANDOUT:
+            return IDENTITY_UNVERIFIED
+        return ""
+
+
 async def finish_consent(
     context: AppContext, consumed: ConsumedFlow, code: str
 ) -> ProvisioningRequest:
@@ -59,33 +118,55 @@ async def finish_consent(
         log.warning("code exchange failed: %s", exc.code)
         await _record_exchange_failure(context, consumed, exc.code)
         raise BrowserError(502, "Sign-in not completed", RETRY_MESSAGE) from exc
-    mismatch = await _store_outcome(context, consumed, token)
-    if mismatch:
-        raise BrowserError(
-            403,
-            "Wrong Tailscale account",
-            "You approved with a different Tailscale account than the one expected for this "
-            "request. Nothing was handed out; ask for a new link.",
+    judged = await judge_consent(context, consumed.request_id, token)
+    user_id = await _store_outcome(context, consumed, token, judged)
+    if judged.refused:
+        await delete_leftovers(
+            context,
+            user_id=user_id,
+            key_id=judged.key_id,
+            actor=user_actor(user_id, judged.identity.login),
+            origin=ORIGIN_BROWSER,
         )
+        raise BrowserError(403, *REFUSAL_PAGES[judged.refused])
     async with context.sessions() as session:
         return await load_request(session, consumed.request_id)
 
 
-async def _store_outcome(context: AppContext, consumed: ConsumedFlow, token: TokenGrant) -> bool:
-    """Store the grant, or refuse it when the identity is known to differ; True on mismatch."""
+async def judge_consent(context: AppContext, request_id: uuid.UUID, token: TokenGrant) -> Judged:
+    """Ask the identity sources (outside any transaction: they call Tailscale)."""
+    settings = context.settings
+    one_time = grant_mode(token, settings.oauth_scope) == GrantMode.ONCE
+    key_id = auth_key_id(token.access_token.get_secret_value()) if one_time else ""
+    async with context.sessions() as session:
+        request = await load_request(session, request_id)
+        user = await find_user(session, request.user_id)
+    expected = settings.expected_login(request.user_id, user.tailscale_login if user else None)
+    identity = ConsentingIdentity(None, unknown=[NO_EXPECTED_LOGIN])
+    if settings.binding != IdentityBinding.OFF and expected is not None:
+        identity = await consenting_identity(
+            settings, context.tailscale, token_login=token.login_name, key_id=key_id
+        )
+    return Judged(
+        settings.binding, expected, identity, verdict(expected, identity), key_id, one_time
+    )
+
+
+async def _store_outcome(
+    context: AppContext, consumed: ConsumedFlow, token: TokenGrant, judged: Judged
+) -> str:
+    """Store the grant and make the request ready, or refuse it; returns the request's user."""
     key_ring = context.require_key_ring()
     async with transaction(context.sessions) as session:
         request = await load_request(session, consumed.request_id, lock=True)
-        if request.status != "awaiting_consent":
+        if request.status != RequestStatus.AWAITING_CONSENT:
             raise BrowserError(
                 409, "Request no longer waiting", "This request was cancelled or completed."
             )
-        user = await find_user(session, request.user_id)
-        expected = user.tailscale_login if user else None
-        actor = user_actor(request.user_id, token.login_name or expected)
-        if expected and token.login_name and token.login_name.lower() != expected.lower():
-            await _refuse_identity(session, request, actor, token.login_name, expected)
-            return True
+        actor = user_actor(request.user_id, judged.identity.login or judged.expected)
+        if judged.refused:
+            await _refuse(session, key_ring, request, actor, judged)
+            return request.user_id
         grant = await store_grant(
             session,
             key_ring,
@@ -95,33 +176,44 @@ async def _store_outcome(context: AppContext, consumed: ConsumedFlow, token: Tok
             actor=actor,
             origin=ORIGIN_BROWSER,
         )
+        if judged.verdict == Verdict.CONFIRMED and judged.identity.login:
+            mark_identity_verified(grant, judged.identity.login)
         request.grant_id = grant.id
+        request.key_id = judged.key_id or None
         request.key_expires_at = grant.expires_at if grant.mode == GrantMode.ONCE else None
         await change_status(
             session, request, RequestStatus.READY, actor=actor, origin=ORIGIN_BROWSER
         )
-    return False
+    return request.user_id
 
 
-async def _refuse_identity(
-    session: AsyncSession, request: ProvisioningRequest, actor: Actor, got: str, expected: str
+async def _refuse(
+    session: AsyncSession,
+    key_ring: KeyRing,
+    request: ProvisioningRequest,
+    actor: Actor,
+    judged: Judged,
 ) -> None:
-    request.failure_reason = "identity_mismatch"
-    await record_request_failure(
-        session,
-        request,
-        actor=actor,
-        origin=ORIGIN_BROWSER,
-        error=f"consenting identity {got!r} is not the expected {expected!r}",
-    )
-    await change_status(
-        session,
-        request,
-        RequestStatus.FAILED,
-        actor=actor,
-        origin=ORIGIN_BROWSER,
-        error="identity_mismatch",
-    )
+    """Nothing is stored; a mismatch also revokes what the user held and renews their links."""
+    got, expected = judged.identity.login, judged.expected
+    if judged.refused == IDENTITY_MISMATCH and got and expected:
+        error = mismatch_error(got, expected)
+    else:
+        error = f"{IDENTITY_UNVERIFIED}: {judged.identity.reasons()}"
+    if judged.refused == IDENTITY_MISMATCH:
+        await tear_down_mismatch(
+            session,
+            key_ring,
+            request=request,
+            grant=None,
+            error=error,
+            actor=actor,
+            origin=ORIGIN_BROWSER,
+        )
+    else:
+        await fail_for_identity(
+            session, request, reason=judged.refused, error=error, actor=actor, origin=ORIGIN_BROWSER
+        )
 
 
 async def _record_exchange_failure(context: AppContext, consumed: ConsumedFlow, code: str) -> None:

@@ -73,7 +73,9 @@ async def authorize(
     provisioning_request = await find_request_for_consent(session, token)
     flow = await start_flow(session, key_ring, provisioning_request, request.cookies.get(cookie))
     user = await find_user(session, provisioning_request.user_id)
-    expected = user.tailscale_login if user else None
+    expected = settings.expected_login(
+        provisioning_request.user_id, user.tailscale_login if user else None
+    )
     page = confirmation_page(settings, provisioning_request, expected, token, flow.state)
     page.set_cookie(
         cookie,

@@ -71,6 +71,12 @@ def seal_tokens(grant: ConsentGrant, key_ring: KeyRing, token: TokenGrant) -> No
         grant.expires_at = grant.token_expires_at
 
 
+def mark_identity_verified(grant: ConsentGrant, login: str) -> None:
+    """The consenting login is confirmed as the user's: later claims need not check again."""
+    grant.login_name = login
+    grant.identity_verified_at = grant.updated_at = datetime.now(UTC)
+
+
 def wipe_tokens(grant: ConsentGrant) -> None:
     grant.token_ciphertext = None
     grant.refresh_ciphertext = None

@@ -11,11 +11,14 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import ORIGIN_API, Actor
+from service.consent.identity import unverified_detail
+from service.consent.mismatch import IDENTITY_MISMATCH, IDENTITY_UNVERIFIED
 from service.crypto.sealed import token_context
 from service.db import transaction
 from service.grants.status import GrantStatus
 from service.grants.store import load_grant, set_grant_status
 from service.models import ConsentGrant, ProvisioningRequest
+from service.provisioning.first_key import MISMATCH_DETAIL
 from service.provisioning.handout import claim_answer
 from service.provisioning.minting import mint_and_hand_out
 from service.provisioning.schemas import ClaimOut
@@ -23,12 +26,17 @@ from service.provisioning.status import HANDED_OUT_STATUSES, RequestStatus
 from service.provisioning.store import load_request
 from service.provisioning.transitions import change_status
 from service.state import AppContext
-from service.web.errors import AlreadyClaimed, NotReady
+from service.web.errors import AlreadyClaimed, IdentityMismatch, IdentityUnverified, NotReady
 
 
 def _check_claimable(request: ProvisioningRequest) -> None:
     if request.status in HANDED_OUT_STATUSES:
         raise AlreadyClaimed("This request's key was already claimed.")
+    status = {"request_status": request.status}
+    if request.status == RequestStatus.FAILED and request.failure_reason == IDENTITY_MISMATCH:
+        raise IdentityMismatch(MISMATCH_DETAIL, extra=status)
+    if request.status == RequestStatus.FAILED and request.failure_reason == IDENTITY_UNVERIFIED:
+        raise IdentityUnverified(unverified_detail(), extra=status)
     if request.status != "ready":
         raise NotReady(
             f"The request is {request.status}, not ready.",

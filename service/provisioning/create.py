@@ -17,9 +17,9 @@ from service.provisioning.schemas import ProvisioningRequestCreate
 from service.provisioning.status import RequestStatus
 from service.provisioning.store import insert_request, new_request
 from service.provisioning.transitions import request_target
-from service.settings import Settings
+from service.settings import IdentityBinding, Settings
 from service.users.store import ensure_user
-from service.web.errors import ValidationFailed
+from service.web.errors import TailscaleLoginRequired, ValidationFailed
 
 # A fresh consent link asked for after the request was made (a grant that needs consent
 # again) gets the window a new request gets by default.
@@ -57,6 +57,19 @@ def consent_url(settings: Settings, key_ring: KeyRing, request: ProvisioningRequ
     return f"{settings.public_url}/authorize?request={token}"
 
 
+def _require_expected_login(settings: Settings, user_id: str, login: str | None) -> None:
+    """Without a login to compare with, nobody could be refused: anyone's consent would do."""
+    if settings.binding != IdentityBinding.BEFORE_HANDOUT:
+        return
+    if settings.expected_login(user_id, login) is None:
+        raise TailscaleLoginRequired(
+            f"User {user_id!r} has no expected Tailscale login, so tsprov could not tell who "
+            f"consents. Set one with PUT /v1/users/{user_id} and a body "
+            '{"tailscale_login": "name@example.com"}, or configure TSPROV_LOGIN_TEMPLATE '
+            '(for example "{user_id}@example.com").'
+        )
+
+
 async def create_provisioning_request(
     session: AsyncSession,
     settings: Settings,
@@ -68,7 +81,8 @@ async def create_provisioning_request(
     """``ready`` at once under a live reusable grant, otherwise awaiting consent."""
     if body.return_to is not None and not return_to_allowed(settings, body.return_to):
         raise ValidationFailed("return_to is not on the allowlist.")
-    await ensure_user(session, actor, user_id, origin=ORIGIN_API)
+    user = await ensure_user(session, actor, user_id, origin=ORIGIN_API)
+    _require_expected_login(settings, user_id, user.tailscale_login)
     grant = await find_live_reusable_grant(session, user_id)
     request = new_request(
         user_id=user_id,

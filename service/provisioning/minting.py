@@ -20,8 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.audit.events import ORIGIN_API, Actor, Target, format_time, record_event
 from service.db import transaction
 from service.grants.refresh import access_token_for
+from service.grants.store import load_grant, mark_identity_verified
 from service.models import ProvisioningRequest
 from service.provisioning.create import DEFAULT_CONSENT_TTL_SECONDS, consent_url, issue_consent_link
+from service.provisioning.first_key import check_minted_key, key_check_for
 from service.provisioning.handout import claim_answer
 from service.provisioning.schemas import ClaimOut
 from service.provisioning.status import RequestStatus
@@ -50,6 +52,7 @@ async def mint_and_hand_out(
     mint = _Mint(request_id, started)
     async with transaction(context.sessions) as session:
         request = await load_request(session, request_id)
+        check = await key_check_for(session, context.settings, request, grant_id)
     try:
         access_token = await access_token_for(context, grant_id)
         minted = await context.tailscale.create_auth_key(
@@ -75,7 +78,12 @@ async def mint_and_hand_out(
     except BaseException:
         await _clear_mint(context, actor, mint)
         raise
-    return await _record_minted(context, actor, mint, minted)
+    confirmed = None
+    if check.needed:
+        confirmed = await check_minted_key(
+            context, actor, request_id, check, minted, access_token, mint.is_current
+        )
+    return await _record_minted(context, actor, mint, minted, confirmed)
 
 
 @dataclass(frozen=True)
@@ -89,12 +97,15 @@ class _Mint:
 
 
 async def _record_minted(
-    context: AppContext, actor: Actor, mint: _Mint, minted: MintedKey
+    context: AppContext, actor: Actor, mint: _Mint, minted: MintedKey, confirmed: str | None
 ) -> ClaimOut:
     async with transaction(context.sessions) as session:
         request = await load_request(session, mint.request_id, lock=True)
         handed_out = mint.is_current(request)
         if handed_out:
+            grant = await load_grant(session, request.grant_id)
+            if confirmed and grant is not None:
+                mark_identity_verified(grant, confirmed)
             await _store_minted(session, request, actor, minted)
         else:
             await _discard_minted(session, request, actor, minted)

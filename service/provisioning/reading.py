@@ -54,6 +54,7 @@ def request_out(
         key_expires_at=request.key_expires_at,
         grant=GrantSummary(mode=grant.mode, login_name=grant.login_name) if grant else None,
         device=device,
+        failure_reason=request.failure_reason,
         created_by=request.created_by,
         created_at=request.created_at,
         updated_at=request.updated_at,

@@ -70,6 +70,7 @@ REQUEST_LINKS = {
         **problem_responses(
             "validation_failed",
             "conflict",
+            "tailscale_login_required",
             "idempotency_conflict",
             "idempotency_in_flight",
             "encryption_unavailable",
@@ -157,6 +158,8 @@ async def list_requests(
         "already_claimed",
         "consent_required",
         "grant_revoked",
+        "identity_mismatch",
+        "identity_unverified",
         "idempotency_conflict",
         "idempotency_in_flight",
         *UPSTREAM_FAILURES,

@@ -77,6 +77,8 @@ class ProvisioningRequestOut(BaseModel):
     key_expires_at: datetime | None
     grant: GrantSummary | None
     device: DeviceSummary | None
+    # Why a failed request failed, as a problem code (identity_mismatch, identity_unverified).
+    failure_reason: str | None = None
     created_by: str
     created_at: datetime
     updated_at: datetime

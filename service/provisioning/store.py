@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.models import ProvisioningRequest
@@ -101,8 +101,14 @@ def _claimed_since(since: datetime) -> Any:
     )
 
 
-async def any_claimed_since(session: AsyncSession, since: datetime) -> bool:
-    return await session.scalar(select(_claimed_since(since).exists())) is True
+async def oldest_claim_since(session: AsyncSession, since: datetime) -> datetime | None:
+    """When the longest-waiting claimed request was claimed; None when none waits."""
+    return await session.scalar(
+        select(func.min(ProvisioningRequest.claimed_at)).where(
+            ProvisioningRequest.status == RequestStatus.CLAIMED,
+            ProvisioningRequest.claimed_at > since,
+        )
+    )
 
 
 async def lock_claimed_since(session: AsyncSession, since: datetime) -> list[ProvisioningRequest]:

@@ -34,6 +34,7 @@ from service.tailscale.wire import (
     CircuitOpen,
     Device,
     InvalidGrant,
+    KeyOwner,
     MintedKey,
     OAuthCredentials,
     OAuthError,
@@ -49,6 +50,7 @@ __all__ = [
     "CircuitOpen",
     "Device",
     "InvalidGrant",
+    "KeyOwner",
     "MintedKey",
     "OAuthCredentials",
     "OAuthError",
@@ -179,6 +181,29 @@ class TailscaleClient:
             # Not a 4xx: Tailscale may have made the key even though its answer is unreadable.
             raise OutcomeUnknown(str(exc)) from None
 
+    async def key_owner(self, key_id: str) -> KeyOwner | None:
+        """The key as the observer sees it; None when Tailscale does not show it (404)."""
+        url = self._tailnet_url(f"keys/{_path_id(key_id, 'key id')}")
+        response = await self._observer_call("GET", url, None, absent_ok=True)
+        return None if response.status == 404 else wire.key_owner(response.body)
+
+    async def user_login(self, user_id: str) -> str | None:
+        """A user's login name (observer, ``users:read``); None when there is no such user."""
+        url = self._api_url(f"users/{_path_id(user_id, 'user id')}")
+        response = await self._observer_call("GET", url, None, absent_ok=True)
+        return None if response.status == 404 else wire.login_name(response.body)
+
+    async def delete_key(self, key_id: str, access_token: SecretStr | None = None) -> bool:
+        """Delete a key with the given token, else the observer's; True unless already gone."""
+        url = self._tailnet_url(f"keys/{_path_id(key_id, 'key id')}")
+        if access_token is None:
+            response = await self._observer_call("DELETE", url, None, absent_ok=True)
+        else:
+            response = await self._send("DELETE", url, IDEMPOTENT, access_token, absent_ok=True)
+            if response.status != 404:
+                wire.expect_success(response.status)
+        return response.status != 404
+
     async def list_devices(self) -> list[Device]:
         response = await self._observer_call("GET", self._tailnet_url("devices"), {"fields": "all"})
         return [wire.device(item) for item in wire.object_list(response.body, "devices")]
@@ -287,6 +312,10 @@ class TailscaleClient:
         return self._api_url(f"tailnet/{quote(self._endpoints.tailnet, safe='')}/{suffix}")
 
     def _device_url(self, device_id: str) -> str:
-        if not _PATH_ID.fullmatch(device_id):
-            raise ValueError("device id has characters Tailscale ids never have")
-        return self._api_url(f"device/{device_id}")
+        return self._api_url(f"device/{_path_id(device_id, 'device id')}")
+
+
+def _path_id(value: str, kind: str = "id") -> str:
+    if not _PATH_ID.fullmatch(value):
+        raise ValueError(f"{kind} has characters Tailscale ids never have")
+    return value

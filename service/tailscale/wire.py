@@ -106,6 +106,16 @@ class MintedKey:
     key_id: str
     key: SecretStr
     expires: datetime | None
+    user_id: str = ""  # the key's creator as Tailscale names it; empty when it names nobody
+
+
+@dataclass(frozen=True)
+class KeyOwner:
+    """What ``GET keys/{id}`` says about who made a key."""
+
+    key_id: str
+    user_id: str
+    invalid: bool
 
 
 @dataclass(frozen=True)
@@ -220,7 +230,26 @@ def token_grant(body: bytes, identity_path: Sequence[str] | None) -> TokenGrant:
 def minted_key(body: bytes) -> MintedKey:
     data = json_object(body)
     key = SecretStr(_required_str(data, "key"))
-    return MintedKey(key_id=_required_str(data, "id"), key=key, expires=_time(data, "expires"))
+    return MintedKey(
+        key_id=_required_str(data, "id"),
+        key=key,
+        expires=_time(data, "expires"),
+        user_id=_optional(data, "userId", str) or "",
+    )
+
+
+def key_owner(body: bytes) -> KeyOwner:
+    data = json_object(body)
+    return KeyOwner(
+        key_id=_required_str(data, "id"),
+        user_id=_optional(data, "userId", str) or "",
+        invalid=bool(_optional(data, "invalid", bool)),
+    )
+
+
+def login_name(body: bytes) -> str:
+    """A User object's ``loginName``."""
+    return _required_str(json_object(body), "loginName")
 
 
 def device(data: Mapping[str, Any]) -> Device:

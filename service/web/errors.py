@@ -135,6 +135,22 @@ class IdentityMismatch(ProblemError):
     )
 
 
+class IdentityUnverified(Conflict):
+    code, title = "identity_unverified", "Identity not confirmed"
+    meaning = (
+        "Under identity binding before_handout, no identity source could confirm who "
+        "consented, so no key was handed out; the detail names what would let tsprov confirm."
+    )
+
+
+class TailscaleLoginRequired(Conflict):
+    code, title = "tailscale_login_required", "Tailscale login required"
+    meaning = (
+        "The user has no expected Tailscale login: set one with PUT /v1/users/{user_id}, or "
+        "configure TSPROV_LOGIN_TEMPLATE."
+    )
+
+
 class UpstreamUnavailable(ServiceUnavailable):
     code, title = "upstream_unavailable", "Tailscale unavailable"
     meaning = "Tailscale is unreachable, slow or rate-limiting; retry later."

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import (
@@ -130,8 +131,8 @@ async def make_stack_in_process(
     """``await make_stack_in_process("https://tsprov.test")`` → tsprov, sandbox, browser."""
     built: list[InProcessStack] = []
 
-    async def make(public_url: str = "http://tsprov.test") -> InProcessStack:
-        built.append(build_stack(settings, engine, sessions, key_ring, public_url))
+    async def make(public_url: str = "http://tsprov.test", **overrides: Any) -> InProcessStack:
+        built.append(build_stack(settings, engine, sessions, key_ring, public_url, **overrides))
         return built[-1]
 
     yield make

@@ -19,7 +19,7 @@ from service.settings import Settings
 from tests.conftest import CallerFactory, bearer
 from tests.helpers.browser import Browser, confirm_consent, query_of
 from tests.helpers.steps import claim_and_join, create_request, fetch_request, new_user
-from tests.security.conftest import IDENTITY_FIELD, Stack, StackFactory
+from tests.security.conftest import CREDENTIALS, IDENTITY_FIELD, Stack, StackFactory
 
 # Anything that makes a browser fetch or navigate elsewhere: links, sources, form targets.
 OUTSIDE_LOAD = re.compile(r"\b(src|href|action|srcset)\s*=|url\(|@import", re.IGNORECASE)
@@ -210,7 +210,7 @@ async def test_item_11_consent_by_another_tailscale_account_is_refused_and_audit
     claim = await api.post(
         f"/v1/provisioning-requests/{request['id']}/claim", headers=bearer(caller_key)
     )
-    assert claim.status_code == 409
+    assert (claim.status_code, claim.json()["code"]) == (403, "identity_mismatch")
     assert "auth_key" not in claim.json()
     held = await api.get(f"/v1/users/{user}", headers=bearer(caller_key))
     assert held.json()["grants"] == []
@@ -230,7 +230,11 @@ async def test_item_11_a_device_joined_by_another_account_fails_the_request_and_
     caller_key: str,
     admin_key: str,
 ) -> None:
-    # The token names nobody (identity_field is off): only the joining device tells.
+    # The token names nobody (identity_field is off), the observer may not read keys and the
+    # log does not name who made the key: only the joining device tells (after_join, the
+    # development default).
+    switched = await sandbox.patch("/sandbox/switches", json={"consent_key_log": "absent"})
+    assert switched.status_code == 200
     user = new_user()
     await expect_login(api, admin_key, user, "bob@example.com")
     request = await create_request(api, caller_key, user, hostname="sec-mismatch")
@@ -244,5 +248,9 @@ async def test_item_11_a_device_joined_by_another_account_fails_the_request_and_
         headers=bearer(caller_key),
     )
     assert watched.json()["status"] == "failed"
+    gone = await sandbox.get(
+        f"/api/v2/device/{joined['nodeId']}", headers=bearer(CREDENTIALS.admin_token)
+    )
+    assert gone.status_code == 404
     errors = refusal_errors(await audit_events(api, caller_key, user))
     assert any("'alice@example.com' is not the expected 'bob@example.com'" in e for e in errors)
