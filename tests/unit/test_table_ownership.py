@@ -29,6 +29,8 @@ OWNERS: dict[str, str] = {
     "audit_event": "audit/",
     "audit_checkpoint": "audit/",
     "audit_link": "audit/",
+    "audit_seal": "audit/",
+    "audit_signed_checkpoint": "audit/",
 }
 # Infrastructure that touches every table by design: the schema itself, the role grants,
 # and re-sealing every secret column under a new key.

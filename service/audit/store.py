@@ -1,0 +1,179 @@
+"""The SQL of the hash chain: the sealer's high-water mark, seals, signed checkpoints.
+
+The horizon is the oldest transaction still running *in this database*, other than the
+caller's own: every transaction below it has committed or rolled back, so no event written
+below it can still appear. Transactions of other databases on the same server are left out
+(they cannot write here), so a long query elsewhere does not hold sealing back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.audit.events import CONTENT_COLUMNS, GENESIS_HASH
+from service.models import AuditCheckpoint, AuditEvent, AuditSeal, AuditSignedCheckpoint
+
+# Evaluated inside each statement that uses it, so it and the rows read share one snapshot.
+HORIZON = """
+    COALESCE(
+        (SELECT min(running) FROM pg_snapshot_xip(pg_current_snapshot()) AS running
+         WHERE xid(running) NOT IN (
+             SELECT backend_xid FROM pg_stat_activity
+             WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database())),
+        pg_snapshot_xmax(pg_current_snapshot()))
+"""
+# Both statements are built from this module's constants; every value is a bound parameter.
+_SEALABLE = text(
+    f"""
+    SELECT seq, xid, {", ".join(CONTENT_COLUMNS)} FROM audit_event
+    WHERE (xid, seq) > (CAST(:xid AS xid8), :seq) AND xid < {HORIZON}
+    ORDER BY xid, seq LIMIT :size
+    """  # noqa: S608
+)
+# The event's columns rebuilt as the content JSON: verify compares them with what was sealed.
+_COLUMNS_AS_CONTENT = """jsonb_build_object(
+    'id', e.id::text,
+    'eventTime', to_char(e.event_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    'type', 'CONFIG', 'deferredAt', '0001-01-01T00:00:00Z',
+    'eventGroupID', e.event_group_id, 'origin', e.origin, 'actor', e.actor,
+    'target', e.target, 'action', e.action, 'eventName', e.event_name,
+    'old', COALESCE(e.old, 'null'::jsonb), 'new', COALESCE(e.new, 'null'::jsonb),
+    'actionDetails', e.action_details, 'error', e.error, 'userId', e.user_id)"""
+_SEALED_BATCH = text(
+    f"""
+    SELECT s.position, s.prev_hash, s.hash, s.canonical, e.seq, e.xid, e.id,
+           convert_from(s.canonical, 'UTF8')::jsonb = {_COLUMNS_AS_CONTENT} AS matches
+    FROM audit_seal s LEFT JOIN audit_event e ON e.seq = s.event_seq
+    WHERE s.position > :after ORDER BY s.position LIMIT :size
+    """  # noqa: S608
+)
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """The last sealed event (or where pruning cut the chain): what the next seal links to."""
+
+    position: int
+    hash: bytes
+    xid: int
+    seq: int
+
+
+GENESIS = ChainHead(0, GENESIS_HASH, 0, 0)
+
+
+async def chain_head(session: AsyncSession) -> ChainHead:
+    last = (
+        await session.execute(
+            select(AuditSeal.position, AuditSeal.hash, AuditEvent.xid, AuditEvent.seq)
+            .join(AuditEvent, AuditEvent.seq == AuditSeal.event_seq)
+            .order_by(AuditSeal.position.desc())
+            .limit(1)
+        )
+    ).first()
+    if last is not None:
+        return ChainHead(last.position, last.hash, last.xid, last.seq)
+    return await pruning_start(session) or GENESIS
+
+
+async def pruning_start(session: AsyncSession) -> ChainHead | None:
+    """Where the kept chain starts: the latest pruning checkpoint, if any."""
+    row = (
+        await session.execute(
+            select(
+                AuditCheckpoint.last_position,
+                AuditCheckpoint.last_hash,
+                AuditCheckpoint.last_xid,
+                AuditCheckpoint.last_seq,
+            )
+            .order_by(AuditCheckpoint.id.desc())
+            .limit(1)
+        )
+    ).first()
+    return ChainHead(*row) if row is not None else None
+
+
+async def sealable_events(session: AsyncSession, after: ChainHead, size: int) -> list[Row[Any]]:
+    """Final events after ``after`` in chain order: (writing transaction, seq)."""
+    params = {"xid": after.xid, "seq": after.seq, "size": size}
+    return list((await session.execute(_SEALABLE, params)).all())
+
+
+async def insert_seals(session: AsyncSession, seals: Sequence[dict[str, Any]]) -> None:
+    await session.execute(insert(AuditSeal), list(seals))
+
+
+async def sealed_batch(session: AsyncSession, after_position: int, size: int) -> list[Row[Any]]:
+    """Seals after ``after_position`` with their events (absent when deleted), in order."""
+    params = {"after": after_position, "size": size}
+    return list((await session.execute(_SEALED_BATCH, params)).all())
+
+
+async def seal_with_hash(session: AsyncSession, digest: bytes) -> tuple[int, Any] | None:
+    """``(position, event id)`` of the seal whose hash is ``digest``."""
+    row = (
+        await session.execute(
+            select(AuditSeal.position, AuditSeal.event_seq).where(AuditSeal.hash == digest)
+        )
+    ).first()
+    if row is None:
+        return None
+    event_id = await session.scalar(select(AuditEvent.id).where(AuditEvent.seq == row.event_seq))
+    return row.position, event_id
+
+
+async def event_id_at(session: AsyncSession, position: int) -> Any:
+    return await session.scalar(
+        select(AuditEvent.id)
+        .join(AuditSeal, AuditSeal.event_seq == AuditEvent.seq)
+        .where(AuditSeal.position == position)
+    )
+
+
+async def unsealed_counts(session: AsyncSession, head: ChainHead) -> tuple[int, Any]:
+    """How many events wait for the sealer, and the id of one left behind the head if any."""
+    pending = await session.scalar(
+        text("SELECT count(*) FROM audit_event WHERE (xid, seq) > (CAST(:xid AS xid8), :seq)"),
+        {"xid": head.xid, "seq": head.seq},
+    )
+    skipped = await session.scalar(
+        text(
+            "SELECT e.id FROM audit_event e WHERE (e.xid, e.seq) < (CAST(:xid AS xid8), :seq) "
+            "AND NOT EXISTS (SELECT FROM audit_seal s WHERE s.event_seq = e.seq) "
+            "ORDER BY e.xid, e.seq LIMIT 1"
+        ),
+        {"xid": head.xid, "seq": head.seq},
+    )
+    return int(pending or 0), skipped
+
+
+async def add_signed_checkpoint(session: AsyncSession, checkpoint: AuditSignedCheckpoint) -> None:
+    session.add(checkpoint)
+    await session.flush()
+
+
+async def signed_checkpoints(
+    session: AsyncSession, *, before_position: int | None = None, limit: int | None = None
+) -> list[AuditSignedCheckpoint]:
+    """Signed checkpoints, newest first."""
+    query = select(AuditSignedCheckpoint).order_by(AuditSignedCheckpoint.position.desc())
+    if before_position is not None:
+        query = query.where(AuditSignedCheckpoint.position < before_position)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(await session.scalars(query))
+
+
+async def signed_checkpoint_for(session: AsyncSession, seq: int) -> AuditSignedCheckpoint | None:
+    return await session.scalar(
+        select(AuditSignedCheckpoint).where(AuditSignedCheckpoint.event_seq == seq).limit(1)
+    )
+
+
+async def sealed_count(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(AuditSeal)) or 0)
