@@ -10,6 +10,7 @@ shortened chain even when the checkpoints in the database were removed with it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.audit import store
-from service.audit.events import chain_hash
+from service.audit.events import ZERO_TIME, chain_hash
 from service.audit.sealer import checkpoint_facts
 from service.audit.signing import AuditSigner
 from service.models import AuditSignedCheckpoint
@@ -99,10 +100,35 @@ async def _broken_link(session: AsyncSession, walk: _Walk, row: Row[Any]) -> Cha
     return walk.fail(intruder, "inserted: this event is not part of the chain")
 
 
+def _sealed_as_stored(row: Row[Any]) -> bool:
+    """Whether the event's columns still say what was sealed (the same fields, same values)."""
+    sealed = json.loads(row.canonical)
+    return bool(
+        sealed
+        == {
+            "id": str(row.id),
+            "eventTime": row.time,
+            "type": "CONFIG",
+            "deferredAt": ZERO_TIME,
+            "eventGroupID": row.event_group_id,
+            "origin": row.origin,
+            "actor": row.actor,
+            "target": row.target,
+            "action": row.action,
+            "eventName": row.event_name,
+            "old": row.old,
+            "new": row.new,
+            "actionDetails": row.action_details,
+            "error": row.error,
+            "userId": row.user_id,
+        }
+    )
+
+
 def _content_problem(walk: _Walk, row: Row[Any]) -> ChainReport | None:
     if row.seq is None:
         return walk.fail(None, f"removed: the event sealed at {row.position} is gone")
-    if not row.matches or chain_hash(row.prev_hash, row.canonical) != row.hash:
+    if not _sealed_as_stored(row) or chain_hash(row.prev_hash, row.canonical) != row.hash:
         return walk.fail(row.id, "edited: its content no longer matches its hash")
     if (row.xid, row.seq) <= (walk.head.xid, walk.head.seq):
         return walk.fail(row.id, "reordered: sealed out of chain order")
