@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as create_engine
 
@@ -48,9 +48,7 @@ async def _record(session: AsyncSession, name: str) -> AuditEvent:
 async def _seal(sessions: async_sessionmaker[AsyncSession]) -> list[int]:
     """One sealing round in its own transaction, as the job runs it; the seqs it sealed."""
     async with sessions() as session, session.begin():
-        before = await session.scalar(
-            select(AuditSeal.position).order_by(AuditSeal.position.desc())
-        )
+        before = await session.scalar(select(func.max(AuditSeal.position)))
         await seal_audit_events(session, None)
         sealed = await session.scalars(
             select(AuditSeal.event_seq)
