@@ -54,17 +54,23 @@ async def append_at(
     return (await session.execute(statement)).scalar_one()
 
 
-async def seal_now(session: AsyncSession, signer: AuditSigner | None = None) -> SealRound:
-    """Seal what this test recorded, as the background job does once its writers end.
+async def let_this_test_seal(session: AsyncSession) -> None:
+    """Let the sealer take the events of this test's own transaction.
 
-    A test's writes share its one outer transaction, which never commits. It may seal its
-    own events, but only once the snapshot's xmax is past its transaction id, which happens
-    as soon as any later transaction ends, as one always does soon on a live server: end one.
+    A test's writes share its one outer transaction, which never commits. The sealer may
+    seal that transaction's own events, but only once the snapshot's xmax is past its id,
+    which happens as soon as any later transaction ends (on a live server one always does
+    soon): end one.
     """
     connection = await session.connection()
     async with connection.engine.connect() as elsewhere:
         await elsewhere.execute(text("SELECT pg_current_xact_id()"))
         await elsewhere.commit()
+
+
+async def seal_now(session: AsyncSession, signer: AuditSigner | None = None) -> SealRound:
+    """Seal what this test recorded, as the background job does once its writers end."""
+    await let_this_test_seal(session)
     return await seal_audit_events(session, signer)
 
 
