@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import ORIGIN_BACKGROUND, WORKER, event_group
 from service.audit.links import link_upstream_events
-from service.audit.sealer import publish_after_commit, seal_audit_events
+from service.audit.sealer import SEALER_LOCK, publish_after_commit, seal_audit_events
 from service.callers.idempotency import purge_idempotency_records
 from service.consent.flow import purge_spent_flows
 from service.db import transaction
@@ -73,6 +73,7 @@ class BackgroundJob:
     every_ticks: int = 1  # jobs that call Tailscale run less often than local clean-ups
 
 
+JOB_LOCK_BASE = 0x7473_7072_6F76_1000
 JOBS: dict[str, BackgroundJob] = {
     "expire_requests": BackgroundJob(1, expire_requests),
     "expire_grants": BackgroundJob(2, expire_grants),
@@ -81,9 +82,8 @@ JOBS: dict[str, BackgroundJob] = {
     "watch_joined_devices": BackgroundJob(5, watch_joined_devices, every_ticks=2),
     "link_to_tailscale_log": BackgroundJob(6, link_to_tailscale_log, every_ticks=12),
     # Under its try-lock one replica seals at a time; writers never take this lock.
-    "seal_audit_trail": BackgroundJob(7, seal_audit_trail),
+    "seal_audit_trail": BackgroundJob(SEALER_LOCK - JOB_LOCK_BASE, seal_audit_trail),
 }
-JOB_LOCK_BASE = 0x7473_7072_6F76_1000
 
 
 async def run_job(context: AppContext, name: str) -> int:

@@ -1,4 +1,4 @@
-"""``tsprov audit verify [--expect SEQ:HASH]`` and ``tsprov audit prune``."""
+"""``tsprov audit verify [--expect SEQ:HASH]``, ``tsprov audit seal`` and ``audit prune``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from service.audit.chain import Expectation, verify_audit_chain
 from service.audit.retention import PruneRefused, prune_audit
+from service.audit.sealer import seal_audit_trail_now
 from service.audit.signing import AuditSigner
 from service.settings import Settings
 
@@ -25,6 +26,8 @@ def run(args: argparse.Namespace, with_sessions: WithSessions, settings: Setting
     if args.action == "verify":
         expect = _expectation(args.expect)
         return with_sessions(lambda sessions: _verify(sessions, signer, expect))
+    if args.action == "seal":
+        return with_sessions(lambda sessions: _seal(sessions, signer))
     return with_sessions(lambda sessions: _prune(sessions, settings.audit_retention_days, signer))
 
 
@@ -52,6 +55,16 @@ async def _verify(sessions: Any, signer: AuditSigner | None, expect: Expectation
         file=sys.stderr,
     )
     return 1
+
+
+async def _seal(sessions: Any, signer: AuditSigner | None) -> int:
+    """What the background job does each tick, now; prints the checkpoint to publish."""
+    sealed = await seal_audit_trail_now(sessions, signer)
+    print(f"sealed {sealed.sealed} events")
+    if sealed.checkpoint is not None:
+        checkpoint = sealed.checkpoint
+        print(f"checkpoint {checkpoint.event_seq}:{checkpoint.hash.hex()}")
+    return 0
 
 
 async def _prune(sessions: Any, retention_days: int, signer: AuditSigner | None) -> int:

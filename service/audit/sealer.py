@@ -15,8 +15,8 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from service.audit import store
@@ -26,6 +26,8 @@ from service.models import AuditSignedCheckpoint
 from service.ops.metrics import Metrics
 
 SEAL_BATCH = 2000
+# The background job's lock (jobs.JOB_LOCK_BASE + its id), so the CLI never seals alongside it.
+SEALER_LOCK = 0x7473_7072_6F76_1000 + 7
 # Bounds one round's transaction; a backlog is worked off over the next ticks.
 ROUND_BATCHES = 25
 log = logging.getLogger("tsprov.audit")
@@ -89,6 +91,19 @@ async def seal_audit_events(
     )
     await store.add_signed_checkpoint(session, checkpoint)
     return SealRound(sealed, checkpoint)
+
+
+async def seal_audit_trail_now(
+    sessions: async_sessionmaker[AsyncSession], signer: AuditSigner | None
+) -> SealRound:
+    """One sealing round in a transaction of its own, unless the background job is sealing."""
+    async with sessions() as session, session.begin():
+        free = await session.scalar(
+            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SEALER_LOCK}
+        )
+        if not free:
+            return SealRound(0, None)
+        return await seal_audit_events(session, signer)
 
 
 def checkpoint_facts(checkpoint: AuditSignedCheckpoint) -> CheckpointFacts:

@@ -170,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SEQ:HASH",
         help="a checkpoint published elsewhere: fail unless the chain still reaches it",
     )
+    audit_sub.add_parser("seal", help="seal recorded events into the chain now and sign the head")
     audit_sub.add_parser("prune", help="delete events past retention, keeping a checkpoint")
     audit.set_defaults(func=cmd_audit)
     return parser
