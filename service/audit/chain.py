@@ -11,16 +11,17 @@ shortened chain even when the checkpoints in the database were removed with it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.audit import store
 from service.audit.events import ZERO_TIME, chain_hash
 from service.audit.sealer import checkpoint_facts
 from service.audit.signing import AuditSigner
+from service.audit.store import SealedRow
 from service.models import AuditSignedCheckpoint
 
 VERIFY_BATCH = 5000
@@ -79,7 +80,7 @@ class _Walk:
         return ChainReport(False, self.checked, str(event_id) if event_id else None, reason)
 
 
-async def _pruned_meanwhile(session: AsyncSession, walk: _Walk, row: Row[Any]) -> bool:
+async def _pruned_meanwhile(session: AsyncSession, walk: _Walk, row: SealedRow) -> bool:
     """Whether a prune that committed during the walk explains a break in the linkage."""
     start = await store.pruning_start(session)
     if start is None:
@@ -88,7 +89,7 @@ async def _pruned_meanwhile(session: AsyncSession, walk: _Walk, row: Row[Any]) -
     return bool(cut_ahead and start.hash == row.prev_hash and row.position == start.position + 1)
 
 
-async def _broken_link(session: AsyncSession, walk: _Walk, row: Row[Any]) -> ChainReport:
+async def _broken_link(session: AsyncSession, walk: _Walk, row: SealedRow) -> ChainReport:
     """Tell a removal from a reordering or an insertion by where the named predecessor is."""
     found = await store.seal_with_hash(session, row.prev_hash)
     if found is None:
@@ -100,24 +101,35 @@ async def _broken_link(session: AsyncSession, walk: _Walk, row: Row[Any]) -> Cha
     return walk.fail(intruder, "inserted: this event is not part of the chain")
 
 
-def _sealed_as_stored(row: Row[Any]) -> bool:
+# The C scanner inside json.loads, without loads' whitespace handling (there is none here);
+# typeshed does not declare the attribute.
+_parse: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _sealed_as_stored(row: SealedRow) -> bool:
     """Whether the event's columns still say what was sealed (the same fields, same values)."""
-    sealed = json.loads(row.canonical)
+    if row.json_columns is None:
+        return False
+    try:
+        sealed = _parse(row.canonical.decode(), 0)[0]
+        actor, target, old, new = _parse(row.json_columns, 0)[0]
+    except (StopIteration, ValueError, TypeError):  # a sealed content no longer JSON
+        return False
     return bool(
         sealed
         == {
-            "id": str(row.id),
+            "id": row.id,
             "eventTime": row.time,
             "type": "CONFIG",
             "deferredAt": ZERO_TIME,
             "eventGroupID": row.event_group_id,
             "origin": row.origin,
-            "actor": row.actor,
-            "target": row.target,
+            "actor": actor,
+            "target": target,
             "action": row.action,
             "eventName": row.event_name,
-            "old": row.old,
-            "new": row.new,
+            "old": old,
+            "new": new,
             "actionDetails": row.action_details,
             "error": row.error,
             "userId": row.user_id,
@@ -125,7 +137,7 @@ def _sealed_as_stored(row: Row[Any]) -> bool:
     )
 
 
-def _content_problem(walk: _Walk, row: Row[Any]) -> ChainReport | None:
+def _content_problem(walk: _Walk, row: SealedRow) -> ChainReport | None:
     if row.seq is None:
         return walk.fail(None, f"removed: the event sealed at {row.position} is gone")
     if not _sealed_as_stored(row) or chain_hash(row.prev_hash, row.canonical) != row.hash:
@@ -137,7 +149,7 @@ def _content_problem(walk: _Walk, row: Row[Any]) -> ChainReport | None:
     return None
 
 
-async def _check_row(session: AsyncSession, walk: _Walk, row: Row[Any]) -> ChainReport | None:
+async def _check_row(session: AsyncSession, walk: _Walk, row: SealedRow) -> ChainReport | None:
     linked = row.prev_hash == walk.head.hash and row.position == walk.head.position + 1
     if not linked and not await _pruned_meanwhile(session, walk, row):
         return await _broken_link(session, walk, row)
@@ -155,7 +167,8 @@ async def _walk_seals(session: AsyncSession, walk: _Walk, batch_size: int) -> Ch
             problem = await _check_row(session, walk, row)
             if problem is not None:
                 return problem
-            walk.head = store.ChainHead(row.position, row.hash, row.xid, row.seq)
+            # A row that passed has its event, so seq and xid are set.
+            walk.head = store.ChainHead(row.position, row.hash, row.xid or 0, row.seq or 0)
             walk.checked += 1
     return None
 
