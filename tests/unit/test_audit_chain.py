@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import Row, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.audit import store
@@ -20,6 +19,7 @@ from service.audit.events import (
     record_event,
 )
 from service.audit.retention import PruneRefused, prune_audit
+from service.audit.store import SealedRow
 from service.models import AuditCheckpoint, AuditEvent, AuditSeal
 from tests.unit.audit_support import append_at, seal_now
 
@@ -251,7 +251,7 @@ async def test_prune_during_verify_is_not_a_break(
     real_batch = store.sealed_batch
     calls = 0
 
-    async def batch_then_prune(session: AsyncSession, after: int, size: int) -> list[Row[Any]]:
+    async def batch_then_prune(session: AsyncSession, after: int, size: int) -> list[SealedRow]:
         nonlocal calls
         calls += 1
         if calls == 2:  # another process prunes while the walk is under way
