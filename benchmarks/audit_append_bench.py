@@ -1,11 +1,13 @@
 """Audit appends: 8 concurrent writers, lock-free recording vs the old global-lock chain.
 
     .venv/bin/python -m benchmarks.audit_append_bench [--writers 8] [--seconds 15]
-        [--rounds 2] [--verify-events 100000]
+        [--rounds 2] [--think-ms 2] [--verify-events 100000]
 
 Uses the database ``tsprov_append_bench`` (recreated) on the server the tests use, like
-``audit_bench.py``. Each writer runs business transactions back to back: one business row
-and one audit event, committed together. The new design records the event with the
+``audit_bench.py``. Each writer runs business transactions back to back, shaped like the
+service's: a business row written, the audit event, the row updated, then ``--think-ms``
+of the request's remaining work inside the transaction (further statements, round trips
+to a database on another host) before the commit. The new design records the event with the
 service's own ``record_event`` while the sealing job's round runs alongside every 200 ms.
 The old design is re-implemented here as it was: a transaction-scoped global advisory
 lock, the chain head read, the hash computed, the event inserted, all inside the business
@@ -27,6 +29,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,6 +60,7 @@ SETUP = (
     "ADD COLUMN hash bytea NOT NULL, ADD PRIMARY KEY (seq)",
 )
 BUSINESS = text("INSERT INTO bench_business (id, writer, at) VALUES (:id, :w, now())")
+BUSINESS_AFTER = text("UPDATE bench_business SET at = now() WHERE id = :id")
 OLD_HEAD = text("SELECT hash, event_time FROM old_audit_event ORDER BY seq DESC LIMIT 1")
 OLD_COLUMNS = (
     "id", "event_time", "event_group_id", "origin", "actor", "target", "action", "event_name",
@@ -104,14 +108,25 @@ async def append_old(session: AsyncSession, writer: int) -> None:
     await session.execute(OLD_INSERT, {**values, **as_json, "prev_hash": prev, "hash": digest})
 
 
+@dataclass(frozen=True)
+class Workload:
+    writers: int
+    seconds: float
+    think: float
+
+
 async def writer_loop(
-    sessions: async_sessionmaker[AsyncSession], append: Append, writer: int, deadline: float
-) -> int:
+    sessions: async_sessionmaker[AsyncSession], append: Append, writer: int, deadline: float,
+    think: float,
+) -> int:  # fmt: skip
     done = 0
     while time.perf_counter() < deadline:
+        row = uuid.uuid4()
         async with sessions() as session, session.begin():
-            await session.execute(BUSINESS, {"id": uuid.uuid4(), "w": writer})
+            await session.execute(BUSINESS, {"id": row, "w": writer})
             await append(session, writer)
+            await session.execute(BUSINESS_AFTER, {"id": row})
+            await asyncio.sleep(think)
         done += 1
     return done
 
@@ -125,14 +140,17 @@ async def sealing_loop(sessions: async_sessionmaker[AsyncSession], stop: asyncio
 
 
 async def append_rate(
-    sessions: async_sessionmaker[AsyncSession], append: Append, writers: int, seconds: float
+    sessions: async_sessionmaker[AsyncSession], append: Append, work: Workload
 ) -> float:
     stop = asyncio.Event()
     sealer = asyncio.create_task(sealing_loop(sessions, stop)) if append is append_new else None
     started = time.perf_counter()
-    deadline = started + seconds
+    deadline = started + work.seconds
     counts = await asyncio.gather(
-        *(writer_loop(sessions, append, writer, deadline) for writer in range(writers))
+        *(
+            writer_loop(sessions, append, writer, deadline, work.think)
+            for writer in range(work.writers)
+        )
     )
     elapsed = time.perf_counter() - started
     stop.set()
@@ -189,12 +207,16 @@ async def prepared_sessions(server_url: str, writers: int) -> async_sessionmaker
 
 
 async def append_figures(
-    sessions: async_sessionmaker[AsyncSession], writers: int, seconds: float, rounds: int
+    sessions: async_sessionmaker[AsyncSession], work: Workload, rounds: int
 ) -> None:
     rates: dict[str, list[float]] = {"old": [], "new": []}
+    writers = work.writers
+    think = work.think * 1000
+    print(f"  {writers} writers, {work.seconds:.0f} s per design per round, "
+          f"{think:.1f} ms of other work in each transaction after the append")  # fmt: skip
     for round_number in range(rounds):
         for name, append in (("old", append_old), ("new", append_new)):
-            rate = await append_rate(sessions, append, writers, seconds)
+            rate = await append_rate(sessions, append, work)
             rates[name].append(rate)
             print(f"  round {round_number + 1}, {name} design: {rate:,.0f} appends/s")
     old, new = statistics.median(rates["old"]), statistics.median(rates["new"])
@@ -214,7 +236,8 @@ async def run(server_url: str, arguments: argparse.Namespace) -> None:
     print(f"{os.cpu_count()} CPUs, load average {load} at the start")
     sessions = await prepared_sessions(server_url, arguments.writers)
     try:
-        await append_figures(sessions, arguments.writers, arguments.seconds, arguments.rounds)
+        work = Workload(arguments.writers, arguments.seconds, arguments.think_ms / 1000)
+        await append_figures(sessions, work, arguments.rounds)
         checked, old_rate = await old_verify_rate(sessions)
         print(f"  verify, old walk (rehash each event): {old_rate:,.0f} events/s ({checked:,})")
     finally:
@@ -228,6 +251,7 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=15.0, help="per design, per round")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--think-ms", type=float, default=2.0)
     parser.add_argument("--verify-events", type=int, default=100_000)
     arguments = parser.parse_args()
     server = resolve_server()
