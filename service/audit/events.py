@@ -19,12 +19,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
-from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+# The chain's names, re-exported for the modules that hash and read events.
+from service.audit.store import CONTENT_COLUMNS as CONTENT_COLUMNS
+from service.audit.store import GENESIS_HASH as GENESIS_HASH
+from service.audit.store import insert_event
 from service.models import AuditEvent
 
-GENESIS_HASH = bytes(32)
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 ORIGIN_API = "CONFIG_API"
@@ -123,24 +125,6 @@ def event_content(event: AuditEvent) -> dict[str, Any]:
     return content_of({name: getattr(event, name) for name in CONTENT_COLUMNS})
 
 
-# The audit_event columns the hash covers; readers that skip the ORM select exactly these.
-CONTENT_COLUMNS = (
-    "id",
-    "event_time",
-    "event_group_id",
-    "origin",
-    "actor",
-    "target",
-    "action",
-    "event_name",
-    "old",
-    "new",
-    "action_details",
-    "error",
-    "user_id",
-)
-
-
 def content_of(values: Mapping[str, Any]) -> dict[str, Any]:
     """The hashed content from column values (an ORM event, a row mapping, a benchmark dict)."""
     return {
@@ -190,28 +174,21 @@ async def record_event(
     No lock and one statement. Replicas' clocks differ: the time never goes back behind the
     newest event already committed, which keeps time order close to chain order.
     """
-    now = datetime.now(UTC)
-    newest = select(func.max(AuditEvent.event_time)).scalar_subquery()
-    statement = (
-        insert(AuditEvent)
-        .values(
-            id=uuid.uuid4(),
-            event_time=func.greatest(now, newest),
-            event_group_id=_event_group.get() or str(uuid.uuid4()),
-            origin=origin,
-            actor=actor.as_json(),
-            target=target.as_json(),
-            action=action,
-            event_name=f"{target.type}.{action}",
-            old=old,
-            new=new,
-            action_details=details,
-            error=error,
-            user_id=user_id,
-        )
-        .returning(AuditEvent)
+    return await insert_event(
+        session,
+        datetime.now(UTC),
+        event_group_id=_event_group.get() or str(uuid.uuid4()),
+        origin=origin,
+        actor=actor.as_json(),
+        target=target.as_json(),
+        action=action,
+        event_name=f"{target.type}.{action}",
+        old=old,
+        new=new,
+        action_details=details,
+        error=error,
+        user_id=user_id,
     )
-    return (await session.execute(statement)).scalar_one()
 
 
 HTTP_ACTIONS = {"GET": "READ", "POST": "CREATE", "PUT": "UPDATE", "PATCH": "UPDATE"}

@@ -18,11 +18,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import rfc8785
-from sqlalchemy import ColumnElement, Select, or_, select, tuple_
+from sqlalchemy import ColumnElement, or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service.audit import store
 from service.audit.events import event_json
-from service.models import AuditEvent, AuditLink, AuditSeal
+from service.models import AuditEvent
 from service.web.errors import ValidationFailed
 
 LOG_VERSION = "1.1"
@@ -156,25 +157,6 @@ def _either(column: Any, first: str, second: str, values: Sequence[str]) -> Colu
     return or_(column[first].astext.in_(values), column[second].astext.in_(values))
 
 
-def _page_query(
-    audit_filter: AuditFilter, after: Position | None, limit: int
-) -> Select[AuditEvent, str, bytes, bytes]:
-    # Sealed and not-yet-sealed events alike; a pending one has no chain fields yet.
-    query = (
-        select(AuditEvent, AuditLink.upstream_event_group_id, AuditSeal.prev_hash, AuditSeal.hash)
-        .outerjoin(AuditLink, AuditLink.event_id == AuditEvent.id)
-        .outerjoin(AuditSeal, AuditSeal.event_seq == AuditEvent.seq)
-        .where(*_conditions(audit_filter))
-        .order_by(AuditEvent.event_time, AuditEvent.seq)
-        .limit(limit)
-    )
-    if after is not None:
-        query = query.where(
-            tuple_(AuditEvent.event_time, AuditEvent.seq) > tuple_(after.event_time, after.seq)
-        )
-    return query
-
-
 @dataclass(frozen=True)
 class ReadEvent:
     """An event as read for a page: its upstream link and its seal, when it has them."""
@@ -196,9 +178,11 @@ def linked_json(read: ReadEvent) -> dict[str, Any]:
 async def _fetch(
     session: AsyncSession, audit_filter: AuditFilter, after: Position | None, limit: int
 ) -> list[ReadEvent]:
-    result = await session.execute(_page_query(audit_filter, after, limit))
+    position = (after.event_time, after.seq) if after is not None else None
+    result = await store.events_page(session, _conditions(audit_filter), position, limit)
+    # Sealed and not-yet-sealed events alike; a pending one has no chain fields yet.
     rows = [
-        ReadEvent(event, group, (prev, digest) if digest is not None else None)
+        ReadEvent(event, group, (prev, digest) if prev is not None and digest is not None else None)
         for event, group, prev, digest in result
     ]
     # Pages are read-only; dropping the identity map keeps a long export at constant memory.

@@ -12,40 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service.audit import store
 from service.audit.chain import ChainReport, verify_chain
 from service.audit.signing import AuditSigner
-from service.models import AuditCheckpoint
 
 PRUNE_BATCH = 10_000
 INSUFFICIENT_PRIVILEGE = "42501"
-
-# Seals go with their events (ON DELETE CASCADE).
-_DELETE_BATCH = text(
-    """
-    WITH doomed AS (
-        SELECT position, hash, event_seq FROM audit_seal
-        WHERE position < :bound ORDER BY position LIMIT :size
-    ), gone AS (
-        DELETE FROM audit_event e USING doomed d WHERE e.seq = d.event_seq
-        RETURNING d.position, d.hash, e.seq, e.xid
-    ), last AS (
-        SELECT position, hash, seq, xid FROM gone ORDER BY position DESC LIMIT 1
-    )
-    SELECT (SELECT count(*) FROM gone) AS pruned, last.* FROM last
-    """
-)
-_FIRST_KEPT = text(
-    """
-    SELECT COALESCE(
-        (SELECT min(s.position) FROM audit_seal s JOIN audit_event e ON e.seq = s.event_seq
-         WHERE e.event_time >= :cutoff),
-        (SELECT max(position) + 1 FROM audit_seal))
-    """
-)
 
 
 class PruneRefused(RuntimeError):
@@ -58,35 +33,6 @@ class PruneReport:
     checkpoints: int
     cutoff: datetime
     last_seq: int | None
-
-
-async def _first_kept_position(session: AsyncSession, cutoff: datetime) -> int | None:
-    # The pruned part must be a prefix of the chain: stop at the first event young enough to
-    # keep, even if a clock step left older-looking events after it. Unsealed events are
-    # never pruned: they are not in the chain yet.
-    first: int | None = await session.scalar(_FIRST_KEPT, {"cutoff": cutoff})
-    return first
-
-
-async def _prune_batch(session: AsyncSession, bound: int, size: int) -> tuple[int, int | None]:
-    """Delete one batch and record its checkpoint; both commit together or not at all."""
-    row = (await session.execute(_DELETE_BATCH, {"bound": bound, "size": size})).first()
-    if row is None:
-        return 0, None
-    total_before = await session.scalar(
-        select(AuditCheckpoint.pruned_count).order_by(AuditCheckpoint.id.desc()).limit(1)
-    )
-    session.add(
-        AuditCheckpoint(
-            last_seq=row.seq,
-            last_position=row.position,
-            last_xid=row.xid,
-            last_hash=row.hash,
-            pruned_count=(total_before or 0) + row.pruned,
-        )
-    )
-    await session.flush()
-    return int(row.pruned), int(row.seq)
 
 
 async def _ensure_sound(
@@ -120,10 +66,13 @@ async def prune_audit(
     last_seq: int | None = None
     try:
         async with sessions() as session:
-            bound = _bound(await _first_kept_position(session, cutoff))
+            # The pruned part must be a prefix of the chain: stop at the first event young
+            # enough to keep, even if a clock step left older-looking events after it.
+            # Unsealed events are never pruned: they are not in the chain yet.
+            bound = _bound(await store.first_kept_position(session, cutoff))
         while True:
             async with sessions() as session, session.begin():
-                count, batch_last = await _prune_batch(session, bound, batch_size)
+                count, batch_last = await store.prune_batch(session, bound, batch_size)
             if count == 0:
                 return PruneReport(pruned, checkpoints, cutoff, last_seq)
             pruned, checkpoints, last_seq = pruned + count, checkpoints + 1, batch_last

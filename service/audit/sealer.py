@@ -81,7 +81,8 @@ async def seal_audit_events(
     facts = CheckpointFacts(
         seq=head.seq, count=head.position, hash=head.hash, time=datetime.now(UTC)
     )
-    checkpoint = AuditSignedCheckpoint(
+    checkpoint = await store.add_signed_checkpoint(
+        session,
         position=head.position,
         event_seq=head.seq,
         hash=head.hash,
@@ -89,7 +90,6 @@ async def seal_audit_events(
         key_id=signer.key_id,
         signature=signer.sign(facts),
     )
-    await store.add_signed_checkpoint(session, checkpoint)
     return SealRound(sealed, checkpoint)
 
 

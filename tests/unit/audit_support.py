@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from datetime import datetime
@@ -54,6 +55,12 @@ async def append_at(
     return (await session.execute(statement)).scalar_one()
 
 
+OLDER_TRANSACTIONS = text(
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND pid <> pg_backend_pid() AND age(backend_xid) > age(xid(pg_current_xact_id()))"
+)
+
+
 async def let_this_test_seal(session: AsyncSession) -> None:
     """Let the sealer take the events of this test's own transaction.
 
@@ -66,6 +73,13 @@ async def let_this_test_seal(session: AsyncSession) -> None:
     async with connection.engine.connect() as elsewhere:
         await elsewhere.execute(text("SELECT pg_current_xact_id()"))
         await elsewhere.commit()
+    # The sealer also waits, rightly, for any older transaction in this database (an
+    # autovacuum ANALYZE takes one now and then); wait for it too, briefly.
+    for _ in range(100):
+        await session.execute(text("SELECT pg_stat_clear_snapshot()"))
+        if not await session.scalar(OLDER_TRANSACTIONS):
+            return
+        await asyncio.sleep(0.05)
 
 
 async def seal_now(session: AsyncSession, signer: AuditSigner | None = None) -> SealRound:
