@@ -10,8 +10,9 @@ shortened chain even when the checkpoints in the database were removed with it.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,27 +150,46 @@ def _content_problem(walk: _Walk, row: SealedRow) -> ChainReport | None:
     return None
 
 
-async def _check_row(session: AsyncSession, walk: _Walk, row: SealedRow) -> ChainReport | None:
-    linked = row.prev_hash == walk.head.hash and row.position == walk.head.position + 1
-    if not linked and not await _pruned_meanwhile(session, walk, row):
-        return await _broken_link(session, walk, row)
-    problem = _content_problem(walk, row)
-    if problem is None and walk.expect is not None and row.seq == walk.expect.seq:
-        walk.expect_seen = True
-        if row.hash != walk.expect.hash:
-            problem = walk.fail(row.id, "rewritten: the expected checkpoint names another hash")
-    return problem
+def _expectation_problem_at(walk: _Walk, row: SealedRow) -> ChainReport | None:
+    if walk.expect is None or row.seq != walk.expect.seq:
+        return None
+    walk.expect_seen = True
+    if row.hash != walk.expect.hash:
+        return walk.fail(row.id, "rewritten: the expected checkpoint names another hash")
+    return None
+
+
+async def _check_batch(
+    session: AsyncSession, walk: _Walk, rows: list[SealedRow], upcoming: Awaitable[object]
+) -> ChainReport | None:
+    for row in rows:
+        if row.prev_hash != walk.head.hash or row.position != walk.head.position + 1:
+            await upcoming  # the lookups below need the connection the next batch is using
+            if not await _pruned_meanwhile(session, walk, row):
+                return await _broken_link(session, walk, row)
+        problem = _content_problem(walk, row) or _expectation_problem_at(walk, row)
+        if problem is not None:
+            return problem
+        # A row that passed has its event, so seq and xid are set.
+        walk.head = store.ChainHead(row.position, row.hash, row.xid or 0, row.seq or 0)
+        walk.checked += 1
+    return None
 
 
 async def _walk_seals(session: AsyncSession, walk: _Walk, batch_size: int) -> ChainReport | None:
-    while rows := await store.sealed_batch(session, walk.head.position, batch_size):
-        for row in rows:
-            problem = await _check_row(session, walk, row)
-            if problem is not None:
-                return problem
-            # A row that passed has its event, so seq and xid are set.
-            walk.head = store.ChainHead(row.position, row.hash, row.xid or 0, row.seq or 0)
-            walk.checked += 1
+    """The checks run in Python while the database reads the next batch."""
+    rows = await store.sealed_batch(session, walk.head.position, batch_size)
+    while rows:
+        upcoming = asyncio.ensure_future(store.sealed_batch(session, rows[-1].position, batch_size))
+        for _ in range(3):  # a few turns of the loop send the query before the CPU-bound checks
+            await asyncio.sleep(0)
+        try:
+            problem = await _check_batch(session, walk, rows, upcoming)
+        finally:
+            following = await upcoming
+        if problem is not None:
+            return problem
+        rows = following
     return None
 
 
