@@ -14,7 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Row, func, insert, or_, select, text, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Row,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -226,15 +238,28 @@ async def signed_checkpoint_for(session: AsyncSession, seq: int) -> AuditSignedC
     )
 
 
-async def insert_event(session: AsyncSession, now: datetime, **values: Any) -> AuditEvent:
-    """One event; its time never goes behind the newest committed one (clocks differ)."""
-    newest = select(func.max(AuditEvent.event_time)).scalar_subquery()
-    statement = (
-        insert(AuditEvent)
-        .values(id=uuid.uuid4(), event_time=func.greatest(now, newest), **values)
-        .returning(AuditEvent)
+# Built once: constructing an ORM insert per event cost more than executing it.
+_INSERT_EVENT = (
+    insert(AuditEvent)
+    .values(
+        {
+            **{name: bindparam(name) for name in CONTENT_COLUMNS if name != "event_time"},
+            **{name: bindparam(name, type_=JSONB) for name in ("actor", "target", "old", "new")},
+            # Never behind the newest committed event: replicas' clocks differ.
+            "event_time": func.greatest(
+                bindparam("now", type_=DateTime(timezone=True)),
+                select(func.max(AuditEvent.event_time)).scalar_subquery(),
+            ),
+        }
     )
-    return (await session.execute(statement)).scalar_one()
+    .returning(AuditEvent)
+)
+
+
+async def insert_event(session: AsyncSession, now: datetime, **values: Any) -> AuditEvent:
+    """One event, in one statement; its id is new and its time at least ``now``."""
+    params = {"id": uuid.uuid4(), "now": now, **values}
+    return (await session.execute(_INSERT_EVENT, params)).scalar_one()
 
 
 ReadEventRow = tuple[AuditEvent, str | None, bytes | None, bytes | None]
