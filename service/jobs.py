@@ -60,7 +60,8 @@ async def link_to_tailscale_log(context: AppContext, session: AsyncSession) -> i
 
 async def seal_audit_trail(context: AppContext, session: AsyncSession) -> int:
     """Link committed audit events into the hash chain and sign the new head."""
-    sealed = await seal_audit_events(session, context.audit_signer)
+    every = timedelta(seconds=context.settings.audit_checkpoint_interval_seconds)
+    sealed = await seal_audit_events(session, context.audit_signer, checkpoint_every=every)
     if sealed.checkpoint is not None:
         publish_after_commit(session, sealed.checkpoint, context.metrics)
     return sealed.sealed

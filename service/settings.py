@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # Ed25519, signs the audit chain's checkpoints (``tsprov keys generate --signing``).
     audit_signing_key: SecretStr = SecretStr("")
     audit_signing_key_file: Path | None = None
+    # How often the sealer signs the chain's head at most: each checkpoint is kept and
+    # checked by verify, so one per sealing round would pile up.
+    audit_checkpoint_interval_seconds: float = Field(default=60.0, ge=0)
     return_to_allowlist: CommaList = Field(default_factory=list)
     app_role: str = "tsprov_app"
     audit_retention_days: int = Field(default=90, ge=1)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -61,14 +61,30 @@ async def _seal_batch(session: AsyncSession, head: store.ChainHead, size: int) -
     return head
 
 
+async def _checkpoint_due(
+    session: AsyncSession, head: store.ChainHead, now: datetime, every: timedelta
+) -> bool:
+    """The head moved past the latest checkpoint, and that one is at least ``every`` old."""
+    latest = await store.signed_checkpoints(session, limit=1)
+    if not latest:
+        return head.position > 0
+    return latest[0].position < head.position and latest[0].signed_at <= now - every
+
+
 async def seal_audit_events(
     session: AsyncSession,
     signer: AuditSigner | None,
     *,
+    checkpoint_every: timedelta = timedelta(0),
     batch_size: int = SEAL_BATCH,
     max_batches: int = ROUND_BATCHES,
 ) -> SealRound:
-    """Seal every final event not yet in the chain (up to a round's bound); sign the head."""
+    """Seal every final event not yet in the chain (up to a round's bound); sign the head.
+
+    The head is signed at most once per ``checkpoint_every``, and also when nothing new was
+    sealed this round if the latest checkpoint is behind: a quiet trail still gets its head
+    signed one interval after its last event.
+    """
     start = head = await store.chain_head(session)
     for _ in range(max_batches):
         before = head.position
@@ -76,11 +92,10 @@ async def seal_audit_events(
         if head.position - before < batch_size:
             break
     sealed = head.position - start.position
-    if sealed == 0 or signer is None:
+    now = datetime.now(UTC)
+    if signer is None or not await _checkpoint_due(session, head, now, checkpoint_every):
         return SealRound(sealed, None)
-    facts = CheckpointFacts(
-        seq=head.seq, count=head.position, hash=head.hash, time=datetime.now(UTC)
-    )
+    facts = CheckpointFacts(seq=head.seq, count=head.position, hash=head.hash, time=now)
     checkpoint = await store.add_signed_checkpoint(
         session,
         position=head.position,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.chain import Expectation, verify_chain
+from service.audit.sealer import seal_audit_events
 from service.audit.signing import AuditSigner, CheckpointFacts, generate_signing_key
 from service.jobs import run_job
 from service.models import AuditEvent, AuditSeal, AuditSignedCheckpoint
@@ -208,3 +209,23 @@ async def test_checkpoints_are_listed_newest_first_and_exported(
     assert (await client.get("/v1/audit/checkpoints", headers=provisioner)).status_code == 403
     bad = await client.get("/v1/audit/checkpoints", params={"cursor": "!!"}, headers=auditor)
     assert bad.status_code == 422
+
+
+async def test_the_head_is_signed_at_most_once_an_interval_and_never_left_unsigned(
+    session: AsyncSession,
+) -> None:
+    hourly = timedelta(hours=1)
+    await append_at(session, NOW)
+    await let_this_test_seal(session)
+    first = await seal_audit_events(session, SIGNER, checkpoint_every=hourly)
+    assert (first.sealed, first.checkpoint is not None) == (1, True)
+    await append_at(session, NOW)
+    await let_this_test_seal(session)
+    within = await seal_audit_events(session, SIGNER, checkpoint_every=hourly)
+    assert (within.sealed, within.checkpoint) == (1, None)
+    # Nothing new to seal, but the head is past the latest checkpoint and it is due.
+    quiet = await seal_audit_events(session, SIGNER)
+    assert (quiet.sealed, quiet.checkpoint is not None) == (0, True)
+    assert quiet.checkpoint is not None
+    assert quiet.checkpoint.position == 2
+    assert (await seal_audit_events(session, SIGNER)).checkpoint is None
