@@ -16,6 +16,7 @@ from service.ops.app_role import (
     APPEND_ONLY_TABLES,
     AUDIT_EVENT_WRITABLE,
     READ_ONLY_TABLES,
+    ROW_APPEND_TABLES,
     WORKING_TABLES,
     AppRoleError,
     app_role_name,
@@ -53,7 +54,7 @@ async def assert_granted(admin: asyncpg.Connection, role: str) -> None:
     assert login is False
     for table in WORKING_TABLES:
         assert await privileges(admin, role, table) == {"SELECT", *WRITES}
-    for table in APPEND_ONLY_TABLES[1:]:
+    for table in ROW_APPEND_TABLES:
         assert await privileges(admin, role, table) == {"SELECT", "INSERT"}
     # Events: INSERT of their content only; seq and the writing transaction are the database's.
     assert await privileges(admin, role, "audit_event") == {"SELECT"}
