@@ -29,7 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from service.audit.chain import verify_chain
-from service.audit.events import GENESIS_HASH, chain_hash, content_of
+from service.audit.events import GENESIS_HASH, canonical_content, chain_hash
 from service.audit.query import AuditFilter, query_audit, stream_audit
 from service.ops.devdb import PostgresServer, ensure_database, find_server, with_database
 from service.ops.migrate import upgrade_head
@@ -40,8 +40,9 @@ SPAN = timedelta(days=90)
 COPY_CHUNK = 50_000
 COLUMNS = (
     "seq", "id", "event_time", "event_group_id", "origin", "actor", "target", "action",
-    "event_name", "old", "new", "action_details", "error", "user_id", "prev_hash", "hash",
+    "event_name", "old", "new", "action_details", "error", "user_id",
 )  # fmt: skip
+SEAL_COLUMNS = ("position", "event_seq", "prev_hash", "hash", "canonical")
 # A mix shaped like the catalogue: mostly request status changes, some grants, keys, nodes.
 SHAPES = (
     ("PROVISIONING_REQUEST", "CREATE", "", None, {"status": "awaiting_consent"}),
@@ -64,8 +65,10 @@ def resolve_server() -> PostgresServer:
     return PostgresServer(urlunsplit((parts.scheme, parts.netloc, "", parts.query, "")))
 
 
-def synthetic_events(count: int, end: datetime, rng: random.Random) -> Iterator[tuple[Any, ...]]:
-    """Chained rows, hashed by the service's own functions so that verify accepts them."""
+def synthetic_events(
+    count: int, end: datetime, rng: random.Random
+) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+    """Events and their seals, hashed by the service's own functions so verify accepts them."""
     step = SPAN / count
     prev = GENESIS_HASH
     for seq in range(1, count + 1):
@@ -82,14 +85,16 @@ def synthetic_events(count: int, end: datetime, rng: random.Random) -> Iterator[
             "target": {"id": f"t{seq}", "name": user, "type": kind, "isEphemeral": False,
                        "property": prop},
             "action": action, "old": old, "new": new, "action_details": "", "error": "",
-            "user_id": user, "prev_hash": prev,
+            "user_id": user, "event_name": f"{kind}.{action}",
         }  # fmt: skip
-        prev = chain_hash(prev, content_of(values))
-        yield _record(seq, values, f"{kind}.{action}", prev)
+        canonical = canonical_content(values)
+        digest = chain_hash(prev, canonical)
+        yield _record(seq, values), (seq, seq, prev, digest, canonical)
+        prev = digest
 
 
-def _record(seq: int, values: dict[str, Any], event_name: str, digest: bytes) -> tuple[Any, ...]:
-    row = {**values, "seq": seq, "event_name": event_name, "hash": digest}
+def _record(seq: int, values: dict[str, Any]) -> tuple[Any, ...]:
+    row = {**values, "seq": seq}
     for column in ("actor", "target", "old", "new"):
         row[column] = None if row[column] is None else json.dumps(row[column])
     return tuple(row[column] for column in COLUMNS)
@@ -101,12 +106,18 @@ async def fill(dsn: str, count: int, end: datetime) -> float:
     try:
         rows = synthetic_events(count, end, random.Random(6))
         while chunk := [row for _, row in zip(range(COPY_CHUNK), rows, strict=False)]:
-            await connection.copy_records_to_table("audit_event", records=chunk, columns=COLUMNS)
-            print(f"\r  filled {chunk[-1][0]:,} events", end="", flush=True)
+            events = [event for event, _ in chunk]
+            seals = [seal for _, seal in chunk]
+            await connection.copy_records_to_table("audit_event", records=events, columns=COLUMNS)
+            await connection.copy_records_to_table(
+                "audit_seal", records=seals, columns=SEAL_COLUMNS
+            )
+            print(f"\r  filled {events[-1][0]:,} events", end="", flush=True)
         await connection.execute(
             "SELECT setval(pg_get_serial_sequence('audit_event', 'seq'), $1)", count
         )
         await connection.execute("VACUUM ANALYZE audit_event")
+        await connection.execute("VACUUM ANALYZE audit_seal")
     finally:
         await connection.close()
     print()
@@ -244,7 +255,10 @@ async def filled_end(url: str, count: int, reuse: bool) -> datetime:
     await asyncio.to_thread(upgrade_head, url)
     end = datetime.now(UTC).replace(microsecond=0)
     seconds = await fill(url, count, end)
-    print(f"  fill (hash chain in Python + COPY): {seconds:.1f} s, {count / seconds:,.0f} events/s")
+    rate = count / seconds
+    print(
+        f"  fill (events and seals hashed in Python + COPY): {seconds:.1f} s, {rate:,.0f} events/s"
+    )
     return end
 
 

@@ -65,6 +65,7 @@ def _settings(env: DevEnvironment, database_url: str, port: int, sandbox_url: st
         observer_client_id=env.observer_client_id,
         observer_client_secret=env.observer_client_secret,
         encryption_keys=env.encryption_keys,
+        audit_signing_key=env.audit_signing_key,
         return_to_allowlist=["/done"],
         background_interval_seconds=2,
     )

@@ -1,6 +1,9 @@
 """The development environment's secrets, generated once and kept under ``.tsprov/``.
 
-They persist so that grants sealed in one run still decrypt in the next.
+They persist so that grants sealed in one run still decrypt in the next, and checkpoints
+signed in one run still verify in the next. The audit signing key has a file of its own
+beside them, so that a secrets file written before it existed gains one without being
+rewritten.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from service.audit.signing import generate_signing_key
 from service.crypto.keyring import generate_key_entry
+
+SIGNING_KEY_FILE = "audit-signing.key"
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,7 @@ class DevEnvironment:
     observer_client_id: str
     observer_client_secret: SecretStr
     encryption_keys: SecretStr
+    audit_signing_key: SecretStr
 
 
 def _generate() -> dict[str, str]:
@@ -55,10 +62,14 @@ def load_dev_environment(path: Path) -> DevEnvironment:
     else:
         values = _generate()
         _write_new_private_file(path, json.dumps(values, indent=2))
+    signing_key = path.parent / SIGNING_KEY_FILE
+    if not signing_key.exists():
+        _write_new_private_file(signing_key, generate_signing_key())
     return DevEnvironment(
         app_client_id=values["app_client_id"],
         app_client_secret=SecretStr(values["app_client_secret"]),
         observer_client_id=values["observer_client_id"],
         observer_client_secret=SecretStr(values["observer_client_secret"]),
         encryption_keys=SecretStr(values["encryption_keys"]),
+        audit_signing_key=SecretStr(signing_key.read_text().strip()),
     )

@@ -1,5 +1,5 @@
 """The background loop inside ``tsprov serve`` and its job table; each job's body lives in its
-domain (expiry, purges, device watch, mint reconciling, audit links).
+domain (expiry, purges, device watch, mint reconciling, audit sealing and links).
 
 Every job runs under a transaction-scoped advisory try-lock, so with several replicas one
 runs each job per tick and the others skip it.
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import ORIGIN_BACKGROUND, WORKER, event_group
 from service.audit.links import link_upstream_events
+from service.audit.sealer import SEALER_LOCK, publish_after_commit, seal_audit_events
 from service.callers.idempotency import purge_idempotency_records
 from service.consent.flow import purge_spent_flows
 from service.db import transaction
@@ -57,6 +58,15 @@ async def link_to_tailscale_log(context: AppContext, session: AsyncSession) -> i
     return await link_upstream_events(session, context.tailscale, since)
 
 
+async def seal_audit_trail(context: AppContext, session: AsyncSession) -> int:
+    """Link committed audit events into the hash chain and sign the new head."""
+    every = timedelta(seconds=context.settings.audit_checkpoint_interval_seconds)
+    sealed = await seal_audit_events(session, context.audit_signer, checkpoint_every=every)
+    if sealed.checkpoint is not None:
+        publish_after_commit(session, sealed.checkpoint, context.metrics)
+    return sealed.sealed
+
+
 @dataclass(frozen=True)
 class BackgroundJob:
     lock_id: int
@@ -64,6 +74,7 @@ class BackgroundJob:
     every_ticks: int = 1  # jobs that call Tailscale run less often than local clean-ups
 
 
+JOB_LOCK_BASE = 0x7473_7072_6F76_1000
 JOBS: dict[str, BackgroundJob] = {
     "expire_requests": BackgroundJob(1, expire_requests),
     "expire_grants": BackgroundJob(2, expire_grants),
@@ -71,8 +82,9 @@ JOBS: dict[str, BackgroundJob] = {
     "settle_pending_mints": BackgroundJob(4, settle_pending_mints),
     "watch_joined_devices": BackgroundJob(5, watch_joined_devices),
     "link_to_tailscale_log": BackgroundJob(6, link_to_tailscale_log, every_ticks=12),
+    # Under its try-lock one replica seals at a time; writers never take this lock.
+    "seal_audit_trail": BackgroundJob(SEALER_LOCK - JOB_LOCK_BASE, seal_audit_trail),
 }
-JOB_LOCK_BASE = 0x7473_7072_6F76_1000
 
 
 async def run_job(context: AppContext, name: str) -> int:

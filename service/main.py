@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request, Response
 from service import __version__
 from service.audit import routes as audit_routes
 from service.audit.events import event_group
+from service.audit.signing import AuditSigner
 from service.consent import routes as consent_routes
 from service.crypto.keyring import KeyRing
 from service.db import create_engine, create_session_factory
@@ -73,6 +74,11 @@ def load_key_ring(settings: Settings) -> KeyRing | None:
     return KeyRing.parse(text) if text else None
 
 
+def load_audit_signer(settings: Settings) -> AuditSigner | None:
+    text = settings.audit_signing_key_text
+    return AuditSigner.parse(text) if text else None
+
+
 async def build_context(settings: Settings) -> AppContext:
     engine = create_engine(settings)
     http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
@@ -83,6 +89,7 @@ async def build_context(settings: Settings) -> AppContext:
         key_ring=load_key_ring(settings),
         tailscale=build_tailscale_client(settings, http),
         notifier=RequestNotifier(settings.database_url),
+        audit_signer=load_audit_signer(settings),
     )
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import UserDefinedType
 
 from service.db import Base
 from service.grants.status import GrantMode, GrantStatus
@@ -42,6 +43,15 @@ def _string_enum(enum: type[StrEnum], length: int) -> SAEnum:
         length=length,
         values_callable=lambda members: [member.value for member in members],
     )
+
+
+class TransactionId(UserDefinedType[int]):
+    """Postgres ``xid8``: a 64-bit transaction id that never wraps around."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "xid8"
 
 
 def _utc_now() -> datetime:
@@ -181,12 +191,18 @@ class IdempotencyRecord(Base):
 
 
 class AuditEvent(Base):
-    """One event in Tailscale's configuration-audit shape, hash-chained; never updated."""
+    """One event in Tailscale's configuration-audit shape; never updated.
+
+    Writers insert it with no lock. ``seq`` and ``xid`` (the writing transaction) come from
+    the database and the service's role may not set them; the sealer links the event into
+    the hash chain later, in ``audit_seal``.
+    """
 
     __tablename__ = "audit_event"
     __table_args__ = (
         Index("ix_audit_event_time", "event_time", "seq"),
         Index("ix_audit_event_user", "user_id", "event_time"),
+        Index("ix_audit_event_xid", "xid", "seq"),
     )
 
     seq: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
@@ -203,8 +219,43 @@ class AuditEvent(Base):
     action_details: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str] = mapped_column(Text, default="")
     user_id: Mapped[str | None] = mapped_column(String(128))
+    xid: Mapped[int] = mapped_column(TransactionId, server_default=func.pg_current_xact_id())
+
+
+class AuditSeal(Base):
+    """An event's place in the hash chain, written once by the sealer; never updated.
+
+    ``canonical`` is the RFC 8785 JSON of the event's content as sealed, and ``hash`` is
+    SHA-256 over ``prev_hash`` and it; verify checks the event's columns still say the same.
+    """
+
+    __tablename__ = "audit_seal"
+
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_seq: Mapped[int] = mapped_column(
+        ForeignKey("audit_event.seq", ondelete="CASCADE"), unique=True
+    )
     prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    canonical: Mapped[bytes] = mapped_column(LargeBinary)
+    sealed_at: Mapped[datetime] = _now()
+
+
+class AuditSignedCheckpoint(Base):
+    """The chain head after a sealing round, signed with the audit signing key (Ed25519).
+
+    ``position`` is the head's place in the chain, which is also how many events were sealed
+    since the chain began; published as ``count``.
+    """
+
+    __tablename__ = "audit_signed_checkpoint"
+
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    signed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    key_id: Mapped[str] = mapped_column(String(32))
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
 
 
 class AuditCheckpoint(Base):
@@ -214,6 +265,9 @@ class AuditCheckpoint(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
     last_seq: Mapped[int] = mapped_column(BigInteger)
+    # Where the chain resumes: the pruned event's place and writing transaction.
+    last_position: Mapped[int] = mapped_column(BigInteger)
+    last_xid: Mapped[int] = mapped_column(TransactionId)
     last_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     pruned_count: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now()

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     observer_client_secret: SecretStr = SecretStr("")
     encryption_keys: SecretStr = SecretStr("")
     encryption_keys_file: Path | None = None
+    # Ed25519, signs the audit chain's checkpoints (``tsprov keys generate --signing``).
+    audit_signing_key: SecretStr = SecretStr("")
+    audit_signing_key_file: Path | None = None
+    # How often the sealer signs the chain's head at most: each checkpoint is kept and
+    # checked by verify, so one per sealing round would pile up.
+    audit_checkpoint_interval_seconds: float = Field(default=60.0, ge=0)
     return_to_allowlist: CommaList = Field(default_factory=list)
     app_role: str = "tsprov_app"
     audit_retention_days: int = Field(default=90, ge=1)
@@ -136,6 +142,11 @@ class Settings(BaseSettings):
             problems.append("TSPROV_OBSERVER_CLIENT_SECRET is missing or a sample value")
         if not self._has_key_ring():
             problems.append("no encryption key (TSPROV_ENCRYPTION_KEYS, or a non-empty _FILE)")
+        if not self._has_signing_key():
+            problems.append(
+                "no audit signing key (TSPROV_AUDIT_SIGNING_KEY, or a non-empty _FILE): "
+                "without it the audit trail cannot prove it was not cut short"
+            )
         url = urlsplit(self.public_url)
         if url.scheme != "https" and url.hostname not in LOCAL_HOSTS:
             problems.append("TSPROV_PUBLIC_URL must be https")
@@ -148,6 +159,12 @@ class Settings(BaseSettings):
         # leave it running without the key it needs.
         try:
             return bool(self.key_ring_text)
+        except OSError:
+            return False
+
+    def _has_signing_key(self) -> bool:
+        try:
+            return bool(self.audit_signing_key_text)
         except OSError:
             return False
 
@@ -193,3 +210,10 @@ class Settings(BaseSettings):
         if self.encryption_keys_file is not None:
             return self.encryption_keys_file.read_text().strip()
         return self.encryption_keys.get_secret_value()
+
+    @cached_property
+    def audit_signing_key_text(self) -> str:
+        """The audit signing key's text, from the variable or the file."""
+        if self.audit_signing_key_file is not None:
+            return self.audit_signing_key_file.read_text().strip()
+        return self.audit_signing_key.get_secret_value()

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from service.audit.signing import AuditSigner
 from service.crypto.keyring import KeyRing
 from service.grants.single_flight import SingleFlight
 from service.ops.metrics import Metrics
@@ -24,6 +25,8 @@ class AppContext:
     tailscale: TailscaleClient
     notifier: RequestNotifier
     metrics: Metrics = field(default_factory=Metrics)
+    # Signs the audit chain's checkpoints; production refuses to start without it.
+    audit_signer: AuditSigner | None = None
     # One refresh per grant at a time in this process; see grants.refresh.access_token_for.
     refreshes: SingleFlight = field(default_factory=SingleFlight)
     draining: bool = field(default=False)

@@ -1,24 +1,50 @@
 """Checking the audit hash chain: the first event edited, removed, inserted or reordered.
 
-The walk follows ``seq`` in batches at constant memory. Gaps in ``seq`` prove nothing
-(an identity value is spent by every rolled-back insert), so removal is judged only by
-``prev_hash`` linkage: each event must name the hash of the event before it, or of the
-latest pruning checkpoint for the first one kept.
+The walk follows the seals' positions in batches at constant memory. Each seal must name
+the hash of the one before it (or of the latest pruning checkpoint), hash to its own value,
+still agree with its event's columns, and come after the one before it in chain order.
+Signed checkpoints anchor the head: every signature must check, every checkpoint still
+kept must lie on the chain, and ``expect`` (a checkpoint published elsewhere) catches a
+shortened chain even when the checkpoints in the database were removed with it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.audit.events import CONTENT_COLUMNS, GENESIS_HASH, chain_hash, content_of
-from service.models import AuditCheckpoint, AuditEvent
+from service.audit import store
+from service.audit.events import ZERO_TIME, chain_hash
+from service.audit.sealer import checkpoint_facts
+from service.audit.signing import AuditSigner
+from service.audit.store import SealedRow
+from service.models import AuditSignedCheckpoint
 
-VERIFY_BATCH = 2000
-_COLUMNS = [getattr(AuditEvent, name) for name in ("seq", *CONTENT_COLUMNS, "hash")]
+VERIFY_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A published checkpoint: the event ``seq`` must still be in the chain with ``hash``."""
+
+    seq: int
+    hash: bytes
+
+    @classmethod
+    def parse(cls, text: str) -> Expectation:
+        seq, separator, digest = text.partition(":")
+        try:
+            parsed = cls(int(seq), bytes.fromhex(digest))
+        except ValueError as exc:
+            raise ValueError("expected SEQ:HASH, the hash as 64 hex digits") from exc
+        if not separator or len(parsed.hash) != 32:
+            raise ValueError("expected SEQ:HASH, the hash as 64 hex digits")
+        return parsed
 
 
 @dataclass(frozen=True)
@@ -29,11 +55,15 @@ class ChainReport:
     checked: int
     first_bad_event: str | None = None
     reason: str | None = None
+    pending: int = 0
+    checkpoint: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "checked": self.checked,
+            "pending": self.pending,
+            "checkpoint": self.checkpoint,
             "first_bad_event": self.first_bad_event,
             "reason": self.reason,
         }
@@ -41,87 +71,212 @@ class ChainReport:
 
 @dataclass
 class _Walk:
-    after_seq: int
-    expected_prev: bytes
+    head: store.ChainHead
+    marks: dict[int, bytes]
+    expect: Expectation | None
     checked: int = 0
+    expect_seen: bool = False
+
+    def fail(self, event_id: object, reason: str) -> ChainReport:
+        return ChainReport(False, self.checked, str(event_id) if event_id else None, reason)
 
 
-async def _latest_checkpoint(session: AsyncSession) -> tuple[int, bytes] | None:
-    row = (
-        await session.execute(
-            select(AuditCheckpoint.last_seq, AuditCheckpoint.last_hash)
-            .order_by(AuditCheckpoint.id.desc())
-            .limit(1)
-        )
-    ).first()
-    return (row.last_seq, row.last_hash) if row is not None else None
-
-
-async def _batch(session: AsyncSession, after_seq: int, size: int) -> list[Row[Any]]:
-    query = select(*_COLUMNS).where(AuditEvent.seq > after_seq).order_by(AuditEvent.seq).limit(size)
-    return list((await session.execute(query)).all())
-
-
-async def _pruned_meanwhile(session: AsyncSession, walk: _Walk, row: Row[Any]) -> bool:
+async def _pruned_meanwhile(session: AsyncSession, walk: _Walk, row: SealedRow) -> bool:
     """Whether a prune that committed during the walk explains a break in the linkage."""
-    checkpoint = await _latest_checkpoint(session)
-    if checkpoint is None:
+    start = await store.pruning_start(session)
+    if start is None:
         return False
-    last_seq, last_hash = checkpoint
-    return bool(walk.after_seq <= last_seq < row.seq and last_hash == row.prev_hash)
+    cut_ahead = walk.head.position <= start.position < row.position
+    return bool(cut_ahead and start.hash == row.prev_hash and row.position == start.position + 1)
 
 
-async def _broken_link(session: AsyncSession, row: Row[Any]) -> ChainReport:
+async def _broken_link(session: AsyncSession, walk: _Walk, row: SealedRow) -> ChainReport:
     """Tell a removal from a reordering or an insertion by where the named predecessor is."""
-    predecessor = await session.scalar(
-        select(AuditEvent.seq).where(AuditEvent.hash == row.prev_hash).limit(1)
-    )
-    if predecessor is None:
+    found = await store.seal_with_hash(session, row.prev_hash)
+    if found is None:
         reason = "the event before it was removed (or rewritten): its prev_hash matches nothing"
-        return ChainReport(False, 0, str(row.id), reason)
-    if predecessor > row.seq:
-        reason = "reordered: the event it follows in the chain comes after it"
-        return ChainReport(False, 0, str(row.id), reason)
-    intruder = await session.scalar(
-        select(AuditEvent.id).where(AuditEvent.seq > predecessor).order_by(AuditEvent.seq).limit(1)
+        return walk.fail(row.id, reason)
+    if found[0] > row.position:
+        return walk.fail(row.id, "reordered: the event it follows in the chain comes after it")
+    intruder = await store.event_id_at(session, found[0] + 1)
+    return walk.fail(intruder, "inserted: this event is not part of the chain")
+
+
+# The C scanner inside json.loads, without loads' whitespace handling (there is none here);
+# typeshed does not declare the attribute.
+_parse: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _sealed_as_stored(row: SealedRow) -> bool:
+    """Whether the event's columns still say what was sealed (the same fields, same values)."""
+    if row.json_columns is None:
+        return False
+    try:
+        sealed = _parse(row.canonical.decode(), 0)[0]
+        actor, target, old, new = _parse(row.json_columns, 0)[0]
+    except (StopIteration, ValueError, TypeError):  # a sealed content no longer JSON
+        return False
+    return bool(
+        sealed
+        == {
+            "id": row.id,
+            "eventTime": row.time,
+            "type": "CONFIG",
+            "deferredAt": ZERO_TIME,
+            "eventGroupID": row.event_group_id,
+            "origin": row.origin,
+            "actor": actor,
+            "target": target,
+            "action": row.action,
+            "eventName": row.event_name,
+            "old": old,
+            "new": new,
+            "actionDetails": row.action_details,
+            "error": row.error,
+            "userId": row.user_id,
+        }
     )
-    reason = "inserted: this event is not part of the chain"
-    return ChainReport(False, 0, str(intruder), reason)
 
 
-async def _check_row(session: AsyncSession, walk: _Walk, row: Row[Any]) -> ChainReport | None:
-    if row.prev_hash != walk.expected_prev and not await _pruned_meanwhile(session, walk, row):
-        broken = await _broken_link(session, row)
-        return ChainReport(False, walk.checked, broken.first_bad_event, broken.reason)
-    if chain_hash(row.prev_hash, content_of(row._asdict())) != row.hash:
-        reason = "edited: its content no longer matches its hash"
-        return ChainReport(False, walk.checked, str(row.id), reason)
+def _content_problem(walk: _Walk, row: SealedRow) -> ChainReport | None:
+    if row.seq is None:
+        return walk.fail(None, f"removed: the event sealed at {row.position} is gone")
+    if not _sealed_as_stored(row) or chain_hash(row.prev_hash, row.canonical) != row.hash:
+        return walk.fail(row.id, "edited: its content no longer matches its hash")
+    if (row.xid, row.seq) <= (walk.head.xid, walk.head.seq):
+        return walk.fail(row.id, "reordered: sealed out of chain order")
+    if walk.marks.get(row.position, row.hash) != row.hash:
+        return walk.fail(row.id, "rewritten: a signed checkpoint names another hash here")
     return None
 
 
-async def _walk_chain(session: AsyncSession, batch_size: int) -> ChainReport:
-    checkpoint = await _latest_checkpoint(session)
-    walk = _Walk(*checkpoint) if checkpoint is not None else _Walk(0, GENESIS_HASH)
-    while rows := await _batch(session, walk.after_seq, batch_size):
-        for row in rows:
-            problem = await _check_row(session, walk, row)
-            if problem is not None:
-                return problem
-            walk.after_seq, walk.expected_prev = row.seq, row.hash
-            walk.checked += 1
-    return ChainReport(True, walk.checked)
+def _expectation_problem_at(walk: _Walk, row: SealedRow) -> ChainReport | None:
+    if walk.expect is None or row.seq != walk.expect.seq:
+        return None
+    walk.expect_seen = True
+    if row.hash != walk.expect.hash:
+        return walk.fail(row.id, "rewritten: the expected checkpoint names another hash")
+    return None
+
+
+async def _check_batch(
+    session: AsyncSession, walk: _Walk, rows: list[SealedRow], upcoming: Awaitable[object]
+) -> ChainReport | None:
+    for row in rows:
+        if row.prev_hash != walk.head.hash or row.position != walk.head.position + 1:
+            await upcoming  # the lookups below need the connection the next batch is using
+            if not await _pruned_meanwhile(session, walk, row):
+                return await _broken_link(session, walk, row)
+        problem = _content_problem(walk, row) or _expectation_problem_at(walk, row)
+        if problem is not None:
+            return problem
+        # A row that passed has its event, so seq and xid are set.
+        walk.head = store.ChainHead(row.position, row.hash, row.xid or 0, row.seq or 0)
+        walk.checked += 1
+    return None
+
+
+async def _walk_seals(session: AsyncSession, walk: _Walk, batch_size: int) -> ChainReport | None:
+    """The checks run in Python while the database reads the next batch."""
+    rows = await store.sealed_batch(session, walk.head.position, batch_size)
+    while rows:
+        upcoming = asyncio.ensure_future(store.sealed_batch(session, rows[-1].position, batch_size))
+        for _ in range(3):  # a few turns of the loop send the query before the CPU-bound checks
+            await asyncio.sleep(0)
+        try:
+            problem = await _check_batch(session, walk, rows, upcoming)
+        finally:
+            following = await upcoming
+        if problem is not None:
+            return problem
+        rows = following
+    return None
+
+
+def _signature_problem(
+    checkpoints: list[AuditSignedCheckpoint], signer: AuditSigner | None
+) -> str | None:
+    if not checkpoints:
+        return None
+    if signer is None:
+        return "no audit signing key is configured, so the checkpoint signatures cannot be checked"
+    for checkpoint in checkpoints:
+        if checkpoint.key_id != signer.key_id:
+            return f"the checkpoint at count {checkpoint.position} is signed by another key"
+        if not signer.verifies(checkpoint_facts(checkpoint), checkpoint.signature):
+            return f"the checkpoint at count {checkpoint.position} has a forged signature"
+    return None
+
+
+async def _expectation_problem(
+    session: AsyncSession, walk: _Walk, start: store.ChainHead
+) -> str | None:
+    expect = walk.expect
+    if expect is None or walk.expect_seen:
+        return None
+    # The expected event may have been pruned past retention; only a kept signed checkpoint
+    # for it, at or before the pruning cut, says so.
+    signed = await store.signed_checkpoint_for(session, expect.seq)
+    if signed is not None and signed.position <= start.position and signed.hash == expect.hash:
+        return None
+    return f"missing: the expected checkpoint's event {expect.seq} is not in the chain"
+
+
+async def _head_problem(
+    session: AsyncSession, walk: _Walk, start: store.ChainHead, signed_head: int | None
+) -> str | None:
+    if signed_head is not None and signed_head > walk.head.position:
+        return (
+            f"missing: the chain ends at count {walk.head.position}, but a checkpoint was "
+            f"signed at count {signed_head}"
+        )
+    return await _expectation_problem(session, walk, start)
+
+
+async def _verify(
+    session: AsyncSession,
+    signer: AuditSigner | None,
+    expect: Expectation | None,
+    batch_size: int,
+) -> ChainReport:
+    checkpoints = await store.signed_checkpoints(session)
+    signature_problem = _signature_problem(checkpoints, signer)
+    if signature_problem is not None:
+        return ChainReport(False, 0, None, signature_problem)
+    start = await store.pruning_start(session) or store.GENESIS
+    marks = {c.position: c.hash for c in checkpoints if c.position > start.position}
+    walk = _Walk(start, marks, expect)
+    problem = await _walk_seals(session, walk, batch_size)
+    if problem is not None:
+        return problem
+    signed_head = max(marks, default=None)
+    head_problem = await _head_problem(session, walk, start, signed_head)
+    if head_problem is not None:
+        return ChainReport(False, walk.checked, None, head_problem)
+    pending, skipped = await store.unsealed_counts(session, walk.head)
+    if skipped is not None:
+        return ChainReport(False, walk.checked, str(skipped), "skipped: committed but never sealed")
+    return ChainReport(True, walk.checked, pending=pending, checkpoint=signed_head)
 
 
 async def verify_chain(
-    source: AsyncSession | async_sessionmaker[AsyncSession], *, batch_size: int = VERIFY_BATCH
+    source: AsyncSession | async_sessionmaker[AsyncSession],
+    *,
+    signer: AuditSigner | None = None,
+    expect: Expectation | None = None,
+    batch_size: int = VERIFY_BATCH,
 ) -> ChainReport:
-    """Walk the whole chain from the latest checkpoint (or the genesis hash)."""
+    """Walk the sealed chain from the latest pruning checkpoint (or the genesis hash)."""
     if isinstance(source, AsyncSession):
-        return await _walk_chain(source, batch_size)
+        return await _verify(source, signer, expect, batch_size)
     async with source() as session:
-        return await _walk_chain(session, batch_size)
+        return await _verify(session, signer, expect, batch_size)
 
 
-async def verify_audit_chain(sessions: async_sessionmaker[AsyncSession]) -> ChainReport:
+async def verify_audit_chain(
+    sessions: async_sessionmaker[AsyncSession],
+    signer: AuditSigner | None = None,
+    expect: Expectation | None = None,
+) -> ChainReport:
     """The CLI's ``tsprov audit verify``."""
-    return await verify_chain(sessions)
+    return await verify_chain(sessions, signer=signer, expect=expect)

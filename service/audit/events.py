@@ -1,9 +1,10 @@
-"""Events in the shape of Tailscale's configuration audit log, appended to a hash chain.
+"""Events in the shape of Tailscale's configuration audit log, recorded without a lock.
 
-Each event's ``hash`` is SHA-256 over the previous event's hash and the RFC 8785 canonical
-JSON of its content. Appends take a transaction-scoped advisory lock, so the chain is a
-single line even with many replicas, and the event commits (or rolls back) together with
-the change it records.
+An event is one INSERT in the caller's transaction, so it commits (or rolls back) together
+with the change it records, and no writer ever waits for another. The sealer
+(``service.audit.sealer``) links committed events into the hash chain afterwards: each
+sealed event's ``hash`` is SHA-256 over the previous hash and the RFC 8785 canonical JSON
+of its content (every field a reader sees, ``eventName`` included).
 """
 
 from __future__ import annotations
@@ -18,15 +19,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
-from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.models import AuditCheckpoint, AuditEvent
+# The chain's names, re-exported for the modules that hash and read events.
+from service.audit.store import CONTENT_COLUMNS as CONTENT_COLUMNS
+from service.audit.store import GENESIS_HASH as GENESIS_HASH
+from service.audit.store import insert_event
+from service.models import AuditEvent
 
-GENESIS_HASH = bytes(32)
 ZERO_TIME = "0001-01-01T00:00:00Z"
-# Any constant works; it only has to be the same in every process.
-AUDIT_CHAIN_LOCK = 0x7473_7072_6F76_0001
 
 ORIGIN_API = "CONFIG_API"
 ORIGIN_BROWSER = "IDENTITY_PROVIDER"
@@ -107,34 +108,21 @@ def format_optional_time(moment: datetime | None) -> str | None:
     return format_time(moment) if moment is not None else None
 
 
-def event_json(event: AuditEvent) -> dict[str, Any]:
-    """The event as Tailscale's ConfigurationAuditLog shape, plus its chain fields."""
+def event_json(event: AuditEvent, seal: tuple[bytes, bytes] | None = None) -> dict[str, Any]:
+    """The event as Tailscale's ConfigurationAuditLog shape, plus its chain fields.
+
+    ``seal`` is ``(prev_hash, hash)`` once the sealer has linked the event; until then both
+    fields are null, and the event is shown all the same.
+    """
     body = event_content(event)
-    body["hash"] = event.hash.hex()
+    body["prevHash"] = seal[0].hex() if seal is not None else None
+    body["hash"] = seal[1].hex() if seal is not None else None
     return body
 
 
 def event_content(event: AuditEvent) -> dict[str, Any]:
-    """What the hash covers: every field a reader sees, except the hash itself."""
+    """What the hash covers: every field a reader sees, except the chain fields."""
     return content_of({name: getattr(event, name) for name in CONTENT_COLUMNS})
-
-
-# The audit_event columns the hash covers; readers that skip the ORM select exactly these.
-CONTENT_COLUMNS = (
-    "id",
-    "event_time",
-    "event_group_id",
-    "origin",
-    "actor",
-    "target",
-    "action",
-    "old",
-    "new",
-    "action_details",
-    "error",
-    "user_id",
-    "prev_hash",
-)
 
 
 def content_of(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -149,32 +137,23 @@ def content_of(values: Mapping[str, Any]) -> dict[str, Any]:
         "actor": values["actor"],
         "target": values["target"],
         "action": values["action"],
+        # Readers filter on it, so it is covered too: a renamed event would hide from them.
+        "eventName": values["event_name"],
         "old": values["old"],
         "new": values["new"],
         "actionDetails": values["action_details"],
         "error": values["error"],
         "userId": values["user_id"],
-        "prevHash": values["prev_hash"].hex(),
     }
 
 
-def chain_hash(prev_hash: bytes, content: dict[str, Any]) -> bytes:
-    return hashlib.sha256(prev_hash + rfc8785.dumps(content)).digest()
+def canonical_content(values: Mapping[str, Any]) -> bytes:
+    """RFC 8785 JSON of the content: what anyone can recompute from an exported event."""
+    return rfc8785.dumps(content_of(values))
 
 
-async def _chain_head(session: AsyncSession) -> tuple[bytes, datetime | None]:
-    """The hash to link to, and the time of the event that carries it (if still kept)."""
-    last = (
-        await session.execute(
-            select(AuditEvent.hash, AuditEvent.event_time).order_by(AuditEvent.seq.desc()).limit(1)
-        )
-    ).first()
-    if last is not None:
-        return last.hash, last.event_time
-    checkpoint = await session.scalar(
-        select(AuditCheckpoint.last_hash).order_by(AuditCheckpoint.id.desc()).limit(1)
-    )
-    return (checkpoint if checkpoint is not None else GENESIS_HASH), None
+def chain_hash(prev_hash: bytes, canonical: bytes) -> bytes:
+    return hashlib.sha256(prev_hash + canonical).digest()
 
 
 async def record_event(
@@ -190,15 +169,14 @@ async def record_event(
     error: str = "",
     user_id: str | None = None,
 ) -> AuditEvent:
-    """Append one event in the caller's transaction; it commits with the change it records."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_CHAIN_LOCK})
-    prev_hash, prev_time = await _chain_head(session)
-    now = datetime.now(UTC)
-    event = AuditEvent(
-        id=uuid.uuid4(),
-        # Replicas' clocks differ; never going backwards keeps time order equal to chain
-        # order, so a reader paging by time cannot skip an event committed after its cursor.
-        event_time=max(now, prev_time) if prev_time is not None else now,
+    """Record one event in the caller's transaction; it commits with the change it records.
+
+    No lock and one statement. Replicas' clocks differ: the time never goes back behind the
+    newest event already committed, which keeps time order close to chain order.
+    """
+    return await insert_event(
+        session,
+        datetime.now(UTC),
         event_group_id=_event_group.get() or str(uuid.uuid4()),
         origin=origin,
         actor=actor.as_json(),
@@ -210,12 +188,7 @@ async def record_event(
         action_details=details,
         error=error,
         user_id=user_id,
-        prev_hash=prev_hash,
     )
-    event.hash = chain_hash(event.prev_hash, event_content(event))
-    session.add(event)
-    await session.flush()
-    return event
 
 
 HTTP_ACTIONS = {"GET": "READ", "POST": "CREATE", "PUT": "UPDATE", "PATCH": "UPDATE"}

@@ -11,11 +11,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.models import AuditEvent, AuditLink
+from service.audit import store
+from service.models import AuditEvent
 
 NODE_CREATE = "NODE.CREATE"
 
@@ -44,25 +43,6 @@ def _upstream_nodes(logs: Sequence[dict[str, Any]]) -> list[tuple[str, str, str]
     return nodes
 
 
-async def _unlinked_node_events(
-    session: AsyncSession, node_ids: set[str], names: set[str]
-) -> list[AuditEvent]:
-    query = (
-        select(AuditEvent)
-        .outerjoin(AuditLink, AuditLink.event_id == AuditEvent.id)
-        .where(
-            AuditEvent.event_name == NODE_CREATE,
-            AuditLink.event_id.is_(None),
-            or_(
-                AuditEvent.target["id"].astext.in_(node_ids),
-                AuditEvent.target["name"].astext.in_(names),
-            ),
-        )
-        .order_by(AuditEvent.seq)
-    )
-    return list(await session.scalars(query))
-
-
 def _match(event: AuditEvent, nodes: list[tuple[str, str, str]]) -> str | None:
     """Tailscale's group for our event: by node id first, the device name only as fallback."""
     node_id, name = event.target.get("id") or "", event.target.get("name") or ""
@@ -88,16 +68,10 @@ async def link_upstream_events(
     node_ids = {node_id for node_id, _, _ in nodes if node_id}
     names = {name for _, name, _ in nodes if name}
     linked = 0
-    for event in await _unlinked_node_events(session, node_ids, names):
+    for event in await store.unlinked_node_events(session, NODE_CREATE, node_ids, names):
         group = _match(event, nodes)
         if group is None:
             continue
         # Another replica may link the same event concurrently; the first one wins.
-        inserted = await session.scalar(
-            insert(AuditLink)
-            .values(event_id=event.id, upstream_event_group_id=group[:64])
-            .on_conflict_do_nothing(index_elements=[AuditLink.event_id])
-            .returning(AuditLink.event_id)
-        )
-        linked += inserted is not None
+        linked += await store.link_event(session, event.id, group[:64])
     return linked

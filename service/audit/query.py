@@ -18,11 +18,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import rfc8785
-from sqlalchemy import ColumnElement, Select, or_, select, tuple_
+from sqlalchemy import ColumnElement, or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service.audit import store
 from service.audit.events import event_json
-from service.models import AuditEvent, AuditLink
+from service.models import AuditEvent
 from service.web.errors import ValidationFailed
 
 LOG_VERSION = "1.1"
@@ -156,26 +157,19 @@ def _either(column: Any, first: str, second: str, values: Sequence[str]) -> Colu
     return or_(column[first].astext.in_(values), column[second].astext.in_(values))
 
 
-def _page_query(
-    audit_filter: AuditFilter, after: Position | None, limit: int
-) -> Select[AuditEvent, str]:
-    query = (
-        select(AuditEvent, AuditLink.upstream_event_group_id)
-        .outerjoin(AuditLink, AuditLink.event_id == AuditEvent.id)
-        .where(*_conditions(audit_filter))
-        .order_by(AuditEvent.event_time, AuditEvent.seq)
-        .limit(limit)
-    )
-    if after is not None:
-        query = query.where(
-            tuple_(AuditEvent.event_time, AuditEvent.seq) > tuple_(after.event_time, after.seq)
-        )
-    return query
+@dataclass(frozen=True)
+class ReadEvent:
+    """An event as read for a page: its upstream link and its seal, when it has them."""
+
+    event: AuditEvent
+    upstream_group: str | None
+    seal: tuple[bytes, bytes] | None
 
 
-def linked_json(event: AuditEvent, upstream_group: str | None) -> dict[str, Any]:
+def linked_json(read: ReadEvent) -> dict[str, Any]:
     """The event as readers see it; the upstream link is outside the hashed content."""
-    body = event_json(event)
+    body = event_json(read.event, read.seal)
+    upstream_group = read.upstream_group
     if upstream_group is not None:
         body["upstreamEventGroupID"] = upstream_group
     return body
@@ -183,9 +177,14 @@ def linked_json(event: AuditEvent, upstream_group: str | None) -> dict[str, Any]
 
 async def _fetch(
     session: AsyncSession, audit_filter: AuditFilter, after: Position | None, limit: int
-) -> list[tuple[AuditEvent, str | None]]:
-    result = await session.execute(_page_query(audit_filter, after, limit))
-    rows: list[tuple[AuditEvent, str | None]] = [(row[0], row[1]) for row in result]
+) -> list[ReadEvent]:
+    position = (after.event_time, after.seq) if after is not None else None
+    result = await store.events_page(session, _conditions(audit_filter), position, limit)
+    # Sealed and not-yet-sealed events alike; a pending one has no chain fields yet.
+    rows = [
+        ReadEvent(event, group, (prev, digest) if prev is not None and digest is not None else None)
+        for event, group, prev, digest in result
+    ]
     # Pages are read-only; dropping the identity map keeps a long export at constant memory.
     session.expunge_all()
     return rows
@@ -201,9 +200,9 @@ async def query_audit(
     rows = rows[:limit]
     next_cursor = None
     if more:
-        last = rows[-1][0]
+        last = rows[-1].event
         next_cursor = encode_cursor(audit_filter, Position(last.event_time, last.seq))
-    return AuditPage([linked_json(event, group) for event, group in rows], next_cursor)
+    return AuditPage([linked_json(read) for read in rows], next_cursor)
 
 
 async def _read_batch(
@@ -211,7 +210,7 @@ async def _read_batch(
     audit_filter: AuditFilter,
     after: Position | None,
     batch_size: int,
-) -> list[tuple[AuditEvent, str | None]]:
+) -> list[ReadEvent]:
     async with sessions() as session:
         return await _fetch(session, audit_filter, after, batch_size)
 
@@ -236,15 +235,15 @@ async def open_export(
 async def _stream_from(
     sessions: async_sessionmaker[AsyncSession],
     audit_filter: AuditFilter,
-    rows: list[tuple[AuditEvent, str | None]],
+    rows: list[ReadEvent],
     batch_size: int,
 ) -> AsyncIterator[dict[str, Any]]:
     while True:
-        for event, group in rows:
-            yield linked_json(event, group)
+        for read in rows:
+            yield linked_json(read)
         if len(rows) < batch_size:
             return
-        last = rows[-1][0]
+        last = rows[-1].event
         after = Position(last.event_time, last.seq)
         rows = await _read_batch(sessions, audit_filter, after, batch_size)
 

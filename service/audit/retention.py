@@ -1,8 +1,10 @@
 """Pruning audit events past retention while keeping the rest of the chain verifiable.
 
-Each deleted batch records an ``audit_checkpoint`` with the last deleted event's seq and hash
-in the same transaction, so the first event kept still links to something the verifier
-trusts. The service's own role may not delete audit rows: pruning runs as the owner.
+Only sealed events are pruned, as a prefix of the chain. Each deleted batch records an
+``audit_checkpoint`` with the last deleted event's position, hash, seq and writing
+transaction in the same transaction, so the first event kept still links to something the
+verifier trusts and the sealer knows where the chain resumes. The service's own role may
+not delete audit rows: pruning runs as the owner.
 """
 
 from __future__ import annotations
@@ -10,31 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service.audit import store
 from service.audit.chain import ChainReport, verify_chain
-from service.models import AuditCheckpoint, AuditEvent
+from service.audit.signing import AuditSigner
 
 PRUNE_BATCH = 10_000
 INSUFFICIENT_PRIVILEGE = "42501"
-
-_DELETE_BATCH = text(
-    """
-    WITH gone AS (
-        DELETE FROM audit_event
-        WHERE seq IN (
-            SELECT seq FROM audit_event WHERE seq < :bound ORDER BY seq LIMIT :size
-        )
-        RETURNING seq, hash
-    )
-    SELECT count(*) AS pruned,
-           (SELECT seq FROM gone ORDER BY seq DESC LIMIT 1) AS last_seq,
-           (SELECT hash FROM gone ORDER BY seq DESC LIMIT 1) AS last_hash
-    FROM gone
-    """
-)
 
 
 class PruneRefused(RuntimeError):
@@ -49,36 +35,11 @@ class PruneReport:
     last_seq: int | None
 
 
-async def _first_kept_seq(session: AsyncSession, cutoff: datetime) -> int | None:
-    # The pruned part must be a prefix of the chain: stop at the first event young enough to
-    # keep, even if a clock step left older-looking events after it.
-    return await session.scalar(
-        select(func.min(AuditEvent.seq)).where(AuditEvent.event_time >= cutoff)
-    )
-
-
-async def _prune_batch(session: AsyncSession, bound: int, size: int) -> tuple[int, int | None]:
-    """Delete one batch and record its checkpoint; both commit together or not at all."""
-    row = (await session.execute(_DELETE_BATCH, {"bound": bound, "size": size})).one()
-    if row.pruned == 0:
-        return 0, None
-    total_before = await session.scalar(
-        select(AuditCheckpoint.pruned_count).order_by(AuditCheckpoint.id.desc()).limit(1)
-    )
-    session.add(
-        AuditCheckpoint(
-            last_seq=row.last_seq,
-            last_hash=row.last_hash,
-            pruned_count=(total_before or 0) + row.pruned,
-        )
-    )
-    await session.flush()
-    return int(row.pruned), int(row.last_seq)
-
-
-async def _ensure_sound(sessions: async_sessionmaker[AsyncSession]) -> None:
+async def _ensure_sound(
+    sessions: async_sessionmaker[AsyncSession], signer: AuditSigner | None
+) -> None:
     # A checkpoint vouches for everything before it; never let it vouch for a broken chain.
-    report: ChainReport = await verify_chain(sessions)
+    report: ChainReport = await verify_chain(sessions, signer=signer)
     if not report.ok:
         raise PruneRefused(
             f"the audit chain is broken at event {report.first_bad_event} ({report.reason}); "
@@ -93,21 +54,25 @@ async def prune_audit(
     now: datetime | None = None,
     batch_size: int = PRUNE_BATCH,
     verify_first: bool = True,
+    signer: AuditSigner | None = None,
 ) -> PruneReport:
     """Delete events older than ``retention_days``, a batch per short transaction."""
     if retention_days < 1:
         raise ValueError("retention_days must be at least 1")
     cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
     if verify_first:
-        await _ensure_sound(sessions)
+        await _ensure_sound(sessions, signer)
     pruned = checkpoints = 0
     last_seq: int | None = None
     try:
         async with sessions() as session:
-            bound = _bound(await _first_kept_seq(session, cutoff))
+            # The pruned part must be a prefix of the chain: stop at the first event young
+            # enough to keep, even if a clock step left older-looking events after it.
+            # Unsealed events are never pruned: they are not in the chain yet.
+            bound = _bound(await store.first_kept_position(session, cutoff))
         while True:
             async with sessions() as session, session.begin():
-                count, batch_last = await _prune_batch(session, bound, batch_size)
+                count, batch_last = await store.prune_batch(session, bound, batch_size)
             if count == 0:
                 return PruneReport(pruned, checkpoints, cutoff, last_seq)
             pruned, checkpoints, last_seq = pruned + count, checkpoints + 1, batch_last
@@ -121,5 +86,5 @@ async def prune_audit(
 
 
 def _bound(first_kept: int | None) -> int:
-    # Nothing young enough to keep: every event is past retention.
+    # Nothing sealed at all: there is nothing to prune.
     return first_kept if first_kept is not None else 2**63 - 1

@@ -1,23 +1,35 @@
-"""The audit trail for operators: query, NDJSON export, chain verification."""
+"""The audit trail for operators: query, NDJSON export, chain verification, checkpoints."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
+import struct
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict
 
+from service.audit import store
 from service.audit.chain import verify_chain
 from service.audit.events import caller_actor
 from service.audit.query import LOG_VERSION, AuditFilter, build_filter, open_export, query_audit
+from service.audit.schemas import (
+    EXAMPLE_EVENT,
+    AuditLogPage,
+    ChainReportOut,
+    CheckpointPage,
+    SignedCheckpointOut,
+)
+from service.audit.sealer import checkpoint_json
 from service.callers.store import user_allowed
 from service.models import Caller
+from service.state import AppContext
 from service.web.deps import AdminCaller, AuditCaller, ContextDep, SessionDep, refuse
-from service.web.errors import Forbidden
+from service.web.errors import Forbidden, ValidationFailed
 from service.web.fields import USER_ID_PATTERN, SearchTerm
 from service.web.openapi import problem_responses
 
@@ -25,73 +37,6 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"])
 log = logging.getLogger("tsprov.audit")
 
 NDJSON = "application/x-ndjson"
-EXAMPLE_EVENT: dict[str, Any] = {
-    "id": "0b7c2a52-3f43-4a4b-9d0e-6a1f8f0c7a11",
-    "eventTime": "2026-11-28T20:15:03.120455Z",
-    "type": "CONFIG",
-    "deferredAt": "0001-01-01T00:00:00Z",
-    "eventGroupID": "5d0f7a0e-2b1c-4a8e-9f61-0c4b8a3e9d27",
-    "origin": "CONFIG_API",
-    "actor": {
-        "id": "7f1e9c1a-5d0b-4f0e-a3f4-2c9d8e7b6a50",
-        "type": "OAUTH_CLIENT",
-        "loginName": "devbox-service",
-        "displayName": "devbox-service",
-        "tags": [],
-    },
-    "target": {
-        "id": "3c9a4b1e-8f2d-4e6a-b5c7-1d0e9f8a7b6c",
-        "name": "alice@example.com",
-        "type": "PROVISIONING_REQUEST",
-        "isEphemeral": False,
-        "property": "STATUS",
-    },
-    "action": "UPDATE",
-    "old": "ready",
-    "new": "claimed",
-    "actionDetails": "",
-    "error": "",
-    "userId": "alice@example.com",
-    "prevHash": "9f2c" + "0" * 60,
-    "hash": "41ab" + "0" * 60,
-}
-
-
-class AuditLogPage(BaseModel):
-    """Tailscale's ``/logging/configuration`` envelope plus ``next_cursor``."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"version": "1.1", "tailnet": "example.com", "logs": [EXAMPLE_EVENT],
-                 "next_cursor": None}
-            ]
-        }
-    )  # fmt: skip
-
-    version: str
-    tailnet: str
-    logs: list[dict[str, Any]]
-    next_cursor: str | None
-
-
-class ChainReportOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"ok": True, "checked": 1204, "first_bad_event": None, "reason": None},
-                {"ok": False, "checked": 17, "first_bad_event": EXAMPLE_EVENT["id"],
-                 "reason": "edited: its content no longer matches its hash"},
-            ]
-        }
-    )  # fmt: skip
-
-    ok: bool
-    checked: int
-    first_bad_event: str | None
-    reason: str | None
-
-
 _TIME = {"format": "date-time"}
 Start = Annotated[
     str,
@@ -187,6 +132,12 @@ event, and the export is incomplete:
     {{"error": {{"code": "{EXPORT_INCOMPLETE}", "detail": "…", "exported": 1000}}}}
 
 Ask again with `start` set to the last `eventTime` you received, skipping the ids you have.
+
+After the events, when the chain has a signed checkpoint, the last line publishes the
+newest one, for the SIEM to keep outside tsprov's database:
+
+    {{"checkpoint": {{"seq": 1207, "count": 1204, "hash": "…", "time": "…", "key_id": "…",
+    "signature": "…"}}}}
 """
 
 
@@ -206,7 +157,7 @@ async def export_audit_events(
     await _limit_to_callers_users(context, request, caller, window)
     events = await open_export(context.sessions, window)
     return StreamingResponse(
-        _ndjson(events),
+        _ndjson(events, context),
         media_type=NDJSON,
         headers={
             "Cache-Control": "no-store",
@@ -215,13 +166,19 @@ async def export_audit_events(
     )
 
 
-async def _ndjson(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
-    """Events as NDJSON lines, ended by an error record if reading breaks off midway."""
+async def _ndjson(
+    events: AsyncIterator[dict[str, Any]], context: AppContext
+) -> AsyncIterator[bytes]:
+    """Events as NDJSON lines, then the latest signed checkpoint (or an error record)."""
     exported = 0
     try:
         async for event in events:
             yield _line(event)
             exported += 1
+        async with context.sessions() as session:
+            latest = await store.signed_checkpoints(session, limit=1)
+        if latest:
+            yield _line({"checkpoint": checkpoint_json(latest[0])})
     # The 200 is already sent, so the body is the only place left to say the export is cut
     # short; a SIEM that saw a clean end would take a partial window for the whole one.
     except Exception as exc:
@@ -240,6 +197,42 @@ def _line(value: dict[str, Any]) -> bytes:
     summary="Walk the hash chain and name the first event edited, removed or reordered",
     responses=problem_responses(),
 )
-async def verify_audit_events(session: SessionDep, caller: AdminCaller) -> ChainReportOut:
-    report = await verify_chain(session)
+async def verify_audit_events(
+    session: SessionDep, context: ContextDep, caller: AdminCaller
+) -> ChainReportOut:
+    report = await verify_chain(session, signer=context.audit_signer)
     return ChainReportOut(**report.as_json())
+
+
+_CHECKPOINT_CURSOR = struct.Struct(">q")
+
+
+def _decode_checkpoint_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        (position,) = _CHECKPOINT_CURSOR.unpack(raw)
+    except (binascii.Error, ValueError, struct.error) as exc:
+        raise ValidationFailed("The cursor is not valid.") from exc
+    return int(position)
+
+
+@router.get(
+    "/checkpoints",
+    response_model=CheckpointPage,
+    summary="The chain's signed checkpoints, newest first",
+    responses=problem_responses("validation_failed"),
+)
+async def list_audit_checkpoints(
+    session: SessionDep,
+    caller: AuditCaller,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=16)] = None,
+) -> CheckpointPage:
+    before = _decode_checkpoint_cursor(cursor) if cursor else None
+    rows = await store.signed_checkpoints(session, before_position=before, limit=limit + 1)
+    next_cursor = None
+    if len(rows) > limit:
+        packed = _CHECKPOINT_CURSOR.pack(rows[limit - 1].position)
+        next_cursor = base64.urlsafe_b64encode(packed).rstrip(b"=").decode()
+    items = [SignedCheckpointOut.model_validate(checkpoint_json(row)) for row in rows[:limit]]
+    return CheckpointPage(items=items, next_cursor=next_cursor)

@@ -23,8 +23,28 @@ WORKING_TABLES = (
     "consent_flow",
     "idempotency_record",
 )
-# The service may append to the trail and read it, never rewrite or delete it.
-APPEND_ONLY_TABLES = ("audit_event", "audit_link")
+# The service may append to the trail and read it, never rewrite or delete it. The sealer
+# runs as the service too: seals and signed checkpoints are rows of their own, appended.
+APPEND_ONLY_TABLES = ("audit_event", "audit_link", "audit_seal", "audit_signed_checkpoint")
+# Tables the service appends whole rows to; audit_event only through the columns below.
+ROW_APPEND_TABLES = tuple(table for table in APPEND_ONLY_TABLES if table != "audit_event")
+# An event's seq and writing transaction come from the database: the service may not choose
+# them, so it cannot place an event behind the sealer's high-water mark.
+AUDIT_EVENT_WRITABLE = (
+    "id",
+    "event_time",
+    "event_group_id",
+    "origin",
+    "actor",
+    "target",
+    "action",
+    "event_name",
+    "old",
+    "new",
+    "action_details",
+    "error",
+    "user_id",
+)
 # Checkpoints are written by pruning, which runs as the owner; a forged one would hide a cut.
 READ_ONLY_TABLES = ("audit_checkpoint", "alembic_version")
 
@@ -65,7 +85,9 @@ def grant_statements(role: str) -> list[str]:
         # Start from nothing so an UPDATE or DELETE granted by hand does not survive.
         f"REVOKE ALL ON {every_table} FROM {quoted}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(WORKING_TABLES)} TO {quoted}",
-        f"GRANT SELECT, INSERT ON {', '.join(APPEND_ONLY_TABLES)} TO {quoted}",
+        f"GRANT SELECT ON {', '.join(APPEND_ONLY_TABLES)} TO {quoted}",
+        f"GRANT INSERT ON {', '.join(ROW_APPEND_TABLES)} TO {quoted}",
+        f"GRANT INSERT ({', '.join(AUDIT_EVENT_WRITABLE)}) ON audit_event TO {quoted}",
         f"GRANT SELECT ON {', '.join(READ_ONLY_TABLES)} TO {quoted}",
         f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {quoted}",
     ]

@@ -15,6 +15,8 @@ from alembic.util.exc import CommandError as AlembicCommandError
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from service.audit.commands import ExpectationError
+from service.audit.signing import SigningKeyError
 from service.crypto.keyring import DecryptionError, KeyRingError
 from service.ops.app_role import AppRoleError
 from service.ops.devdb import DevDatabaseError
@@ -100,7 +102,12 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from service.crypto.keyring import KeyRing, generate_key_entry
 
     if args.action == "generate":
-        print(generate_key_entry(args.key_id))
+        if args.signing:
+            from service.audit.signing import generate_signing_key
+
+            print(generate_signing_key())
+        else:
+            print(generate_key_entry(args.key_id))
         return 0
     from service.crypto.rewrap import rewrap_all
 
@@ -161,11 +168,20 @@ def build_parser() -> argparse.ArgumentParser:
     keys_sub = keys.add_subparsers(dest="action", required=True)
     generate = keys_sub.add_parser("generate", help="print a new key-ring entry")
     generate.add_argument("--key-id", default=None)
+    generate.add_argument(
+        "--signing", action="store_true", help="print a new audit signing key (Ed25519) instead"
+    )
     keys_sub.add_parser("rewrap", help="move every sealed value to the primary key")
     keys.set_defaults(func=cmd_keys)
     audit = sub.add_parser("audit", help="the audit trail")
     audit_sub = audit.add_subparsers(dest="action", required=True)
-    audit_sub.add_parser("verify", help="check the hash chain")
+    verify = audit_sub.add_parser("verify", help="check the hash chain and its signatures")
+    verify.add_argument(
+        "--expect",
+        metavar="SEQ:HASH",
+        help="a checkpoint published elsewhere: fail unless the chain still reaches it",
+    )
+    audit_sub.add_parser("seal", help="seal recorded events into the chain now and sign the head")
     audit_sub.add_parser("prune", help="delete events past retention, keeping a checkpoint")
     audit.set_defaults(func=cmd_audit)
     return parser
@@ -194,6 +210,8 @@ REPORTED = (
     asyncpg.InterfaceError,
     KeyRingError,
     DecryptionError,
+    SigningKeyError,
+    ExpectationError,
     AppRoleError,
     AlembicCommandError,
     OSError,

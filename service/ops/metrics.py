@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 
 @dataclass
@@ -28,5 +28,21 @@ class Metrics:
             "tsprov_upstream_failures_total",
             "Tailscale calls that failed, by problem code.",
             ["code"],
+            registry=self.registry,
+        )
+        # The audit chain's latest signed checkpoint, published outside the database.
+        self.audit_checkpoint_count = Gauge(
+            "tsprov_audit_checkpoint_count",
+            "Events sealed into the audit chain up to the latest signed checkpoint.",
+            registry=self.registry,
+        )
+        self.audit_checkpoint_seq = Gauge(
+            "tsprov_audit_checkpoint_seq",
+            "seq of the event at the latest signed audit checkpoint.",
+            registry=self.registry,
+        )
+        self.audit_checkpoint = Info(
+            "tsprov_audit_checkpoint",
+            "The latest signed audit checkpoint: seq, count, hash, time, key_id, signature.",
             registry=self.registry,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from service.audit.signing import AuditSigner
 from service.crypto.keyring import KeyRing, generate_key_entry
 from service.ops.cli import describe
 from service.ops.devdb import DevDatabaseError
@@ -125,6 +126,7 @@ def test_audit_verify_reports_a_rewritten_event_in_one_line(
     env = {"TSPROV_DATABASE_URL": fresh_database, "TSPROV_APP_ROLE": app_role}
     assert run_tsprov("migrate", **env).returncode == 0
     assert run_tsprov("callers", "create", "cli-audited", "--scope", "read", **env).returncode == 0
+    assert run_tsprov("audit", "seal", **env).stdout == "sealed 1 events\n"
     event_id = fetch_value(
         fresh_database,
         "UPDATE audit_event SET error = 'rewritten' "
@@ -162,3 +164,38 @@ def test_an_invalid_setting_is_named_without_its_value() -> None:
     assert reason.startswith("invalid setting DATABASE_URL: DATABASE_URL must be a postgresql")
     assert reason.endswith("(and 1 more)")
     assert "s3cret-pw" not in reason
+
+
+def test_keys_generate_signing_prints_a_key_the_service_accepts(run_tsprov: RunTsprov) -> None:
+    process = run_tsprov("keys", "generate", "--signing")
+    assert process.returncode == 0, process.stderr
+    signer = AuditSigner.parse(process.stdout.strip())
+    assert len(signer.key_id) == 16
+
+
+def test_item_42_audit_verify_expect_catches_a_cut_tail(
+    run_tsprov: RunTsprov, fresh_database: str, app_role: str
+) -> None:
+    key = run_tsprov("keys", "generate", "--signing").stdout.strip()
+    env = {"TSPROV_DATABASE_URL": fresh_database, "TSPROV_APP_ROLE": app_role,
+           "TSPROV_AUDIT_SIGNING_KEY": key}  # fmt: skip
+    assert run_tsprov("migrate", **env).returncode == 0
+    for name in ("cli-first", "cli-second"):
+        assert run_tsprov("callers", "create", name, "--scope", "read", **env).returncode == 0
+    sealed = run_tsprov("audit", "seal", **env)
+    assert sealed.returncode == 0, sealed.stderr
+    published = sealed.stdout.splitlines()[-1].removeprefix("checkpoint ")
+    holds = run_tsprov("audit", "verify", "--expect", published, **env)
+    assert holds.returncode == 0, holds.stderr
+    assert "2 sealed events checked, up to the checkpoint at count 2" in holds.stdout
+    fetch_value(
+        fresh_database,
+        "WITH cut AS (DELETE FROM audit_signed_checkpoint) "
+        "DELETE FROM audit_event WHERE seq = (SELECT max(seq) FROM audit_event) RETURNING id",
+    )
+    assert run_tsprov("audit", "verify", **env).returncode == 0  # nothing left here to tell
+    line = assert_one_line_failure(run_tsprov("audit", "verify", "--expect", published, **env))
+    assert "missing: the expected checkpoint's event" in line
+    assert "--expect" in assert_one_line_failure(
+        run_tsprov("audit", "verify", "--expect", "12:nothex", **env)
+    )

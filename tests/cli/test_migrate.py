@@ -14,7 +14,9 @@ from service import models  # noqa: F401  (registers the tables on Base.metadata
 from service.db import Base
 from service.ops.app_role import (
     APPEND_ONLY_TABLES,
+    AUDIT_EVENT_WRITABLE,
     READ_ONLY_TABLES,
+    ROW_APPEND_TABLES,
     WORKING_TABLES,
     AppRoleError,
     app_role_name,
@@ -52,8 +54,15 @@ async def assert_granted(admin: asyncpg.Connection, role: str) -> None:
     assert login is False
     for table in WORKING_TABLES:
         assert await privileges(admin, role, table) == {"SELECT", *WRITES}
-    for table in APPEND_ONLY_TABLES:
+    for table in ROW_APPEND_TABLES:
         assert await privileges(admin, role, table) == {"SELECT", "INSERT"}
+    # Events: INSERT of their content only; seq and the writing transaction are the database's.
+    assert await privileges(admin, role, "audit_event") == {"SELECT"}
+    for column in ("seq", "xid", *AUDIT_EVENT_WRITABLE):
+        granted = await admin.fetchval(
+            "SELECT has_column_privilege($1, 'audit_event', $2, 'INSERT')", role, column
+        )
+        assert granted is (column in AUDIT_EVENT_WRITABLE), column
     for table in READ_ONLY_TABLES:
         assert await privileges(admin, role, table) == {"SELECT"}
 
@@ -148,8 +157,8 @@ def test_migrate_refuses_a_role_that_bypasses_grants(
 
 NEW_EVENT = (
     "INSERT INTO audit_event (id, event_time, event_group_id, origin, actor, target, action, "
-    "event_name, action_details, error, prev_hash, hash) VALUES (gen_random_uuid(), now(), "
-    "'g1', 'CONTROL', '{}', '{}', 'CREATE', 'NODE.CREATE', '', '', '\\x00', '\\x01') RETURNING id"
+    "event_name, action_details, error) VALUES (gen_random_uuid(), now(), "
+    "'g1', 'CONTROL', '{}', '{}', 'CREATE', 'NODE.CREATE', '', '') RETURNING id"
 )
 REWRITES = (
     "UPDATE audit_event SET error = 'rewritten' WHERE id = $1",

@@ -1,37 +1,23 @@
-"""Appending chained audit events at chosen times, exactly as the service hashes them."""
+"""Recording audit events at chosen times, and sealing them as the background job does."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.audit.events import (
-    AUDIT_CHAIN_LOCK,
-    GENESIS_HASH,
-    Actor,
-    Target,
-    chain_hash,
-    event_content,
-)
-from service.models import AuditCheckpoint, AuditEvent
+from service.audit.events import Actor, Target
+from service.audit.sealer import SealRound, seal_audit_events
+from service.audit.signing import AuditSigner
+from service.models import AuditEvent
 
 CALLER = Actor(id="c-1", type="OAUTH_CLIENT", login_name="devbox", display_name="devbox")
 OTHER_CALLER = Actor(id="c-2", type="OAUTH_CLIENT", login_name="ci-runner")
-
-
-async def _head(session: AsyncSession) -> bytes:
-    last = await session.scalar(select(AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))
-    if last is not None:
-        return last
-    checkpoint = await session.scalar(
-        select(AuditCheckpoint.last_hash).order_by(AuditCheckpoint.id.desc()).limit(1)
-    )
-    return checkpoint or GENESIS_HASH
 
 
 async def append_at(
@@ -45,29 +31,61 @@ async def append_at(
     old: Any = None,
     new: Any = None,
 ) -> AuditEvent:
-    """A chained event with a chosen ``eventTime`` (the service always stamps "now")."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_CHAIN_LOCK})
+    """An event with a chosen ``eventTime`` (the service always stamps "now")."""
     target = target or Target(id=str(uuid.uuid4()), name=user_id or "", type="PROVISIONING_REQUEST")
-    event = AuditEvent(
-        id=uuid.uuid4(),
-        event_time=at,
-        event_group_id=str(uuid.uuid4()),
-        origin="CONFIG_API",
-        actor=actor.as_json(),
-        target=target.as_json(),
-        action=action,
-        event_name=f"{target.type}.{action}",
-        old=old,
-        new=new,
-        action_details="",
-        error="",
-        user_id=user_id,
-        prev_hash=await _head(session),
+    statement = (
+        insert(AuditEvent)
+        .values(
+            id=uuid.uuid4(),
+            event_time=at,
+            event_group_id=str(uuid.uuid4()),
+            origin="CONFIG_API",
+            actor=actor.as_json(),
+            target=target.as_json(),
+            action=action,
+            event_name=f"{target.type}.{action}",
+            old=old,
+            new=new,
+            action_details="",
+            error="",
+            user_id=user_id,
+        )
+        .returning(AuditEvent)
     )
-    event.hash = chain_hash(event.prev_hash, event_content(event))
-    session.add(event)
-    await session.flush()
-    return event
+    return (await session.execute(statement)).scalar_one()
+
+
+OLDER_TRANSACTIONS = text(
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND pid <> pg_backend_pid() AND age(backend_xid) > age(xid(pg_current_xact_id()))"
+)
+
+
+async def let_this_test_seal(session: AsyncSession) -> None:
+    """Let the sealer take the events of this test's own transaction.
+
+    A test's writes share its one outer transaction, which never commits. The sealer may
+    seal that transaction's own events, but only once the snapshot's xmax is past its id,
+    which happens as soon as any later transaction ends (on a live server one always does
+    soon): end one.
+    """
+    connection = await session.connection()
+    async with connection.engine.connect() as elsewhere:
+        await elsewhere.execute(text("SELECT pg_current_xact_id()"))
+        await elsewhere.commit()
+    # The sealer also waits, rightly, for any older transaction in this database (an
+    # autovacuum ANALYZE takes one now and then); wait for it too, briefly.
+    for _ in range(100):
+        await session.execute(text("SELECT pg_stat_clear_snapshot()"))
+        if not await session.scalar(OLDER_TRANSACTIONS):
+            return
+        await asyncio.sleep(0.05)
+
+
+async def seal_now(session: AsyncSession, signer: AuditSigner | None = None) -> SealRound:
+    """Seal what this test recorded, as the background job does once its writers end."""
+    await let_this_test_seal(session)
+    return await seal_audit_events(session, signer)
 
 
 # tailscale.md's ConfigurationAuditLog table, plus tsprov's id, userId and chain fields.
@@ -75,7 +93,7 @@ TAILSCALE_FIELDS = {
     "eventTime", "type", "deferredAt", "eventGroupID", "origin", "actor", "target", "action",
     "old", "new", "actionDetails", "error",
 }  # fmt: skip
-TSPROV_FIELDS = {"id", "userId", "prevHash", "hash"}
+TSPROV_FIELDS = {"id", "userId", "eventName", "prevHash", "hash"}
 ACTOR_FIELDS = {"id", "type", "loginName", "displayName", "tags"}
 TARGET_FIELDS = {"id", "name", "type", "isEphemeral", "property"}
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
@@ -96,5 +114,10 @@ def assert_tailscale_shape(log: dict[str, Any]) -> None:
     assert isinstance(log["target"]["isEphemeral"], bool)
     assert isinstance(log["actionDetails"], str)
     assert isinstance(log["error"], str)
-    assert re.fullmatch(r"[0-9a-f]{64}", log["hash"])
-    assert re.fullmatch(r"[0-9a-f]{64}", log["prevHash"])
+    assert log["eventName"] == f"{log['target']['type']}.{log['action']}"
+    # Sealed: both chain fields are hashes; not sealed yet: both are null.
+    if log["hash"] is None:
+        assert log["prevHash"] is None
+    else:
+        assert re.fullmatch(r"[0-9a-f]{64}", log["hash"])
+        assert re.fullmatch(r"[0-9a-f]{64}", log["prevHash"])

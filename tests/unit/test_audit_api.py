@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from service.audit import query as audit_query
 from service.audit.query import EXPORT_BATCH
 from tests.conftest import CallerFactory, bearer
-from tests.unit.audit_support import append_at
+from tests.unit.audit_support import append_at, seal_now
 
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 HOUR = {"start": "2026-04-01T09:00:00Z", "end": "2026-04-01T10:00:00Z"}
@@ -189,10 +189,16 @@ async def test_verify_is_admin_only_and_names_the_edit(
     admin = bearer(await make_caller("admin"))
     await fill(sessions, 4)
     total = await session.scalar(text("SELECT count(*) FROM audit_event"))
+    unsealed = (await client.get("/v1/audit/verify", headers=admin)).json()
+    assert (unsealed["ok"], unsealed["checked"], unsealed["pending"]) == (True, 0, total)
+    await seal_now(session)
+    await session.commit()
     response = await client.get("/v1/audit/verify", headers=admin)
     assert response.json() == {
         "ok": True,
         "checked": total,
+        "pending": 0,
+        "checkpoint": None,
         "first_bad_event": None,
         "reason": None,
     }

@@ -139,7 +139,7 @@ async def test_provisioning_request_events_from_the_api(
         assert log["userId"] == "bob"
 
 
-async def test_event_time_never_goes_back_along_the_chain(session: AsyncSession) -> None:
+async def test_event_time_never_goes_behind_the_newest_event(session: AsyncSession) -> None:
     # Another replica, whose clock runs a minute ahead, wrote the previous event.
     ahead = datetime.now(UTC) + timedelta(minutes=1)
     await append_at(session, ahead, user_id="alice")

@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 from service.audit.chain import verify_audit_chain
 from service.audit.events import WORKER, Target, record_event
 from service.audit.retention import PruneRefused, prune_audit
+from service.audit.signing import AuditSigner, generate_signing_key
 from service.models import AuditEvent, AuditLink
+from tests.unit.audit_support import seal_now
 
 APP_ROLE = "tsprov_app"
 
@@ -87,5 +89,35 @@ async def test_owner_role_may_prune(sessions: async_sessionmaker[AsyncSession]) 
             session, origin="CONTROL", actor=WORKER, target=Target(str(uuid.uuid4()), "u", "GRANT"),
             action="EXPIRED",
         )  # fmt: skip
+        await seal_now(session)
     report = await prune_audit(sessions, 1, now=datetime(2100, 1, 1, tzinfo=UTC))
     assert report.pruned == 1
+
+
+@pytest.mark.usefixtures("as_service_login")
+async def test_service_role_seals_but_cannot_choose_the_order_or_rewrite_a_seal(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as session, session.begin():
+        event = await record_event(
+            session, origin="CONTROL", actor=WORKER, target=Target("n1", "box", "NODE"),
+            action="CREATE",
+        )  # fmt: skip
+        sealed = await seal_now(session, AuditSigner.parse(generate_signing_key()))
+    assert sealed.sealed == 1
+    assert sealed.checkpoint is not None
+    chosen = (
+        "INSERT INTO audit_event (seq, id, event_time, event_group_id, origin, actor, target, "
+        "action, event_name, action_details, error) VALUES (1, gen_random_uuid(), now(), 'g', "
+        "'CONTROL', '{}', '{}', 'CREATE', 'NODE.CREATE', '', '')"
+    )
+    assert "permission denied" in await _denied(sessions, chosen)
+    backdated = chosen.replace("(seq,", "(xid,").replace("VALUES (1,", "VALUES ('3',")
+    assert "permission denied" in await _denied(sessions, backdated)
+    for statement in (
+        "UPDATE audit_seal SET hash = prev_hash WHERE event_seq = :seq",
+        "DELETE FROM audit_seal WHERE event_seq = :seq",
+        "UPDATE audit_signed_checkpoint SET hash = '\\x00' WHERE event_seq = :seq",
+        "DELETE FROM audit_signed_checkpoint WHERE event_seq = :seq",
+    ):
+        assert "permission denied" in await _denied(sessions, statement, seq=event.seq)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from devstack.environment import load_dev_environment
+from service.audit.signing import AuditSigner
 
 
 def _mode(path: Path) -> int:
@@ -29,6 +30,7 @@ def test_the_secrets_file_is_created_private_not_tightened_afterwards(
     secrets = tmp_path / ".tsprov" / "dev.env"
     load_dev_environment(secrets)
     assert _mode(secrets) == 0o600
+    assert _mode(secrets.parent / "audit-signing.key") == 0o600
     assert _mode(secrets.parent) == 0o700
 
 
@@ -41,3 +43,14 @@ def test_an_existing_directory_is_made_private_and_the_secrets_persist(tmp_path:
     again = load_dev_environment(directory / "dev.env")
     assert again == first
     assert again.encryption_keys.get_secret_value() == first.encryption_keys.get_secret_value()
+
+
+def test_an_older_secrets_file_gains_a_signing_key_that_persists(tmp_path: Path) -> None:
+    first = load_dev_environment(tmp_path / "dev.env")
+    (tmp_path / "audit-signing.key").unlink()  # as a secrets file from before signing
+    second = load_dev_environment(tmp_path / "dev.env")
+    key = second.audit_signing_key.get_secret_value()
+    assert AuditSigner.parse(key).key_id
+    assert key != first.audit_signing_key.get_secret_value()
+    assert second.encryption_keys == first.encryption_keys
+    assert load_dev_environment(tmp_path / "dev.env").audit_signing_key == second.audit_signing_key

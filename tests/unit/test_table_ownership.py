@@ -17,8 +17,8 @@ from service import models  # noqa: F401  (registers every table on Base)
 from service.db import Base
 
 SERVICE = Path(__file__).resolve().parents[2] / "service"
-# The append-only audit tables are owned by the audit package: appending, walking the chain,
-# reading pages and pruning are each one place, all inside it.
+# Every audit table's SQL is in one module: appending, sealing, walking the chain, reading
+# pages, linking and pruning all go through it.
 OWNERS: dict[str, str] = {
     "caller": "callers/store.py",
     "idempotency_record": "callers/idempotency.py",
@@ -26,9 +26,11 @@ OWNERS: dict[str, str] = {
     "consent_grant": "grants/store.py",
     "provisioning_request": "provisioning/store.py",
     "consent_flow": "consent/flow.py",
-    "audit_event": "audit/",
-    "audit_checkpoint": "audit/",
-    "audit_link": "audit/",
+    "audit_event": "audit/store.py",
+    "audit_checkpoint": "audit/store.py",
+    "audit_link": "audit/store.py",
+    "audit_seal": "audit/store.py",
+    "audit_signed_checkpoint": "audit/store.py",
 }
 # Infrastructure that touches every table by design: the schema itself, the role grants,
 # and re-sealing every secret column under a new key.

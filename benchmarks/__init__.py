@@ -1,0 +1,1 @@
+"""Benchmarks run against a real Postgres; see README.md."""

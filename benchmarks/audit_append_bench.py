@@ -1,0 +1,265 @@
+"""Audit appends: 8 concurrent writers, lock-free recording vs the old global-lock chain.
+
+    .venv/bin/python -m benchmarks.audit_append_bench [--writers 8] [--seconds 15]
+        [--rounds 2] [--think-ms 2] [--verify-events 100000]
+
+Uses the database ``tsprov_append_bench`` (recreated) on the server the tests use, like
+``audit_bench.py``. Each writer runs business transactions back to back, shaped like the
+service's: a business row written, the audit event, the row updated, then ``--think-ms``
+of the request's remaining work inside the transaction (further statements, round trips
+to a database on another host) before the commit. The new design records the event with the
+service's own ``record_event`` while the sealing job's round runs alongside every 200 ms.
+The old design is re-implemented here as it was: a transaction-scoped global advisory
+lock, the chain head read, the hash computed, the event inserted, all inside the business
+transaction, into a table of the old shape in the same database. Rounds alternate between
+the two so that a busy machine weighs on both alike.
+
+Then ``verify``: the service's walk over the sealed chain (the fill of ``audit_bench.py``
+in ``tsprov_bench``, reused when it has the size asked for), and the old walk, which
+rehashed every event, over the old-design table the writers filled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from benchmarks.audit_bench import DATABASE as VERIFY_DATABASE
+from benchmarks.audit_bench import filled_end, resolve_server
+from service.audit.chain import verify_chain
+from service.audit.events import GENESIS_HASH, WORKER, Target, content_of, record_event
+from service.audit.sealer import seal_audit_trail_now
+from service.audit.signing import AuditSigner, generate_signing_key
+from service.ops.devdb import ensure_database, with_database
+from service.ops.migrate import upgrade_head
+
+DATABASE = "tsprov_append_bench"
+OLD_LOCK = 0x7473_7072_6F76_0001  # the old design's chain lock
+SEAL_EVERY_SECONDS = 0.2
+SIGNER = AuditSigner.parse(generate_signing_key())
+SETUP = (
+    "CREATE TABLE bench_business (id uuid PRIMARY KEY, writer int, at timestamptz)",
+    # The old design's table: the same event columns, chained at append time.
+    "CREATE TABLE old_audit_event (LIKE audit_event INCLUDING DEFAULTS INCLUDING IDENTITY)",
+    "ALTER TABLE old_audit_event DROP COLUMN xid",
+    "ALTER TABLE old_audit_event ADD COLUMN prev_hash bytea NOT NULL, "
+    "ADD COLUMN hash bytea NOT NULL, ADD PRIMARY KEY (seq)",
+)
+BUSINESS = text("INSERT INTO bench_business (id, writer, at) VALUES (:id, :w, now())")
+BUSINESS_AFTER = text("UPDATE bench_business SET at = now() WHERE id = :id")
+OLD_HEAD = text("SELECT hash, event_time FROM old_audit_event ORDER BY seq DESC LIMIT 1")
+OLD_COLUMNS = (
+    "id", "event_time", "event_group_id", "origin", "actor", "target", "action", "event_name",
+    "old", "new", "action_details", "error", "user_id", "prev_hash", "hash",
+)  # fmt: skip
+OLD_INSERT = text(
+    f"INSERT INTO old_audit_event ({', '.join(OLD_COLUMNS)}) VALUES "  # noqa: S608 (constants)
+    "(:id, :event_time, :event_group_id, :origin, CAST(:actor AS jsonb), "
+    "CAST(:target AS jsonb), :action, :event_name, CAST(:old AS jsonb), CAST(:new AS jsonb), "
+    ":action_details, :error, :user_id, :prev_hash, :hash)"
+)
+Append = Callable[[AsyncSession, int], Awaitable[None]]
+
+
+def old_hash(prev_hash: bytes, values: dict[str, Any]) -> bytes:
+    """The old chain: the hash covered prevHash inside the content, under the global lock."""
+    content = {**content_of(values), "prevHash": prev_hash.hex()}
+    return hashlib.sha256(prev_hash + rfc8785.dumps(content)).digest()
+
+
+async def append_new(session: AsyncSession, writer: int) -> None:
+    target = Target(id=str(uuid.uuid4()), name=f"user{writer}", type="PROVISIONING_REQUEST")
+    await record_event(
+        session, origin="CONFIG_API", actor=WORKER, target=target, action="UPDATE",
+        old="ready", new="claimed", user_id=f"user{writer}",
+    )  # fmt: skip
+
+
+async def append_old(session: AsyncSession, writer: int) -> None:
+    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": OLD_LOCK})
+    head = (await session.execute(OLD_HEAD)).first()
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {
+        "id": uuid.uuid4(), "event_time": max(now, head.event_time) if head else now,
+        "event_group_id": str(uuid.uuid4()), "origin": "CONFIG_API", "actor": WORKER.as_json(),
+        "target": Target(str(uuid.uuid4()), f"user{writer}", "PROVISIONING_REQUEST").as_json(),
+        "action": "UPDATE", "event_name": "PROVISIONING_REQUEST.UPDATE", "old": "ready",
+        "new": "claimed", "action_details": "", "error": "", "user_id": f"user{writer}",
+    }  # fmt: skip
+    prev = head.hash if head else GENESIS_HASH
+    digest = old_hash(prev, values)
+    as_json = {
+        key: rfc8785.dumps(values[key]).decode() for key in ("actor", "target", "old", "new")
+    }
+    await session.execute(OLD_INSERT, {**values, **as_json, "prev_hash": prev, "hash": digest})
+
+
+@dataclass(frozen=True)
+class Workload:
+    writers: int
+    seconds: float
+    think: float
+
+
+async def writer_loop(
+    sessions: async_sessionmaker[AsyncSession], append: Append, writer: int, deadline: float,
+    think: float,
+) -> int:  # fmt: skip
+    done = 0
+    while time.perf_counter() < deadline:
+        row = uuid.uuid4()
+        async with sessions() as session, session.begin():
+            await session.execute(BUSINESS, {"id": row, "w": writer})
+            await append(session, writer)
+            await session.execute(BUSINESS_AFTER, {"id": row})
+            await asyncio.sleep(think)
+        done += 1
+    return done
+
+
+async def sealing_loop(sessions: async_sessionmaker[AsyncSession], stop: asyncio.Event) -> int:
+    sealed = 0
+    while not stop.is_set():
+        sealed += (await seal_audit_trail_now(sessions, SIGNER)).sealed
+        await asyncio.sleep(SEAL_EVERY_SECONDS)
+    return sealed
+
+
+async def append_rate(
+    sessions: async_sessionmaker[AsyncSession], append: Append, work: Workload
+) -> float:
+    stop = asyncio.Event()
+    sealer = asyncio.create_task(sealing_loop(sessions, stop)) if append is append_new else None
+    started = time.perf_counter()
+    deadline = started + work.seconds
+    counts = await asyncio.gather(
+        *(
+            writer_loop(sessions, append, writer, deadline, work.think)
+            for writer in range(work.writers)
+        )
+    )
+    elapsed = time.perf_counter() - started
+    stop.set()
+    if sealer is not None:
+        await sealer
+    return sum(counts) / elapsed
+
+
+async def old_verify_rate(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, float]:
+    """The old walk: every event rehashed in seq order, its prev_hash linked to the last."""
+    columns = ", ".join(OLD_COLUMNS)
+    query = text(
+        f"SELECT seq, {columns} FROM old_audit_event WHERE seq > :after "  # noqa: S608 (constants)
+        "ORDER BY seq LIMIT 2000"
+    ).columns(actor=JSONB, target=JSONB, old=JSONB, new=JSONB)
+    checked, after, expected = 0, 0, GENESIS_HASH
+    started = time.perf_counter()
+    async with sessions() as session:
+        while rows := (await session.execute(query, {"after": after})).all():
+            for row in rows:
+                values = row._asdict()
+                assert values["prev_hash"] == expected
+                assert old_hash(expected, values) == values["hash"]
+                expected, after, checked = values["hash"], row.seq, checked + 1
+    return checked, checked / (time.perf_counter() - started)
+
+
+async def new_verify_rate(server_url: str, count: int) -> tuple[int, float]:
+    """The service's verify over a sealed chain of ``count`` events (audit_bench's fill)."""
+    url = with_database(server_url, VERIFY_DATABASE)
+    await filled_end(url, count, reuse=True)
+    engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    try:
+        started = time.perf_counter()
+        report = await verify_chain(async_sessionmaker(engine))
+        seconds = time.perf_counter() - started
+    finally:
+        await engine.dispose()
+    assert report.ok, report
+    return report.checked, report.checked / seconds
+
+
+async def prepared_sessions(server_url: str, writers: int) -> async_sessionmaker[AsyncSession]:
+    url = with_database(server_url, DATABASE)
+    await ensure_database(url, recreate=True)
+    await asyncio.to_thread(upgrade_head, url)
+    engine = create_async_engine(
+        url.replace("postgresql://", "postgresql+asyncpg://", 1), pool_size=writers + 2
+    )
+    async with engine.begin() as connection:
+        for statement in SETUP:
+            await connection.execute(text(statement))
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def append_figures(
+    sessions: async_sessionmaker[AsyncSession], work: Workload, rounds: int
+) -> None:
+    rates: dict[str, list[float]] = {"old": [], "new": []}
+    writers = work.writers
+    think = work.think * 1000
+    print(f"  {writers} writers, {work.seconds:.0f} s per design per round, "
+          f"{think:.1f} ms of other work in each transaction after the append")  # fmt: skip
+    for round_number in range(rounds):
+        for name, append in (("old", append_old), ("new", append_new)):
+            rate = await append_rate(sessions, append, work)
+            rates[name].append(rate)
+            print(f"  round {round_number + 1}, {name} design: {rate:,.0f} appends/s")
+    old, new = statistics.median(rates["old"]), statistics.median(rates["new"])
+    print(f"  append, {writers} writers, old design (global lock): {old:,.0f} events/s")
+    print(f"  append, {writers} writers, new design (no lock):     {new:,.0f} events/s")
+    print(f"  new / old: {new / old:.1f}x (target >= 5)")
+    while (await seal_audit_trail_now(sessions, SIGNER)).sealed:
+        pass
+    report = await verify_chain(sessions, signer=SIGNER)
+    assert report.ok, report
+    assert report.pending == 0, report
+    print(f"  every appended event sealed and verified: {report.checked:,} in the chain")
+
+
+async def run(server_url: str, arguments: argparse.Namespace) -> None:
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"{os.cpu_count()} CPUs, load average {load} at the start")
+    sessions = await prepared_sessions(server_url, arguments.writers)
+    try:
+        work = Workload(arguments.writers, arguments.seconds, arguments.think_ms / 1000)
+        await append_figures(sessions, work, arguments.rounds)
+        checked, old_rate = await old_verify_rate(sessions)
+        print(f"  verify, old walk (rehash each event): {old_rate:,.0f} events/s ({checked:,})")
+    finally:
+        await sessions.kw["bind"].dispose()
+    checked, new_rate = await new_verify_rate(server_url, arguments.verify_events)
+    print(f"  verify, new walk: {new_rate:,.0f} events/s over {checked:,} (target >= 100,000)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--writers", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=15.0, help="per design, per round")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--think-ms", type=float, default=2.0)
+    parser.add_argument("--verify-events", type=int, default=100_000)
+    arguments = parser.parse_args()
+    server = resolve_server()
+    try:
+        asyncio.run(run(server.url, arguments))
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
