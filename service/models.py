@@ -202,6 +202,8 @@ class AuditEvent(Base):
     user_id: Mapped[str | None] = mapped_column(String(128))
     prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # Correlation with the logs, outside the hashed content (migration 2026-12-05).
+    request_id: Mapped[str | None] = mapped_column(String(128), index=True)
 
 
 class AuditCheckpoint(Base):

@@ -22,6 +22,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.models import AuditCheckpoint, AuditEvent
+from service.ops.request_id import current_request_id
 
 GENESIS_HASH = bytes(32)
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -111,6 +112,7 @@ def event_json(event: AuditEvent) -> dict[str, Any]:
     """The event as Tailscale's ConfigurationAuditLog shape, plus its chain fields."""
     body = event_content(event)
     body["hash"] = event.hash.hex()
+    body["requestId"] = event.request_id
     return body
 
 
@@ -211,6 +213,7 @@ async def record_event(
         error=error,
         user_id=user_id,
         prev_hash=prev_hash,
+        request_id=current_request_id(),
     )
     event.hash = chain_hash(event.prev_hash, event_content(event))
     session.add(event)

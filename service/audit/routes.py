@@ -54,6 +54,7 @@ EXAMPLE_EVENT: dict[str, Any] = {
     "userId": "alice@example.com",
     "prevHash": "9f2c" + "0" * 60,
     "hash": "41ab" + "0" * 60,
+    "requestId": "6f9b2d3c41e84a0b9d7e5c1a2b3c4d5e",
 }
 
 

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from service.ops.scrape import refresh_scrape_gauges
 from service.web.deps import ContextDep
 
 router = APIRouter(tags=["operations"])
@@ -48,4 +49,5 @@ async def _database_answers(context: ContextDep) -> bool:
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(context: ContextDep) -> Response:
+    await refresh_scrape_gauges(context)
     return Response(generate_latest(context.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.tailscale.transport import IDEMPOTENT, CircuitBreaker, RetryPolicy
+from service.tailscale.breaker import CircuitBreaker
+from service.tailscale.transport import IDEMPOTENT, RetryPolicy
 from service.tailscale.wire import CircuitOpen, UpstreamUnavailable
 from tests.unit.upstream_support import MakeCaller, Script, call
 
