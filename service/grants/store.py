@@ -219,5 +219,5 @@ async def count_grants_by_status(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(
         select(ConsentGrant.status, func.count()).group_by(ConsentGrant.status)
     )
-    counted = {str(status): int(count) for status, count in rows.tuples()}
+    counted = {str(status): int(count) for status, count in rows}
     return {status.value: counted.get(status.value, 0) for status in GrantStatus}

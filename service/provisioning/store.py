@@ -147,5 +147,5 @@ async def count_requests_by_status(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(
         select(ProvisioningRequest.status, func.count()).group_by(ProvisioningRequest.status)
     )
-    counted = {str(status): int(count) for status, count in rows.tuples()}
+    counted = {str(status): int(count) for status, count in rows}
     return {status.value: counted.get(status.value, 0) for status in RequestStatus}
