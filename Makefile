@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck unit browser clean
+.PHONY: dev test lint typecheck unit browser pgbouncer clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,14 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
 
-unit: $(STAMP) browser
+# The scaling-out test puts Debian's PgBouncer in front of Postgres, in transaction mode.
+pgbouncer:
+	@if ! command -v pgbouncer >/dev/null && [ ! -x /usr/sbin/pgbouncer ] && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's pgbouncer for the PgBouncer test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer; \
+	fi
+
+unit: $(STAMP) browser pgbouncer
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test: lint typecheck unit
