@@ -38,6 +38,9 @@ async def refresh_scrape_gauges(context: AppContext) -> None:
 
 
 async def _count_statuses(context: AppContext) -> None:
+    # Stamped before counting: a failing database is asked again next interval, not at
+    # every scrape.
+    context.metrics.counted_at = time.monotonic()
     try:
         async with asyncio.timeout(COUNT_TIMEOUT_SECONDS):
             async with transaction(context.sessions) as session:
@@ -50,7 +53,6 @@ async def _count_statuses(context: AppContext) -> None:
         context.metrics.grants_by_status.labels(status).set(count)
     for status, count in requests.items():
         context.metrics.requests_by_status.labels(status).set(count)
-    context.metrics.counted_at = time.monotonic()
 
 
 def waiting_for_connection(pool: Pool) -> int:
