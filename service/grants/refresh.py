@@ -83,11 +83,14 @@ async def refresh_grant_locked(context: AppContext, grant_id: uuid.UUID) -> Secr
     polled with SKIP LOCKED, holding no connection between tries, for at most that long.
     """
     give_up = time.monotonic() + context.settings.upstream_deadline_seconds + LOCK_WAIT_SLACK
+    waited = False
     while True:
         token = await _refresh_if_unlocked(context, grant_id)
         if token is not None:
             return token
-        context.metrics.refresh_lock_waits.inc()
+        if not waited:  # counted once per refresh, however long it waits
+            context.metrics.refresh_lock_waits.inc()
+            waited = True
         if time.monotonic() > give_up:
             raise ServiceUnavailable(
                 "The user's grant is being refreshed elsewhere; retry.",
