@@ -23,6 +23,8 @@ log = logging.getLogger("tsprov.metrics")
 STATUS_CACHE_SECONDS = 15.0
 # A slow database must not make the scrape hang; the last counts stay until the next one.
 COUNT_TIMEOUT_SECONDS = 1.0
+# Counts given up on, kept referenced until their cleanup ends (asyncio holds tasks weakly).
+_abandoned: set[asyncio.Task[Any]] = set()
 
 
 async def refresh_scrape_gauges(context: AppContext) -> None:
@@ -41,18 +43,36 @@ async def _count_statuses(context: AppContext) -> None:
     # Stamped before counting: a failing database is asked again next interval, not at
     # every scrape.
     context.metrics.counted_at = time.monotonic()
-    try:
-        async with asyncio.timeout(COUNT_TIMEOUT_SECONDS):
-            async with transaction(context.sessions) as session:
-                grants = await count_grants_by_status(session)
-                requests = await count_requests_by_status(session)
-    except Exception as exc:  # the scrape answers with the last counts
-        log.warning("could not count statuses for metrics: %s", type(exc).__name__)
+    counting = asyncio.create_task(_count(context))
+    done, _ = await asyncio.wait({counting}, timeout=COUNT_TIMEOUT_SECONDS)
+    if not done:
+        # Rolling back on a silent database can take longer than the count itself: let
+        # the cancelled task finish on its own and answer the scrape now.
+        counting.cancel()
+        _abandoned.add(counting)
+        counting.add_done_callback(_forget)
+        log.warning("counting statuses for metrics took over %s s", COUNT_TIMEOUT_SECONDS)
         return
+    error = counting.exception()
+    if error is not None:  # the scrape answers with the last counts
+        log.warning("could not count statuses for metrics: %s", type(error).__name__)
+        return
+    grants, requests = counting.result()
     for status, count in grants.items():
         context.metrics.grants_by_status.labels(status).set(count)
     for status, count in requests.items():
         context.metrics.requests_by_status.labels(status).set(count)
+
+
+async def _count(context: AppContext) -> tuple[dict[str, int], dict[str, int]]:
+    async with transaction(context.sessions) as session:
+        return await count_grants_by_status(session), await count_requests_by_status(session)
+
+
+def _forget(task: asyncio.Task[Any]) -> None:
+    _abandoned.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not report it as lost
 
 
 def waiting_for_connection(pool: Pool) -> int:
