@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck unit browser clean
+.PHONY: dev test lint typecheck unit browser pgbouncer clean
 
 $(STAMP): pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +31,16 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
 
+# The scaling-out test puts Debian's PgBouncer in front of Postgres, in transaction mode.
+pgbouncer:
+	@if ! command -v pgbouncer >/dev/null && [ ! -x /usr/sbin/pgbouncer ] && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's pgbouncer for the PgBouncer test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer; \
+	fi
+
 # The client's tests run the service and the sandbox as processes, under the client's own
 # pytest settings (its folder is their root).
-unit: $(STAMP) browser
+unit: $(STAMP) browser pgbouncer
 	$(BIN)/pytest -q -p no:cacheprovider
 	$(BIN)/pytest -q -p no:cacheprovider client/tests
 

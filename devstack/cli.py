@@ -110,7 +110,9 @@ async def _serve(
     key = await _demo_caller(settings)
     servers = [
         make_server(create_sandbox(sandbox_settings), sandbox_port, None),
-        make_server(create_app(settings), port, logging_config()),
+        make_server(
+            create_app(settings), port, logging_config(log_format=settings.effective_log_format)
+        ),
     ]
 
     async def announce() -> None:

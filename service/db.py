@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, MetaData, Result
+from sqlalchemy import URL, CursorResult, MetaData, Result, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -33,22 +34,46 @@ class Base(DeclarativeBase):
 def create_engine(settings: Settings) -> AsyncEngine:
     """An engine whose errors never print bound parameters (they can be secrets)."""
     return create_async_engine(
-        settings.database_url,
+        database_url_for(settings),
         hide_parameters=True,
         pool_size=settings.db_pool_size,
         max_overflow=0,
         # A request waiting for a connection gets a 503 after this, never a hang.
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=True,
-        connect_args={
-            "timeout": settings.db_pool_timeout_seconds,
-            "command_timeout": settings.db_statement_timeout_ms / 1000,
-            "server_settings": {
-                "statement_timeout": str(settings.db_statement_timeout_ms),
-                "application_name": "tsprov",
-            },
-        },
+        connect_args=connect_arguments(settings),
     )
+
+
+def database_url_for(settings: Settings) -> URL:
+    """DATABASE_URL, with SQLAlchemy's own prepared-statement cache off when asked."""
+    url = make_url(settings.database_url)
+    if settings.db_statement_cache:
+        return url
+    return url.update_query_dict({"prepared_statement_cache_size": "0"})
+
+
+def connect_arguments(settings: Settings) -> dict[str, Any]:
+    """asyncpg's connect() arguments: timeouts, and what PgBouncer's transaction mode needs."""
+    arguments: dict[str, Any] = {
+        "timeout": settings.db_pool_timeout_seconds,
+        "command_timeout": settings.db_statement_timeout_ms / 1000,
+        "server_settings": {"application_name": "tsprov"},
+    }
+    if settings.db_statement_cache:
+        arguments["server_settings"]["statement_timeout"] = str(settings.db_statement_timeout_ms)
+        return arguments
+    # PgBouncer refuses startup parameters it does not track (statement_timeout among
+    # them); behind it, set the timeout on the role instead (README, scaling out).
+    arguments["statement_cache_size"] = 0
+    # A statement asyncpg still prepares (to learn result types) must not collide with one
+    # another client left on the same server connection.
+    arguments["prepared_statement_name_func"] = _unique_statement_name
+    return arguments
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4()}__"
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from service import __version__
 from service.audit import routes as audit_routes
-from service.audit.events import event_group
 from service.audit.signing import AuditSigner
 from service.consent import routes as consent_routes
 from service.crypto.keyring import KeyRing
 from service.db import create_engine, create_session_factory
 from service.jobs import BackgroundWorker
 from service.ops import health
+from service.ops.metrics import Metrics
+from service.ops.observe import observe_request
+from service.ops.tracing import trace_app, trace_clients
 from service.provisioning import routes as provisioning_routes
 from service.provisioning.notify import RequestNotifier
 from service.settings import Settings
@@ -48,7 +49,9 @@ def api_description() -> str:
     return DESCRIPTION + rows
 
 
-def build_tailscale_client(settings: Settings, http: httpx.AsyncClient) -> TailscaleClient:
+def build_tailscale_client(
+    settings: Settings, http: httpx.AsyncClient, metrics: Metrics | None = None
+) -> TailscaleClient:
     observer = None
     if settings.observer_client_id:
         observer = OAuthCredentials(settings.observer_client_id, settings.observer_client_secret)
@@ -66,6 +69,7 @@ def build_tailscale_client(settings: Settings, http: httpx.AsyncClient) -> Tails
             deadline=settings.upstream_deadline_seconds,
             max_attempts=settings.upstream_max_attempts,
         ),
+        telemetry=metrics,
     )
 
 
@@ -82,13 +86,16 @@ def load_audit_signer(settings: Settings) -> AuditSigner | None:
 async def build_context(settings: Settings) -> AppContext:
     engine = create_engine(settings)
     http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
+    metrics = Metrics()
+    trace_clients(engine, http)
     return AppContext(
         settings=settings,
         engine=engine,
         sessions=create_session_factory(engine),
         key_ring=load_key_ring(settings),
-        tailscale=build_tailscale_client(settings, http),
-        notifier=RequestNotifier(settings.database_url),
+        tailscale=build_tailscale_client(settings, http, metrics),
+        notifier=RequestNotifier(settings.listen_url),
+        metrics=metrics,
         audit_signer=load_audit_signer(settings),
     )
 
@@ -132,27 +139,12 @@ def create_app(
     if context is not None:
         app.state.context = context
     install_handlers(app)
-    app.middleware("http")(_observe_request)
+    app.middleware("http")(observe_request)
+    trace_app(app)
     for router in (health, consent_routes, provisioning_routes, user_routes, audit_routes):
         app.include_router(router.router)
     document_problems(app)
     return app
-
-
-async def _observe_request(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """One eventGroupID per request, and metrics labelled by route template, never raw path."""
-    started = time.perf_counter()
-    with event_group():
-        response = await call_next(request)
-    route = request.scope.get("route")
-    template = getattr(route, "path", "unmatched")
-    context: AppContext | None = getattr(request.app.state, "context", None)
-    if context is not None:
-        context.metrics.requests.labels(template, request.method, str(response.status_code)).inc()
-        context.metrics.latency.labels(template).observe(time.perf_counter() - started)
-    return response
 
 
 __all__ = ["create_app"]

@@ -220,6 +220,8 @@ class AuditEvent(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     user_id: Mapped[str | None] = mapped_column(String(128))
     xid: Mapped[int] = mapped_column(TransactionId, server_default=func.pg_current_xact_id())
+    # Correlation with the logs, outside the hashed content (migration 2026-12-05).
+    request_id: Mapped[str | None] = mapped_column(String(128), index=True)
 
 
 class AuditSeal(Base):

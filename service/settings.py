@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     db_statement_timeout_ms: int = Field(default=10_000, ge=100)
+    # Off behind PgBouncer in transaction mode: a prepared statement lives on one server
+    # connection, and the next transaction may run on another.
+    db_statement_cache: bool = True
+    # LISTEN needs a session of its own for as long as the process lives, which a
+    # transaction-mode pooler cannot give: point this at Postgres itself. Empty: DATABASE_URL.
+    listen_database_url: str = ""
+    # Empty: json in production, text in development.
+    log_format: Literal["json", "text", ""] = ""
     background_interval_seconds: float = Field(default=5.0, gt=0)
     shutdown_drain_seconds: float = Field(default=5.0, ge=0)
     upstream_connect_timeout_seconds: float = Field(default=3.0, gt=0)
@@ -95,9 +103,11 @@ class Settings(BaseSettings):
 
     _split_allowlist = field_validator("return_to_allowlist", mode="before")(_split_commas)
 
-    @field_validator("database_url")
+    @field_validator("database_url", "listen_database_url")
     @classmethod
     def _asyncpg_driver(cls, value: str) -> str:
+        if not value:
+            return value
         for prefix in ("postgresql://", "postgres://"):
             if value.startswith(prefix):
                 return "postgresql+asyncpg://" + value.removeprefix(prefix)
@@ -191,6 +201,17 @@ class Settings(BaseSettings):
         if tailscale_login:
             return tailscale_login
         return self.login_template.format(user_id=user_id) if self.login_template else None
+
+    @property
+    def listen_url(self) -> str:
+        """Where the LISTEN connection goes: a direct Postgres URL, never a pooler's."""
+        return self.listen_database_url or self.database_url
+
+    @property
+    def effective_log_format(self) -> Literal["json", "text"]:
+        if self.log_format:
+            return self.log_format
+        return "json" if self.env == "production" else "text"
 
     @property
     def redirect_uri(self) -> str:

@@ -26,6 +26,7 @@ from service.audit.store import CONTENT_COLUMNS as CONTENT_COLUMNS
 from service.audit.store import GENESIS_HASH as GENESIS_HASH
 from service.audit.store import insert_event
 from service.models import AuditEvent
+from service.ops.request_id import current_request_id
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -117,6 +118,7 @@ def event_json(event: AuditEvent, seal: tuple[bytes, bytes] | None = None) -> di
     body = event_content(event)
     body["prevHash"] = seal[0].hex() if seal is not None else None
     body["hash"] = seal[1].hex() if seal is not None else None
+    body["requestId"] = event.request_id
     return body
 
 
@@ -188,6 +190,7 @@ async def record_event(
         action_details=details,
         error=error,
         user_id=user_id,
+        request_id=current_request_id(),
     )
 
 

@@ -245,6 +245,8 @@ _INSERT_EVENT = (
         {
             **{name: bindparam(name) for name in CONTENT_COLUMNS if name != "event_time"},
             **{name: bindparam(name, type_=JSONB) for name in ("actor", "target", "old", "new")},
+            # Correlation with the logs, outside the hashed content.
+            "request_id": bindparam("request_id"),
             # Never behind the newest committed event: replicas' clocks differ.
             "event_time": func.greatest(
                 bindparam("now", type_=DateTime(timezone=True)),

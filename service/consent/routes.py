@@ -6,6 +6,7 @@ from typing import Annotated, NoReturn
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.audit.events import ANONYMOUS, ORIGIN_BROWSER, record_refused_attempt
 from service.consent.callback import finish_consent, record_denial
@@ -40,6 +41,24 @@ def flow_cookie_name(settings: Settings) -> str:
 
 def _redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303, headers=BROWSER_HEADERS)
+
+
+class ConsentConfirmation(BaseModel):
+    """What the confirmation page's button sends."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"request": "zDcdRtcn_hCNy-jbbD_OqiKfelzDgrh7HTiQSFmXOD4", "csrf_token": "…"}
+            ]
+        },
+    )
+
+    request: str = Field(min_length=1, max_length=128, description="The consent link's token")
+    csrf_token: str = Field(
+        min_length=1, max_length=128, description="The flow's token, from the page only"
+    )
 
 
 _LINK_PAGES: dict[int | str, str] = {
@@ -107,10 +126,10 @@ async def continue_to_tailscale(
     context: ContextDep,
     session: SessionDep,
     key_ring: KeyRingDep,
-    token: Annotated[str, Form(alias="request", min_length=1, max_length=128)],
-    csrf_token: Annotated[str, Form(min_length=1, max_length=128)],
+    form: Annotated[ConsentConfirmation, Form()],
 ) -> RedirectResponse:
     settings = context.settings
+    token, csrf_token = form.request, form.csrf_token
     provisioning_request = await find_request_for_consent(session, token)
     browser_id = request.cookies.get(flow_cookie_name(settings))
     flow = await confirmable_flow(session, key_ring, csrf_token, browser_id)

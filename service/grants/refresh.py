@@ -83,10 +83,14 @@ async def refresh_grant_locked(context: AppContext, grant_id: uuid.UUID) -> Secr
     polled with SKIP LOCKED, holding no connection between tries, for at most that long.
     """
     give_up = time.monotonic() + context.settings.upstream_deadline_seconds + LOCK_WAIT_SLACK
+    waited = False
     while True:
         token = await _refresh_if_unlocked(context, grant_id)
         if token is not None:
             return token
+        if not waited:  # counted once per refresh, however long it waits
+            context.metrics.refresh_lock_waits.inc()
+            waited = True
         if time.monotonic() > give_up:
             raise ServiceUnavailable(
                 "The user's grant is being refreshed elsewhere; retry.",
@@ -129,10 +133,17 @@ async def _refresh_upstream(
     if grant.refresh_ciphertext is None:
         return None
     refresh = key_ring.decrypt_text(grant.refresh_ciphertext, token_context(grant, "refresh"))
+    refreshes = context.metrics.refreshes
     try:
-        return await context.tailscale.refresh(SecretStr(refresh))
+        token = await context.tailscale.refresh(SecretStr(refresh))
     except InvalidGrant:
+        refreshes.labels("needs_consent").inc()
         return None
+    except Exception:
+        refreshes.labels("failed").inc()
+        raise
+    refreshes.labels("refreshed").inc()
+    return token
 
 
 async def _store_refreshed(

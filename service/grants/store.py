@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import Actor, Target, format_optional_time, record_event
@@ -218,3 +218,12 @@ async def expire_overdue_grants(session: AsyncSession, actor: Actor, origin: str
         )
         count += 1
     return count
+
+
+async def count_grants_by_status(session: AsyncSession) -> dict[str, int]:
+    """How many grants hold each status, every status present (for the metrics gauge)."""
+    rows = await session.execute(
+        select(ConsentGrant.status, func.count()).group_by(ConsentGrant.status)
+    )
+    counted = {str(status): int(count) for status, count in rows}
+    return {status.value: counted.get(status.value, 0) for status in GrantStatus}

@@ -44,6 +44,7 @@ AUDIT_EVENT_WRITABLE = (
     "action_details",
     "error",
     "user_id",
+    "request_id",
 )
 # Checkpoints are written by pruning, which runs as the owner; a forged one would hide a cut.
 READ_ONLY_TABLES = ("audit_checkpoint", "alembic_version")

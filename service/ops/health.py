@@ -9,13 +9,38 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from service.ops.scrape import refresh_scrape_gauges
 from service.web.deps import ContextDep
 
 router = APIRouter(tags=["operations"])
 READINESS_DB_TIMEOUT = 0.8
+READY_EXAMPLE = {
+    "status": "ready",
+    "checks": {"database": True, "encryption_keys": True, "accepting": True},
+}
+NOT_READY_EXAMPLE = {
+    "status": "not_ready",
+    "checks": {"database": False, "encryption_keys": True, "accepting": True},
+}
+METRICS_EXAMPLE = "\n".join(
+    [
+        "# HELP tsprov_http_requests_total HTTP requests by route template, method and status.",
+        "# TYPE tsprov_http_requests_total counter",
+        'tsprov_http_requests_total{method="POST",'
+        'route="/v1/provisioning-requests/{request_id}/claim",status="200"} 42.0',
+        "# HELP tsprov_upstream_breaker_state This process's circuit breaker towards Tailscale.",
+        "# TYPE tsprov_upstream_breaker_state gauge",
+        "tsprov_upstream_breaker_state 0.0",
+        "",
+    ]
+)
 
 
-@router.get("/healthz", summary="The process is alive (whatever the database says)")
+@router.get(
+    "/healthz",
+    summary="The process is alive (whatever the database says)",
+    responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
+)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -23,7 +48,13 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="The database answers, encryption keys are loaded and the process is not draining",
-    responses={503: {"description": "Not ready; `checks` says why."}},
+    responses={
+        200: {"content": {"application/json": {"example": READY_EXAMPLE}}},
+        503: {
+            "description": "Not ready; `checks` says which check failed.",
+            "content": {"application/json": {"example": NOT_READY_EXAMPLE}},
+        },
+    },
 )
 async def readyz(context: ContextDep) -> JSONResponse:
     checks = {
@@ -46,6 +77,12 @@ async def _database_answers(context: ContextDep) -> bool:
     return True
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (text exposition format); docs/operations.md lists them",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"example": METRICS_EXAMPLE}}}},
+)
 async def metrics(context: ContextDep) -> Response:
+    await refresh_scrape_gauges(context)
     return Response(generate_latest(context.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,10 +1,19 @@
-"""Logging that never carries a secret: query strings redacted, one line per record."""
+"""Logging that never carries a secret: query strings redacted, one line per record, as
+text for people or as one JSON object per line for log pipelines."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from service.ops.request_id import current_request_id
+
+LogFormat = Literal["json", "text"]
+# What the access line of a request (service.ops.observe) adds to its record.
+REQUEST_FIELDS = ("method", "route", "path", "status", "duration_ms")
 
 _QUERY = re.compile(r"\?[^\s\"]*")
 # Every character str.splitlines() breaks at, and the other controls (terminal escapes).
@@ -40,27 +49,70 @@ class OneLineFormatter(logging.Formatter):
         return _UNSAFE.sub(_escape, super().format(record))
 
 
-def logging_config(level: str = "INFO") -> dict[str, Any]:
-    """A dictConfig for uvicorn and tsprov alike."""
-    formatter = {"()": OneLineFormatter, "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+class TextFormatter(OneLineFormatter):
+    """``time level logger [request id] message``; the id is ``-`` outside a request."""
+
+    def __init__(self, fmt: str | None = None) -> None:
+        super().__init__(fmt or "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.request_id = current_request_id() or "-"
+        return super().format(record)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record; ``ensure_ascii`` escapes every line separator there is."""
+
+    def __init__(self, fmt: str | None = None) -> None:
+        super().__init__()
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": current_request_id(),
+        }
+        for name in REQUEST_FIELDS:
+            if hasattr(record, name):
+                entry[name] = getattr(record, name)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=True, default=str)
+
+
+FORMATTERS: dict[LogFormat, type[logging.Formatter]] = {
+    "json": JsonFormatter,
+    "text": TextFormatter,
+}
+
+
+def logging_config(level: str = "INFO", log_format: LogFormat = "text") -> dict[str, Any]:
+    """A dictConfig for uvicorn and tsprov alike.
+
+    JSON goes to stdout, where log collectors read a container's lines, and carries tsprov's
+    own access line (route template, status, duration, request id). Text goes to stderr, as
+    it always has, with uvicorn's familiar access line, its query strings redacted.
+    """
+    access_level = level if log_format == "text" else "WARNING"
+    tsprov_access_level = level if log_format == "json" else "WARNING"
+    stream = "ext://sys.stdout" if log_format == "json" else "ext://sys.stderr"
+    handler = {"class": "logging.StreamHandler", "formatter": "line", "stream": stream}
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {"redact": {"()": RedactQueryStrings}},
-        "formatters": {"line": formatter},
-        "handlers": {
-            "stderr": {"class": "logging.StreamHandler", "formatter": "line"},
-            "access": {
-                "class": "logging.StreamHandler",
-                "formatter": "line",
-                "filters": ["redact"],
-            },
-        },
+        "formatters": {"line": {"()": FORMATTERS[log_format]}},
+        "handlers": {"stdout": handler, "access": {**handler, "filters": ["redact"]}},
         "loggers": {
-            "tsprov": {"handlers": ["stderr"], "level": level, "propagate": False},
-            "uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False},
+            "tsprov": {"handlers": ["stdout"], "level": level, "propagate": False},
+            "tsprov.access": {"level": tsprov_access_level},
+            "uvicorn": {"handlers": ["stdout"], "level": level, "propagate": False},
             "uvicorn.error": {"level": level},
-            "uvicorn.access": {"handlers": ["access"], "level": level, "propagate": False},
-            "sqlalchemy": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+            "uvicorn.access": {"handlers": ["access"], "level": access_level, "propagate": False},
+            "sqlalchemy": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
         },
     }

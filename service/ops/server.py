@@ -53,7 +53,7 @@ def uvicorn_config(settings: Settings, host: str, port: int) -> uvicorn.Config:
         create_app(settings),
         host=host,
         port=port,
-        log_config=logging_config(),
+        log_config=logging_config(log_format=settings.effective_log_format),
         proxy_headers=True,
         timeout_graceful_shutdown=25,
     )
@@ -62,7 +62,7 @@ def uvicorn_config(settings: Settings, host: str, port: int) -> uvicorn.Config:
 def serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> int:
     """Run until stopped; the exit status for the CLI."""
     if workers > 1:
-        logging.config.dictConfig(logging_config())
+        logging.config.dictConfig(logging_config(log_format=settings.effective_log_format))
         return WorkerSupervisor(host, port, workers).run()
     DrainingServer(uvicorn_config(settings, host, port), settings.shutdown_drain_seconds).run()
     return 0

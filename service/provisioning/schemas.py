@@ -85,6 +85,17 @@ class ProvisioningRequestOut(BaseModel):
 
 
 class ProvisioningRequestPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": ProvisioningRequestOut.model_json_schema()["examples"],
+                    "next_cursor": None,
+                }
+            ]
+        }
+    )
+
     items: list[ProvisioningRequestOut]
     next_cursor: str | None
 

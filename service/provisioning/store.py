@@ -146,3 +146,12 @@ async def lock_stalled_mints(session: AsyncSession, cutoff: datetime) -> list[Pr
         ProvisioningRequest.mint_started_at < cutoff,
     )
     return list(await session.scalars(query.with_for_update(skip_locked=True)))
+
+
+async def count_requests_by_status(session: AsyncSession) -> dict[str, int]:
+    """How many requests hold each status, every status present (for the metrics gauge)."""
+    rows = await session.execute(
+        select(ProvisioningRequest.status, func.count()).group_by(ProvisioningRequest.status)
+    )
+    counted = {str(status): int(count) for status, count in rows}
+    return {status.value: counted.get(status.value, 0) for status in RequestStatus}

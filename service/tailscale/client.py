@@ -16,12 +16,13 @@ import httpx
 from pydantic import SecretStr
 
 from service.tailscale import wire
+from service.tailscale.breaker import Clock
+from service.tailscale.telemetry import CallObserver
 from service.tailscale.transport import (
     IDEMPOTENT,
     NON_IDEMPOTENT,
     REFRESH,
     SINGLE_USE,
-    Clock,
     Replay,
     RetryPolicy,
     Sleep,
@@ -94,6 +95,7 @@ class TailscaleClient:
         clock: Clock = time.monotonic,
         now: WallClock = utc_now,
         rng: random.Random | None = None,
+        telemetry: CallObserver | None = None,
     ) -> None:
         self._http = http
         self._endpoints = endpoints
@@ -102,9 +104,15 @@ class TailscaleClient:
         self._identity_path = identity_field.split(".") if identity_field else None
         self._clock = clock
         retry, jitter = policy or RetryPolicy(), rng or random.SystemRandom()
-        self._upstream = UpstreamCaller(http, retry, sleep=sleep, clock=clock, now=now, rng=jitter)
+        self._upstream = UpstreamCaller(
+            http, retry, sleep=sleep, clock=clock, now=now, rng=jitter, telemetry=telemetry
+        )
         self._observer_lock = asyncio.Lock()
         self._observer_token: _CachedToken | None = None
+
+    @property
+    def breaker_state(self) -> str:
+        return self._upstream.breaker.state
 
     @property
     def has_observer(self) -> bool:

@@ -14,12 +14,18 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from service.tailscale.wire import BodyTooLarge, CircuitOpen, OutcomeUnknown, UpstreamUnavailable
+from service.tailscale.breaker import CircuitBreaker, Clock
+from service.tailscale.telemetry import CallObserver, NoObserver, endpoint_of
+from service.tailscale.wire import (
+    BodyTooLarge,
+    CircuitOpen,
+    OutcomeUnknown,
+    UpstreamUnavailable,
+)
 
 log = logging.getLogger("tsprov.upstream")
 
 Sleep = Callable[[float], Awaitable[None]]
-Clock = Callable[[], float]
 WallClock = Callable[[], datetime]
 
 
@@ -97,44 +103,6 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
-class CircuitBreaker:
-    """Opens after ``threshold`` failed attempts in a row; after ``cooldown`` one trial passes."""
-
-    def __init__(self, policy: RetryPolicy, clock: Clock) -> None:
-        self._policy = policy
-        self._clock = clock
-        self._failures = 0
-        self._opened_at: float | None = None
-        self._trial_running = False
-
-    def admit(self) -> bool:
-        """Let an attempt through or raise CircuitOpen; True when it is the half-open trial."""
-        if self._opened_at is None:
-            return False
-        remaining = self._opened_at + self._policy.breaker_cooldown - self._clock()
-        if remaining > 0:
-            raise CircuitOpen("Tailscale keeps failing; not calling it", retry_after=remaining)
-        if self._trial_running:
-            # The trial settles within one deadline, so that is when asking again makes sense.
-            hint = self._policy.deadline
-            raise CircuitOpen("Tailscale is being probed", retry_after=hint)
-        self._trial_running = True
-        return True
-
-    def release(self, trial: bool) -> None:
-        if trial:
-            self._trial_running = False
-
-    def record(self, *, failed: bool) -> None:
-        if not failed:
-            self._failures, self._opened_at = 0, None
-            return
-        # Only success resets the count, so a failed half-open trial reopens at once.
-        self._failures += 1
-        if self._failures >= self._policy.breaker_threshold:
-            self._opened_at = self._clock()
-
-
 async def read_bounded(response: httpx.Response, limit: int) -> bytes:
     """Read the whole body, stopping past ``limit`` bytes so an upstream cannot exhaust memory."""
     declared = response.headers.get("content-length", "")
@@ -176,6 +144,7 @@ class _CallState:
 
 def log_failure(request: httpx.Request, status: int | None, attempt: int, reason: str) -> None:
     """One line per failed upstream attempt: never a query string, header or body."""
+    # The request id is added by the log formatters (service.ops.logs), as on every line.
     line = "tailscale call failed method=%s path=%s status=%s attempt=%d reason=%s"
     shown = "-" if status is None else status
     log.warning(line, request.method, request.url.path, shown, attempt, reason)
@@ -193,16 +162,34 @@ class UpstreamCaller:
         clock: Clock,
         now: WallClock,
         rng: random.Random,
+        telemetry: CallObserver | None = None,
     ) -> None:
         self._http = http
         self._policy = policy
         self._sleep = sleep
+        self._clock = clock
         self._now = now
         self._rng = rng
+        self._telemetry = telemetry or NoObserver()
         self.breaker = CircuitBreaker(policy, clock)
 
     async def call(self, request: httpx.Request, replay: Replay) -> UpstreamResponse:
         """Send until answered within the rules of ``replay``; raise TailscaleError otherwise."""
+        endpoint, started, outcome = endpoint_of(request), self._clock(), "failed"
+        try:
+            answer = await self._call(request, replay)
+            outcome = "ok" if answer.status < 400 else "refused"
+            return answer
+        except CircuitOpen:
+            outcome = "breaker_open"
+            raise
+        except OutcomeUnknown:
+            outcome = "unknown"
+            raise
+        finally:
+            self._telemetry.upstream_call(endpoint, outcome, self._clock() - started)
+
+    async def _call(self, request: httpx.Request, replay: Replay) -> UpstreamResponse:
         request.extensions["timeout"] = self._policy.timeout().as_dict()
         state = _CallState()
         try:
@@ -239,6 +226,7 @@ class UpstreamCaller:
                 message = f"Tailscale failed {state.attempt} attempts ({outcome.reason})"
                 raise UpstreamUnavailable(message, retry_after=outcome.retry_after)
             await self._pause(scope, state.attempt, outcome.retry_after)
+            self._telemetry.upstream_retry(endpoint_of(request))
 
     async def _pause(
         self, scope: asyncio.Timeout, failures: int, retry_after: float | None

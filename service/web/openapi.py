@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
@@ -13,6 +14,7 @@ from service.web.errors import (
     Unauthorized,
     problem_for_code,
 )
+from service.web.pages import render_page
 from service.web.problem import Problem
 
 # Every caller route authenticates against the database before anything else, so these can
@@ -117,7 +119,20 @@ def document_problems(app: FastAPI) -> None:
             return app.openapi_schema
         schema = build()
         schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
+        _show_html_pages(schema)
         return schema
 
     # FastAPI's documented way to extend the generated document is to replace this method.
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _show_html_pages(schema: dict[str, Any]) -> None:
+    """Each HTML answer's example: the page tsprov renders, its description as the message."""
+    for methods in schema.get("paths", {}).values():
+        for operation in methods.values():
+            for status, response in operation.get("responses", {}).items():
+                page = response.get("content", {}).get("text/html")
+                if page is not None and "example" not in page:
+                    code = int(status) if status.isdigit() else 400
+                    shown = render_page(code, HTTPStatus(code).phrase, response["description"])
+                    page["example"] = bytes(shown.body).decode()

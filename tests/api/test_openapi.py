@@ -139,3 +139,34 @@ async def test_a_real_422_has_the_documented_shape(
         ("body", "display_name"),
         ("body", "x"),
     }
+
+
+def _shows_example(media: dict[str, Any], schemas: dict[str, Any]) -> bool:
+    if "example" in media or "examples" in media:
+        return True
+    reference = media.get("schema", {}).get("$ref", "")
+    return bool(reference) and "examples" in schemas[reference.rsplit("/", 1)[-1]]
+
+
+def test_every_operation_shows_request_and_response_examples(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    missing = []
+    for path, method, operation in operations(document):
+        body = operation.get("requestBody")
+        if body is not None and not any(
+            _shows_example(media, schemas) for media in body["content"].values()
+        ):
+            missing.append(f"{method} {path} request")
+        for status, response in operation["responses"].items():
+            for media_type, media in response.get("content", {}).items():
+                if not _shows_example(media, schemas):
+                    missing.append(f"{method} {path} {status} {media_type}")
+    assert missing == []
+
+
+def test_operations_endpoints_document_their_answers(document: dict[str, Any]) -> None:
+    readyz = document["paths"]["/readyz"]["get"]["responses"]
+    assert readyz["503"]["content"]["application/json"]["example"]["status"] == "not_ready"
+    metrics = document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    (exposition,) = metrics.values()
+    assert "tsprov_http_requests_total" in exposition["example"]

@@ -1,9 +1,10 @@
 """Every log line the service would write in production, captured in memory.
 
-``service.logs.logging_config()`` is what ``tsprov serve`` hands uvicorn. This applies the
-same handlers, formatters and filters to the same loggers, each writing to one buffer instead
-of stderr, and restores the loggers afterwards. Records that reach the unconfigured root
-logger are captured from WARNING up, as Python's last-resort handler would print them.
+``service.ops.logs.logging_config()`` is what ``tsprov serve`` hands uvicorn, as text or as
+JSON. This applies the same handlers, formatters and filters to the same loggers, each
+writing to one buffer instead of a stream, and restores the loggers afterwards. Records that
+reach the unconfigured root logger are captured from WARNING up, as Python's last-resort
+handler would print them.
 
 Servers other tests left running in background threads keep logging (a threaded service's
 background jobs poll the sandbox, whose access log then writes a line). A test that counts
@@ -18,7 +19,7 @@ import threading
 from types import TracebackType
 from typing import Any
 
-from service.ops.logs import logging_config
+from service.ops.logs import LogFormat, logging_config
 
 LAST_RESORT_LEVEL = logging.WARNING
 
@@ -40,8 +41,10 @@ class _FromThread(logging.Filter):
 class ProductionLogs:
     """``with ProductionLogs() as logs: …`` then ``logs.lines()``."""
 
-    def __init__(self, level: str = "INFO", *, only_this_thread: bool = False) -> None:
-        self._config = logging_config(level)
+    def __init__(
+        self, level: str = "INFO", *, only_this_thread: bool = False, log_format: LogFormat = "text"
+    ) -> None:
+        self._config = logging_config(level, log_format)
         self._buffer = io.StringIO()
         self._saved: list[tuple[logging.Logger, list[logging.Handler], int, bool]] = []
         self._last_resort = logging.StreamHandler(self._buffer)

@@ -1,18 +1,20 @@
 """security.md item 17: after full flows, failures included, neither a ``pg_dump`` of the
-database nor any line the service logged holds a code, state, verifier, token, auth key,
-client secret or caller key."""
+database nor any line the service logged (as text or as JSON) holds a code, state, verifier,
+token, auth key, client secret or caller key."""
 
 from __future__ import annotations
 
 import asyncio
 import glob
 import hashlib
+import json
 import logging
 import shutil
 import uuid
 from typing import Literal
 
 import httpx
+import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,6 +24,7 @@ from service.crypto.keyring import KeyRing
 from service.crypto.sealed import token_context, verifier_context
 from service.db import create_engine
 from service.models import ConsentFlow, ConsentGrant, ProvisioningRequest
+from service.ops.logs import LogFormat
 from tests.conftest import bearer
 from tests.helpers.browser import Browser, query_of
 from tests.helpers.steps import create_request, new_user
@@ -184,7 +187,17 @@ async def pg_dump(database_url: str) -> str:
     return out.decode()
 
 
+def saw_the_redacted_callback(lines: list[str], log_format: LogFormat) -> bool:
+    """The capture holds the callback's access line, in the shape of its format."""
+    if log_format == "text":
+        return any('"GET /callback?[redacted] HTTP/1.1" 303' in line for line in lines)
+    entries = [json.loads(line) for line in lines]
+    return any(entry.get("route") == "/callback" and entry["status"] == 303 for entry in entries)
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
 async def test_item_17_no_sentinel_reaches_the_database_dump_or_any_log_line(
+    log_format: LogFormat,
     stack: Stack,
     api: httpx.AsyncClient,
     sandbox: httpx.AsyncClient,
@@ -197,7 +210,7 @@ async def test_item_17_no_sentinel_reaches_the_database_dump_or_any_log_line(
         api, browser, stack_sessions, key_ring, await make_stack_caller("provision", "read")
     )
     run.secrets |= {"client secret": APP_SECRET, "observer secret": OBSERVER_SECRET}
-    with ProductionLogs() as logs:
+    with ProductionLogs(log_format=log_format) as logs:
         await run_the_flows(run, stack, sandbox)
         await fail_loudly(run)
         await log_an_sql_error(stack, run.key)
@@ -205,7 +218,7 @@ async def test_item_17_no_sentinel_reaches_the_database_dump_or_any_log_line(
     lines = logs.lines()
 
     # The capture saw what it must scan: query strings, a traceback, an SQL error.
-    assert any('"GET /callback?[redacted] HTTP/1.1" 303' in line for line in lines)
+    assert saw_the_redacted_callback(lines, log_format)
     assert any("DecryptionError" in line and "Traceback" in line for line in lines)
     assert any("division by zero" in line for line in lines)
     assert "COPY public.consent_grant" in dump

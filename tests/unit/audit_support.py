@@ -93,7 +93,7 @@ TAILSCALE_FIELDS = {
     "eventTime", "type", "deferredAt", "eventGroupID", "origin", "actor", "target", "action",
     "old", "new", "actionDetails", "error",
 }  # fmt: skip
-TSPROV_FIELDS = {"id", "userId", "eventName", "prevHash", "hash"}
+TSPROV_FIELDS = {"id", "userId", "eventName", "prevHash", "hash", "requestId"}
 ACTOR_FIELDS = {"id", "type", "loginName", "displayName", "tags"}
 TARGET_FIELDS = {"id", "name", "type", "isEphemeral", "property"}
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.tailscale.transport import IDEMPOTENT, CircuitBreaker, RetryPolicy
+from service.tailscale.breaker import CircuitBreaker
+from service.tailscale.transport import IDEMPOTENT, RetryPolicy
 from service.tailscale.wire import CircuitOpen, UpstreamUnavailable
 from tests.unit.upstream_support import MakeCaller, Script, call
 
@@ -37,6 +38,21 @@ def test_breaker_opens_fails_fast_then_lets_one_trial_through() -> None:
     breaker.release(True)
     breaker.record(failed=False)
     assert breaker.admit() is False
+
+
+def test_breaker_state_reads_closed_open_half_open_and_closed_again() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(RetryPolicy(breaker_threshold=1, breaker_cooldown=30.0), clock)
+    assert breaker.state == "closed"
+    breaker.record(failed=True)
+    assert breaker.state == "open"
+    clock.now += 30
+    assert breaker.state == "half_open"  # a trial may pass now
+    assert breaker.admit() is True
+    assert breaker.state == "half_open"
+    breaker.release(True)
+    breaker.record(failed=False)
+    assert breaker.state == "closed"
 
 
 def test_breaker_reopens_after_a_failed_trial_and_success_resets_the_count() -> None:
