@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.audit.chain import verify_chain
 from service.audit.events import caller_actor
@@ -69,10 +69,14 @@ class AuditLogPage(BaseModel):
         }
     )  # fmt: skip
 
-    version: str
-    tailnet: str
-    logs: list[dict[str, Any]]
-    next_cursor: str | None
+    version: str = Field(description="The log format's version, as Tailscale's.")
+    tailnet: str = Field(description="The tailnet the events belong to.")
+    logs: list[dict[str, Any]] = Field(
+        description="The events, in time order, each shaped as Tailscale's configuration log."
+    )
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )
 
 
 class ChainReportOut(BaseModel):
@@ -86,10 +90,10 @@ class ChainReportOut(BaseModel):
         }
     )  # fmt: skip
 
-    ok: bool
-    checked: int
-    first_bad_event: str | None
-    reason: str | None
+    ok: bool = Field(description="True when no event was edited, removed or reordered.")
+    checked: int = Field(description="How many events were checked.")
+    first_bad_event: str | None = Field(description="The first event that breaks the chain.")
+    reason: str | None = Field(description="How it breaks the chain.")
 
 
 Start = Annotated[str, Query(description="RFC 3339, inclusive", examples=["2026-11-28T00:00:00Z"])]
@@ -104,7 +108,14 @@ EventFilter = Annotated[
     list[SearchTerm] | None,
     Query(description="TARGETTYPE.ACTION; repeatable", examples=["NODE.CREATE"]),
 ]
-UserIdFilter = Annotated[str | None, Query(pattern=USER_ID_PATTERN)]
+UserIdFilter = Annotated[
+    str | None,
+    Query(
+        pattern=USER_ID_PATTERN,
+        description="Only events about this user (required for a key limited to some users)",
+        examples=["alice@example.com"],
+    ),
+]
 
 
 async def audit_filter(
@@ -148,9 +159,13 @@ async def list_audit_events(
     session: SessionDep,
     caller: AuditCaller,
     window: AuditFilterDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="Events per page")] = 100,
+    cursor: Annotated[
+        str | None, Query(max_length=64, description="The previous page's `next_cursor`")
+    ] = None,
 ) -> AuditLogPage:
+    """Every change tsprov made and every refused attempt, shaped as Tailscale's
+    configuration log, with a hash chain to show nothing was edited."""
     await _limit_to_callers_users(context, request, caller, window)
     page = await query_audit(session, window, limit=limit, cursor=cursor)
     return AuditLogPage(
@@ -226,5 +241,6 @@ def _line(value: dict[str, Any]) -> bytes:
     responses=problem_responses(),
 )
 async def verify_audit_events(session: SessionDep, caller: AdminCaller) -> ChainReportOut:
+    """Recompute every event's hash in order. Needs `admin`."""
     report = await verify_chain(session)
     return ChainReportOut(**report.as_json())

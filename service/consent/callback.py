@@ -65,7 +65,8 @@ async def finish_consent(
             403,
             "Wrong Tailscale account",
             "You approved with a different Tailscale account than the one expected for this "
-            "request. Nothing was handed out; ask for a new link.",
+            "request, so nothing was handed out. Ask whoever sent the link for a new one, and "
+            "approve it signed in to Tailscale as the person the device is for.",
         )
     async with context.sessions() as session:
         return await load_request(session, consumed.request_id)

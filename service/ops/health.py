@@ -13,19 +13,40 @@ from service.web.deps import ContextDep
 
 router = APIRouter(tags=["operations"])
 READINESS_DB_TIMEOUT = 0.8
+READY_EXAMPLE = {
+    "status": "ready",
+    "checks": {"database": True, "encryption_keys": True, "accepting": True},
+}
+NOT_READY_EXAMPLE = {
+    "status": "not_ready",
+    "checks": {"database": False, "encryption_keys": True, "accepting": True},
+}
+METRICS_EXAMPLE = 'tsprov_http_requests_total{method="GET",route="/healthz",status="200"} 3.0\n'
 
 
-@router.get("/healthz", summary="The process is alive (whatever the database says)")
+@router.get(
+    "/healthz",
+    summary="The process is alive (whatever the database says)",
+    responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
+)
 async def healthz() -> dict[str, str]:
+    """For a liveness probe: restart the process if this stops answering."""
     return {"status": "ok"}
 
 
 @router.get(
     "/readyz",
     summary="The database answers, encryption keys are loaded and the process is not draining",
-    responses={503: {"description": "Not ready; `checks` says why."}},
+    responses={
+        200: {"content": {"application/json": {"example": READY_EXAMPLE}}},
+        503: {
+            "description": "Not ready; `checks` says why.",
+            "content": {"application/json": {"example": NOT_READY_EXAMPLE}},
+        },
+    },
 )
 async def readyz(context: ContextDep) -> JSONResponse:
+    """For a readiness probe: send traffic here only while this answers 200."""
     checks = {
         "database": await _database_answers(context),
         "encryption_keys": context.key_ring is not None,
@@ -46,6 +67,12 @@ async def _database_answers(context: ContextDep) -> bool:
     return True
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"example": METRICS_EXAMPLE}}}},
+)
 async def metrics(context: ContextDep) -> Response:
+    """Request counts and latencies by route template, and upstream failures by code."""
     return Response(generate_latest(context.metrics.registry), media_type=CONTENT_TYPE_LATEST)
