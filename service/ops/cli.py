@@ -155,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("dev", help="everything on one machine, with a walkthrough")
     dev.add_argument("--port", type=int, default=8000)
     dev.add_argument("--sandbox-port", type=int, default=8088)
+    dev.add_argument(
+        "--log-level",
+        choices=["info", "debug"],
+        default="info",
+        help="info (default): what people and callers did; debug: also the background "
+        "loop's polling of the sandbox",
+    )
     dev.set_defaults(func=cmd_local)
     _add_callers(sub)
     keys = sub.add_parser("keys", help="encryption key ring")
