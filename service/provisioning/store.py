@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.models import ProvisioningRequest
@@ -23,6 +23,15 @@ def new_request(**fields: Any) -> ProvisioningRequest:
 async def insert_request(session: AsyncSession, request: ProvisioningRequest) -> None:
     session.add(request)
     await session.flush()
+
+
+async def count_by_status(session: AsyncSession) -> dict[RequestStatus, int]:
+    """How many requests are in each status (every status named, zero included)."""
+    rows = await session.execute(
+        select(ProvisioningRequest.status, func.count()).group_by(ProvisioningRequest.status)
+    )
+    counted: dict[RequestStatus, int] = {row[0]: row[1] for row in rows}
+    return {status: counted.get(status, 0) for status in RequestStatus}
 
 
 async def load_request(

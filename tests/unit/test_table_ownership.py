@@ -26,6 +26,7 @@ OWNERS: dict[str, str] = {
     "consent_grant": "grants/store.py",
     "provisioning_request": "provisioning/store.py",
     "consent_flow": "consent/flow.py",
+    "background_run": "jobs.py",
     "audit_event": "audit/",
     "audit_checkpoint": "audit/",
     "audit_link": "audit/",
