@@ -21,7 +21,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict service sandbox devstack migrations tests benchmarks
 
-# The consent-flow browser test drives Debian's Chromium (never a downloaded browser build).
+# The browser tests (consent pages, /docs) drive Debian's Chromium, never a downloaded build;
+# they leave screenshots of every page in test-artifacts/.
 browser:
 	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then \
 		echo "installing Debian's chromium for the browser test"; \

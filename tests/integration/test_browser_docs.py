@@ -27,7 +27,7 @@ async def test_the_docs_render_offline_and_run_an_authorized_call(
         await page.goto(f"{stack.service_url}/docs")
         await page.wait_for_selector(".opblock")
         rendered = await page.locator(".opblock").count()
-        await save_screenshot(page, "api-docs", full_page=False)
+        await save_screenshot(page, "api-docs")
 
         await page.click("button.authorize")
         await page.fill(".modal-ux input", caller_key)
