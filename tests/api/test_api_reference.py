@@ -170,3 +170,17 @@ async def test_starlettes_own_errors_carry_a_title_that_names_them(
     assert (missing.json()["title"], missing.json()["code"]) == ("Not found", "not_found")
     assert wrong_method.json()["title"] == "Method not allowed"
     assert wrong_method.json()["type"] == "/problems/method_not_allowed"
+
+
+def test_every_required_parameter_of_a_caller_operation_has_an_example(
+    document: dict[str, Any],
+) -> None:
+    """So "Try it out" starts from a request that can be sent as it stands."""
+    missing = [
+        f"{method} {path} {parameter['name']}"
+        for path, method, operation in operations(document)
+        if path.startswith("/v1/")
+        for parameter in operation.get("parameters", [])
+        if parameter.get("required") and "examples" not in parameter.get("schema", {})
+    ]
+    assert missing == []
