@@ -15,8 +15,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service import __version__
-from service.crypto.keyring import KeyRing, KeyRingError
+from service.crypto.keyring import KeyRingError
 from service.jobs import JOBS, last_runs
+from service.main import load_key_ring
 from service.ops.migrate import alembic_config
 from service.provisioning.store import count_by_status
 from service.settings import Settings
@@ -47,8 +48,9 @@ def shown_database(settings: Settings) -> str:
 
 
 def _keys_load(settings: Settings) -> bool:
+    """As the service loads them at start-up: present and well formed."""
     try:
-        return bool(settings.key_ring_text) and KeyRing.parse(settings.key_ring_text) is not None
+        return load_key_ring(settings) is not None
     except KeyRingError:
         return False
 

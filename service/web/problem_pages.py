@@ -62,7 +62,7 @@ async def _on_problem(request: Request, exc: Exception) -> Response:
 def _json_syntax_error(exc: RequestValidationError) -> str | None:
     """Where a body that is not JSON at all broke off, as a person counts lines; else None."""
     for error in exc.errors():
-        position = error.get("loc", ())[-1]
+        position = (error.get("loc") or ("",))[-1]
         if error.get("type") == "json_invalid" and isinstance(position, int):
             text = exc.body if isinstance(exc.body, str) else ""
             line = text.count("\n", 0, position) + 1

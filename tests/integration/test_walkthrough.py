@@ -6,6 +6,7 @@ import asyncio
 import json
 import shutil
 
+import httpx
 import pytest
 
 from devstack.walkthrough import render_steps, steps
@@ -28,8 +29,9 @@ def _script(stack: Stack, user: str) -> str:
 
 
 async def test_the_walkthrough_runs_as_printed(
-    stack: Stack, browser: Browser, it_database_url: str
+    stack: Stack, sandbox: httpx.AsyncClient, browser: Browser, it_database_url: str
 ) -> None:
+    # ``sandbox`` resets the stand-in (faults, switches) that earlier tests may have set.
     user = new_user()
     key = await new_caller(it_database_url, ["provision", "read", "audit", "admin"])
     shell = await asyncio.create_subprocess_exec(
