@@ -151,6 +151,7 @@ async def callback(
                 "Nothing was shared and no device was made.",
                 "Declined by mistake? Open the consent link again and approve. Did not expect "
                 "this request? Tell whoever sent you the link.",
+                tone="plain",  # not a failure, and not a success either
             )
         raise BrowserError(502, "Sign-in not completed", "Tailscale reported an error.")
     if not code:
