@@ -24,7 +24,8 @@ typecheck: $(STAMP)
 	$(BIN)/mypy --strict service sandbox devstack migrations tests benchmarks
 	cd client && ../$(BIN)/mypy --strict src tests
 
-# The consent-flow browser test drives Debian's Chromium (never a downloaded browser build).
+# The browser tests (consent pages, /docs) drive Debian's Chromium, never a downloaded build;
+# they leave screenshots of every page in test-artifacts/.
 browser:
 	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then \
 		echo "installing Debian's chromium for the browser test"; \

@@ -8,24 +8,31 @@ import socket
 import time
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 
 from devstack.environment import DevEnvironment, load_dev_environment
+from devstack.log_labels import dev_logging_config
 from devstack.stack import make_server, serve_together
-from devstack.walkthrough import walkthrough
+from devstack.walkthrough import DEMO_LOGIN, DEMO_SCOPES, DEMO_USER, Banner, walkthrough
 from sandbox.app import create_app as create_sandbox
 from sandbox.server import run_sandbox
 from sandbox.settings import SandboxSettings
+from service.audit.events import ORIGIN_API, Actor
 from service.callers.store import create_caller, revoke_caller
 from service.db import create_engine, create_session_factory, transaction
 from service.main import create_app
 from service.models import Caller
 from service.ops.devdb import resolve_database_url
-from service.ops.logs import logging_config
 from service.ops.migrate import upgrade_head
 from service.settings import Settings
+from service.users.schemas import UserUpdate
+from service.users.store import put_user
 
 ROOT = Path(__file__).resolve().parent.parent
+SECRETS_FILE = ROOT / ".tsprov" / "dev.env"
+DEV_ACTOR = Actor(
+    id="tsprov-dev", type="AUTOMATED_WORKER", login_name="tsprov dev", display_name="tsprov dev"
+)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
     database_url, server = resolve_database_url(ROOT, "tsprov")
     try:
         upgrade_head(database_url)
-        env = load_dev_environment(ROOT / ".tsprov" / "dev.env")
-        asyncio.run(_serve(env, database_url, args.port, args.sandbox_port, started))
+        env = load_dev_environment(SECRETS_FILE)
+        asyncio.run(_serve(env, database_url, args, started))
     finally:
         if server is not None:
             server.stop()
@@ -84,8 +91,9 @@ def _sandbox_settings(env: DevEnvironment, port: int) -> SandboxSettings:
     )
 
 
-async def _demo_caller(settings: Settings) -> str:
-    """A fresh demo key each run (keys are shown once); older demo keys are revoked."""
+async def _seed_demo(settings: Settings) -> str:
+    """The walkthrough's user with her expected login, and a fresh demo key able to do every
+    step shown (keys are shown once, so each run makes one; older demo keys are revoked)."""
     engine = create_engine(settings)
     try:
         async with transaction(create_session_factory(engine)) as session:
@@ -93,29 +101,46 @@ async def _demo_caller(settings: Settings) -> str:
                 select(Caller.name).where(Caller.name.like("demo-%"), Caller.revoked_at.is_(None))
             ):
                 await revoke_caller(session, name)
-            _, key = await create_caller(
-                session, f"demo-{int(time.time())}", ["provision", "read", "audit"], []
-            )
+            _, key = await create_caller(session, f"demo-{int(time.time())}", list(DEMO_SCOPES), [])
+            expected = UserUpdate(tailscale_login=DEMO_LOGIN)
+            await put_user(session, DEV_ACTOR, DEMO_USER, expected, origin=ORIGIN_API)
         return key
     finally:
         await engine.dispose()
 
 
 async def _serve(
-    env: DevEnvironment, database_url: str, port: int, sandbox_port: int, started: float
+    env: DevEnvironment, database_url: str, args: argparse.Namespace, started: float
 ) -> None:
+    port, sandbox_port = args.port, args.sandbox_port
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     settings = _settings(env, database_url, port, sandbox_url)
     sandbox_settings = _sandbox_settings(env, port)
-    key = await _demo_caller(settings)
-    servers = [
-        make_server(create_sandbox(sandbox_settings), sandbox_port, None),
-        make_server(
-            create_app(settings), port, logging_config(log_format=settings.effective_log_format)
+    key = await _seed_demo(settings)
+    servers = {
+        "sandbox": make_server(create_sandbox(sandbox_settings), sandbox_port, None),
+        "tsprov": make_server(
+            create_app(settings), port, dev_logging_config(args.log_level.upper())
         ),
-    ]
+    }
 
     async def announce() -> None:
-        print(walkthrough(settings, sandbox_settings, key, time.monotonic() - started), flush=True)
+        banner = Banner(
+            service_url=settings.public_url,
+            sandbox_url=sandbox_url,
+            sandbox_users=list(sandbox_settings.users),
+            database=make_url(database_url).render_as_string(hide_password=True),
+            secrets_file=_shown_path(SECRETS_FILE),
+            seconds=time.monotonic() - started,
+        )
+        print(walkthrough(banner, key), flush=True)
 
     await serve_together(servers, announce)
+
+
+def _shown_path(path: Path) -> str:
+    """The path as typed from the checkout, when it lies inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import signal
 from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+
+from devstack.log_labels import COMPONENT
 
 
 class QuietSignalServer(uvicorn.Server):
@@ -19,7 +23,7 @@ class QuietSignalServer(uvicorn.Server):
         yield
 
 
-def make_server(app: FastAPI, port: int, log_config: dict[str, object] | None) -> uvicorn.Server:
+def make_server(app: FastAPI, port: int, log_config: dict[str, Any] | None) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -41,19 +45,32 @@ async def wait_started(servers: list[uvicorn.Server]) -> None:
             await asyncio.sleep(0.05)
 
 
-async def serve_together(servers: list[uvicorn.Server], on_started: object) -> None:
-    """Serve until SIGINT/SIGTERM; ``on_started`` (a coroutine function) runs once all listen."""
+def _labelled(component: str) -> contextvars.Context:
+    """A context whose log lines, and those of every task started in it, name ``component``."""
+    context = contextvars.copy_context()
+    context.run(COMPONENT.set, component)
+    return context
+
+
+async def serve_together(servers: dict[str, uvicorn.Server], on_started: object) -> None:
+    """Serve until SIGINT/SIGTERM; ``on_started`` (a coroutine function) runs once all listen.
+
+    ``servers`` are keyed by the component name their log lines carry.
+    """
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
-        for server in servers:
+        for server in servers.values():
             server.should_exit = True
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
-    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    tasks = [
+        asyncio.create_task(server.serve(), context=_labelled(name))
+        for name, server in servers.items()
+    ]
     try:
-        await wait_started(servers)
+        await wait_started(list(servers.values()))
         await on_started()  # type: ignore[operator]
         await asyncio.gather(*tasks)
     finally:

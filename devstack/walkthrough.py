@@ -1,55 +1,114 @@
-"""The text ``tsprov dev`` prints: commands a newcomer can paste, in order."""
+"""The text ``tsprov dev`` prints: commands a newcomer can paste, in order.
+
+The steps are a list, each a title and its shell lines, so a step slots in where it belongs;
+they are numbered when printed. Every answer is pretty-printed by ``python3 -m json.tool``.
+"""
 
 from __future__ import annotations
 
-from sandbox.settings import SandboxSettings
-from service.settings import Settings
+import textwrap
+from dataclasses import dataclass
 
-_PY_FIELD = "python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])'"
+PRETTY = "python3 -m json.tool"
+_FIELD = "python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])'"
+DEMO_USER = "alice"
+DEMO_LOGIN = "alice@example.com"
+DEMO_HOSTNAME = "devbox-1"
+DEMO_SCOPES = ("provision", "read", "audit", "admin")
 
 
-def walkthrough(settings: Settings, sandbox: SandboxSettings, key: str, seconds: float) -> str:
-    api = settings.public_url
-    box = settings.tailscale_api_url
-    users = ", ".join(sandbox.users)
+@dataclass(frozen=True)
+class Step:
+    title: str
+    shell: str
+
+
+@dataclass(frozen=True)
+class Banner:
+    """What the stack is made of, for the lines above the steps."""
+
+    service_url: str
+    sandbox_url: str
+    sandbox_users: list[str]
+    database: str
+    secrets_file: str
+    seconds: float
+
+
+def steps(sandbox_url: str, user: str = DEMO_USER, login: str = DEMO_LOGIN) -> list[Step]:
+    """The walkthrough's steps for ``user``, who must approve as ``login``."""
+    auth = '-H "Authorization: Bearer $TSPROV_KEY"'
+    return [
+        Step(
+            f'Tell tsprov which Tailscale login the user "{user}" must approve as '
+            "(tsprov dev already did; a consent or device under another login is refused):",
+            f'curl -s -X PUT "$TSPROV/v1/users/{user}" {auth} \\\n'
+            f"  -H 'Content-Type: application/json' "
+            f'-d \'{{"tailscale_login": "{login}"}}\' | {PRETTY}',
+        ),
+        Step(
+            f"Ask for a device for {user}:",
+            f'REQ=$(curl -s -X POST "$TSPROV/v1/users/{user}/provisioning-requests" {auth} '
+            f"\\\n  -H 'Content-Type: application/json' "
+            f'-d \'{{"hostname": "{DEMO_HOSTNAME}"}}\')\n'
+            f'echo "$REQ" | {PRETTY}\n'
+            f'REQ_ID=$(echo "$REQ" | {_FIELD} id)',
+        ),
+        Step(
+            f"Open the consent link in a browser, sign in as {login} and Approve; the "
+            "result page names the user, the device and what happens next:",
+            f'echo "$REQ" | {_FIELD} consent_url',
+        ),
+        Step(
+            "Once approved, claim the auth key (exactly once):",
+            f'CLAIM=$(curl -s -X POST "$TSPROV/v1/provisioning-requests/$REQ_ID/claim" {auth})\n'
+            f'echo "$CLAIM" | {_FIELD} tailscale_up',
+        ),
+        Step(
+            "Join, as `tailscale up --auth-key=…` would (the sandbox stands in for a device):",
+            f'AUTH_KEY=$(echo "$CLAIM" | {_FIELD} auth_key)\n'
+            f"curl -s -X POST \"{sandbox_url}/sandbox/join\" -H 'Content-Type: application/json' "
+            f'\\\n  -d "{{\\"authKey\\": \\"$AUTH_KEY\\", \\"hostname\\": \\"{DEMO_HOSTNAME}\\", '
+            f'\\"os\\": \\"linux\\"}}" | {PRETTY}',
+        ),
+        Step(
+            f'Watch the request turn "joined", owned by {login} (it answers as soon as it has):',
+            f'curl -s "$TSPROV/v1/provisioning-requests/$REQ_ID?wait_seconds=10" {auth} | {PRETTY}',
+        ),
+        Step(
+            f"The audit trail of all of it, for {user}:",
+            f'curl -s "$TSPROV/v1/audit?start=2000-01-01T00:00:00Z&end=2100-01-01T00:00:00Z'
+            f'&user_id={user}" {auth} | {PRETTY}',
+        ),
+    ]
+
+
+def render_steps(numbered: list[Step]) -> str:
+    return "\n\n".join(
+        textwrap.fill(f"# {number}. {step.title}", width=88, subsequent_indent="#    ")
+        + f"\n{step.shell}"
+        for number, step in enumerate(numbered, 1)
+    )
+
+
+def walkthrough(banner: Banner, key: str) -> str:
+    """The banner and the steps, ending in a newline."""
+    users = ", ".join(banner.sandbox_users)
     return f"""
-tsprov is ready ({seconds:.1f} s).
-  service  {api}   (API docs: {api}/docs, metrics: {api}/metrics)
-  sandbox  {box}   (the Tailscale stand-in; its users: {users})
+tsprov is ready ({banner.seconds:.1f} s).
+  service   {banner.service_url}   (API docs: {banner.service_url}/docs, metrics: /metrics)
+  sandbox   {banner.sandbox_url}   (the Tailscale stand-in; its users: {users})
+  database  {banner.database}
+  secrets   {banner.secrets_file}   (the sandbox's OAuth credentials and the key ring)
 
-A demo caller key was made for this run (scopes provision, read, audit). Paste these lines
-into another terminal, in order:
+A demo caller key was made for this run (scopes {", ".join(DEMO_SCOPES)}), and the user
+"{DEMO_USER}" expects the Tailscale login {DEMO_LOGIN}. Paste these lines into another
+terminal, in order:
 
 export TSPROV_KEY={key}
-export TSPROV={api}
+export TSPROV={banner.service_url}
 
-# 1. Ask for a device for the user "alice":
-REQ=$(curl -s -X POST "$TSPROV/v1/users/alice/provisioning-requests" \\
-  -H "Authorization: Bearer $TSPROV_KEY" -H 'Content-Type: application/json' \\
-  -d '{{"hostname": "devbox-1"}}')
-echo "$REQ"
-REQ_ID=$(echo "$REQ" | {_PY_FIELD} id)
-
-# 2. Open the consent link in a browser, sign in as alice@example.com and Approve:
-echo "$REQ" | {_PY_FIELD} consent_url
-
-# 3. Once approved, claim the auth key (exactly once):
-CLAIM=$(curl -s -X POST "$TSPROV/v1/provisioning-requests/$REQ_ID/claim" \\
-  -H "Authorization: Bearer $TSPROV_KEY")
-echo "$CLAIM" | {_PY_FIELD} tailscale_up
-
-# 4. Join, as `tailscale up --auth-key=…` would (the sandbox stands in for a device):
-AUTH_KEY=$(echo "$CLAIM" | {_PY_FIELD} auth_key)
-curl -s -X POST "{box}/sandbox/join" -H 'Content-Type: application/json' \\
-  -d "{{\\"authKey\\": \\"$AUTH_KEY\\", \\"hostname\\": \\"devbox-1\\", \\"os\\": \\"linux\\"}}"
-
-# 5. Watch the request turn "joined", owned by alice:
-curl -s "$TSPROV/v1/provisioning-requests/$REQ_ID?wait_seconds=10" \\
-  -H "Authorization: Bearer $TSPROV_KEY"
-
-# 6. The audit trail of all of it:
-curl -s "$TSPROV/v1/audit?start=2000-01-01T00:00:00Z&end=2100-01-01T00:00:00Z" \\
-  -H "Authorization: Bearer $TSPROV_KEY"
+{render_steps(steps(banner.sandbox_url))}
 
 Ctrl-C stops everything tsprov dev started.
 """

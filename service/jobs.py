@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import ORIGIN_BACKGROUND, WORKER, event_group
@@ -25,6 +26,7 @@ from service.callers.idempotency import purge_idempotency_records
 from service.consent.flow import purge_spent_flows
 from service.db import transaction
 from service.grants.store import expire_overdue_grants
+from service.models import BackgroundRun
 from service.provisioning.devices import watch_joined_devices
 from service.provisioning.upkeep import expire_overdue_requests, settle_stalled_mints
 from service.state import AppContext
@@ -97,7 +99,27 @@ async def run_job(context: AppContext, name: str) -> int:
         if not got:
             return 0
         with event_group():
-            return await job.run(context, session)
+            changed = await job.run(context, session)
+        await record_run(session, name, changed)
+        return changed
+
+
+async def record_run(session: AsyncSession, name: str, changed: int) -> None:
+    """Note the run in the job's own transaction: a run that failed is not a run."""
+    now = datetime.now(UTC)
+    await session.execute(
+        insert(BackgroundRun)
+        .values(job=name, last_run_at=now, rows_changed=changed)
+        .on_conflict_do_update(
+            index_elements=[BackgroundRun.job], set_={"last_run_at": now, "rows_changed": changed}
+        )
+    )
+
+
+async def last_runs(session: AsyncSession) -> dict[str, datetime]:
+    """When each job last ran to the end, on any replica."""
+    rows = await session.execute(select(BackgroundRun.job, BackgroundRun.last_run_at))
+    return {row.job: row.last_run_at for row in rows}
 
 
 class BackgroundWorker:

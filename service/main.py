@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from service import __version__
 from service.audit import routes as audit_routes
@@ -30,14 +31,19 @@ from service.tailscale.client import (
     TailscaleEndpoints,
 )
 from service.users import routes as user_routes
+from service.web import problem_catalogue as catalogue
+from service.web.docs_policy import DocsPolicy
 from service.web.errors import ERROR_CODES
 from service.web.openapi import document_problems
 from service.web.problem_pages import install_handlers
 
+DOCS_ASSETS = "/docs-assets"
 DESCRIPTION = """Provision Tailscale devices that carry a named person's identity.
 
 Callers authenticate with `Authorization: Bearer tsprov_…` keys made by `tsprov callers
-create`. Errors are `application/problem+json` (RFC 9457) with a stable `code`:
+create` (on this page: **Authorize**, then **Try it out**). Errors are
+`application/problem+json` (RFC 9457) with a stable `code`; each answer's `type` is a page
+here, `/problems/{code}`, saying what the code means and what to do:
 
 | code | meaning |
 |---|---|
@@ -133,15 +139,24 @@ def create_app(
             await worker.stop()
             await close_context(built)
 
-    app = FastAPI(
-        title="tsprov", version=__version__, description=api_description(), lifespan=lifespan
+    # The docs pages' scripts and styles are served by tsprov itself: a CDN is out of reach
+    # on a locked-down network, and /docs would be a blank page.
+    app = FastAPIOffline(
+        title="tsprov",
+        version=__version__,
+        description=api_description(),
+        lifespan=lifespan,
+        static_url=DOCS_ASSETS,
+        swagger_ui_parameters={"tryItOutEnabled": True, "displayRequestDuration": True},
     )
     if context is not None:
         app.state.context = context
     install_handlers(app)
+    app.add_middleware(DocsPolicy, paths=("/docs", "/redoc"))
     app.middleware("http")(observe_request)
     trace_app(app)
-    for router in (health, consent_routes, provisioning_routes, user_routes, audit_routes):
+    routers = (health, consent_routes, provisioning_routes, user_routes, audit_routes, catalogue)
+    for router in routers:
         app.include_router(router.router)
     document_problems(app)
     return app

@@ -288,3 +288,13 @@ class AuditLink(Base):
     )
     upstream_event_group_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = _now()
+
+
+class BackgroundRun(Base):
+    """When each background job last ran, on any replica: what ``tsprov status`` reports."""
+
+    __tablename__ = "background_run"
+
+    job: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    rows_changed: Mapped[int] = mapped_column(Integer)

@@ -64,7 +64,14 @@ EventFilter = Annotated[
     list[SearchTerm] | None,
     Query(description="TARGETTYPE.ACTION; repeatable", examples=["NODE.CREATE"]),
 ]
-UserIdFilter = Annotated[str | None, Query(pattern=USER_ID_PATTERN)]
+UserIdFilter = Annotated[
+    str | None,
+    Query(
+        pattern=USER_ID_PATTERN,
+        description="Only events about this user (required for a key limited to some users)",
+        examples=["alice@example.com"],
+    ),
+]
 
 
 async def audit_filter(
@@ -108,9 +115,13 @@ async def list_audit_events(
     session: SessionDep,
     caller: AuditCaller,
     window: AuditFilterDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="Events per page")] = 100,
+    cursor: Annotated[
+        str | None, Query(max_length=64, description="The previous page's `next_cursor`")
+    ] = None,
 ) -> AuditLogPage:
+    """Every change tsprov made and every refused attempt, shaped as Tailscale's
+    configuration log, with a hash chain to show nothing was edited."""
     await _limit_to_callers_users(context, request, caller, window)
     page = await query_audit(session, window, limit=limit, cursor=cursor)
     return AuditLogPage(
@@ -200,6 +211,7 @@ def _line(value: dict[str, Any]) -> bytes:
 async def verify_audit_events(
     session: SessionDep, context: ContextDep, caller: AdminCaller
 ) -> ChainReportOut:
+    """Walk the sealed chain and check every checkpoint's signature. Needs `admin`."""
     report = await verify_chain(session, signer=context.audit_signer)
     return ChainReportOut(**report.as_json())
 
@@ -225,9 +237,13 @@ def _decode_checkpoint_cursor(cursor: str) -> int:
 async def list_audit_checkpoints(
     session: SessionDep,
     caller: AuditCaller,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(max_length=16)] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="Checkpoints per page")] = 100,
+    cursor: Annotated[
+        str | None, Query(max_length=16, description="`next_cursor` of the previous page")
+    ] = None,
 ) -> CheckpointPage:
+    """Each checkpoint signs the chain's head (Ed25519): compare one kept elsewhere with
+    `tsprov audit verify --expect SEQ:HASH` to prove nothing at or before it was removed."""
     before = _decode_checkpoint_cursor(cursor) if cursor else None
     rows = await store.signed_checkpoints(session, before_position=before, limit=limit + 1)
     next_cursor = None

@@ -51,10 +51,14 @@ class AuditLogPage(BaseModel):
         }
     )  # fmt: skip
 
-    version: str
-    tailnet: str
-    logs: list[dict[str, Any]]
-    next_cursor: str | None
+    version: str = Field(description="The log format's version, as Tailscale's.")
+    tailnet: str = Field(description="The tailnet the events belong to.")
+    logs: list[dict[str, Any]] = Field(
+        description="The events, in time order, each shaped as Tailscale's configuration log."
+    )
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )
 
 
 class ChainReportOut(BaseModel):
@@ -70,12 +74,12 @@ class ChainReportOut(BaseModel):
         }
     )  # fmt: skip
 
-    ok: bool
+    ok: bool = Field(description="True when no event was edited, removed or reordered.")
     checked: int = Field(description="Sealed events walked and found sound")
     pending: int = Field(description="Events recorded but not yet sealed into the chain")
     checkpoint: int | None = Field(description="count of the newest signed checkpoint reached")
-    first_bad_event: str | None
-    reason: str | None
+    first_bad_event: str | None = Field(description="The first event that breaks the chain.")
+    reason: str | None = Field(description="How it breaks the chain.")
 
 
 EXAMPLE_CHECKPOINT: dict[str, Any] = {
@@ -92,12 +96,12 @@ class SignedCheckpointOut(BaseModel):
     """The chain's head after a sealing round, signed with Ed25519 over ``seq``, ``count``,
     ``hash`` and ``time`` as RFC 8785 JSON."""
 
-    seq: int
-    count: int
-    hash: str
-    time: str
-    key_id: str
-    signature: str
+    seq: int = Field(description="The seq of the event at the chain's head.")
+    count: int = Field(description="How many events the chain held, from its start.")
+    hash: str = Field(description="The head's chain hash, hex.")
+    time: str = Field(description="When the checkpoint was signed (RFC 3339).")
+    key_id: str = Field(description="Which signing key signed it.")
+    signature: str = Field(description="Ed25519 over seq, count, hash and time, hex.")
 
 
 class CheckpointPage(BaseModel):
@@ -105,5 +109,7 @@ class CheckpointPage(BaseModel):
         json_schema_extra={"examples": [{"items": [EXAMPLE_CHECKPOINT], "next_cursor": None}]}
     )
 
-    items: list[SignedCheckpointOut]
-    next_cursor: str | None
+    items: list[SignedCheckpointOut] = Field(description="Checkpoints on this page.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )

@@ -48,7 +48,8 @@ REFUSAL_PAGES = {
     IDENTITY_MISMATCH: (
         "Wrong Tailscale account",
         "You approved with a different Tailscale account than the one expected for this "
-        "request. Nothing was handed out; ask for a new link.",
+        "request, so nothing was handed out. Ask whoever sent the link for a new one, and "
+        "approve it signed in to Tailscale as the person the device is for.",
     ),
     IDENTITY_UNVERIFIED: (
         "Tailscale account not confirmed",

@@ -153,6 +153,21 @@ async def consume_flow(
     return ConsumedFlow(flow.id, flow.request_id, verifier)
 
 
+async def last_finished_request(session: AsyncSession, browser_id: str | None) -> uuid.UUID | None:
+    """The request whose consent this browser completed last, within the hour flows are kept."""
+    if not valid_browser_id(browser_id):
+        return None
+    return await session.scalar(
+        select(ConsentFlow.request_id)
+        .where(
+            ConsentFlow.browser_hash == lookup_digest(browser_id),
+            ConsentFlow.consumed_at > datetime.now(UTC) - FLOW_KEEP,
+        )
+        .order_by(ConsentFlow.consumed_at.desc())
+        .limit(1)
+    )
+
+
 def _open_verifier(
     key_ring: KeyRing, sealed: bytes | None, flow_id: uuid.UUID, request_id: uuid.UUID
 ) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -18,6 +18,7 @@ from service.consent.flow import (
     find_request_for_consent,
     start_flow,
 )
+from service.consent.result import result_page
 from service.db import transaction
 from service.provisioning.create import return_to_allowed
 from service.settings import Settings
@@ -29,9 +30,19 @@ from service.web.openapi import page_responses
 from service.web.pages import BROWSER_HEADERS, render_page
 
 router = APIRouter(tags=["consent (browser)"])
+
+
 # OAuth response parameters are printable ASCII (RFC 6749 appendix A); anything else is
 # refused before it can reach a query or the audit trail.
-QueryText = Annotated[str | None, Query(max_length=2048, pattern=r"^[\x20-\x7e]*$")]
+def oauth_parameter(description: str) -> Any:
+    """A parameter of Tailscale's redirect: printable ASCII, bounded."""
+    return Query(max_length=2048, pattern=r"^[\x20-\x7e]*$", description=description)
+
+
+Code = Annotated[str | None, oauth_parameter("The authorization code to exchange")]
+State = Annotated[str | None, oauth_parameter("The one-time state this flow was started with")]
+Error = Annotated[str | None, oauth_parameter("Why no code came (`access_denied`: declined)")]
+Issuer = Annotated[str | None, oauth_parameter("Who issued the answer (RFC 9207)")]
 
 
 def flow_cookie_name(settings: Settings) -> str:
@@ -85,8 +96,17 @@ async def authorize(
     context: ContextDep,
     session: SessionDep,
     key_ring: KeyRingDep,
-    token: Annotated[str, Query(alias="request", min_length=1, max_length=128)],
+    token: Annotated[
+        str,
+        Query(
+            alias="request",
+            min_length=1,
+            max_length=128,
+            description="The one-time token of a consent link (the `consent_url` a caller got)",
+        ),
+    ],
 ) -> HTMLResponse:
+    """The link a caller sends the person: a page naming who asks, for whom and until when."""
     settings = context.settings
     cookie = flow_cookie_name(settings)
     provisioning_request = await find_request_for_consent(session, token)
@@ -128,6 +148,7 @@ async def continue_to_tailscale(
     key_ring: KeyRingDep,
     form: Annotated[ConsentConfirmation, Form()],
 ) -> RedirectResponse:
+    """The confirmation page's button: goes on only with the page's token and its cookie."""
     settings = context.settings
     token, csrf_token = form.request, form.csrf_token
     provisioning_request = await find_request_for_consent(session, token)
@@ -175,11 +196,13 @@ async def callback(
     request: Request,
     context: ContextDep,
     key_ring: KeyRingDep,
-    code: QueryText = None,
-    state: QueryText = None,
-    error: QueryText = None,
-    iss: QueryText = None,
+    code: Code = None,
+    state: State = None,
+    error: Error = None,
+    iss: Issuer = None,
 ) -> HTMLResponse | RedirectResponse:
+    """Only Tailscale's consent screen sends browsers here, with `code` and `state` (or
+    `error`); the flow cookie must match the browser that opened the link."""
     browser_id = request.cookies.get(flow_cookie_name(context.settings))
     async with transaction(context.sessions) as session:
         consumed = await consume_flow(session, key_ring, state or "", browser_id)
@@ -193,8 +216,10 @@ async def callback(
             return render_page(
                 200,
                 "Consent declined",
-                "Nothing was shared. You may close this "
-                "window, or open the consent link again to approve.",
+                "Nothing was shared and no device was made.",
+                "Declined by mistake? Open the consent link again and approve. Did not expect "
+                "this request? Tell whoever sent you the link.",
+                tone="plain",  # not a failure, and not a success either
             )
         raise BrowserError(502, "Sign-in not completed", "Tailscale reported an error.")
     if not code:
@@ -222,11 +247,17 @@ async def _refuse(context: AppContext, reason: str) -> NoReturn:
     )
 
 
-@router.get("/done", summary="The page people land on after approving", response_class=HTMLResponse)
-async def done() -> HTMLResponse:
-    return render_page(
-        200,
-        "All set",
-        "Your approval was recorded. You can close this window and return to "
-        "the tool that sent you here.",
-    )
+@router.get(
+    "/done",
+    summary="The page people land on after approving",
+    response_class=HTMLResponse,
+    responses=page_responses(
+        {
+            200: "The approved request's user, device and next step; or, for a browser that "
+            "approved nothing in the last hour, a neutral page"
+        }
+    ),
+)
+async def done(request: Request, context: ContextDep, session: SessionDep) -> HTMLResponse:
+    """Reads the flow cookie the consent link set: only the browser that approved sees it."""
+    return await result_page(session, request.cookies.get(flow_cookie_name(context.settings)))

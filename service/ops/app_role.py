@@ -22,6 +22,7 @@ WORKING_TABLES = (
     "provisioning_request",
     "consent_flow",
     "idempotency_record",
+    "background_run",
 )
 # The service may append to the trail and read it, never rewrite or delete it. The sealer
 # runs as the service too: seals and signed checkpoints are rows of their own, appended.

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from service.audit.commands import ExpectationError
 from service.audit.signing import SigningKeyError
+from service.callers.commands import add_callers_parser
 from service.crypto.keyring import DecryptionError, KeyRingError
 from service.ops.app_role import AppRoleError
 from service.ops.devdb import DevDatabaseError
@@ -72,6 +73,7 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 
 def cmd_callers(args: argparse.Namespace) -> int:
     from service.callers import store as callers
+    from service.callers.commands import callers_listing
     from service.db import transaction
 
     async def work(sessions: Any) -> int:
@@ -86,16 +88,22 @@ def cmd_callers(args: argparse.Namespace) -> int:
                 await callers.revoke_caller(session, args.name)
                 print(f"revoked {args.name}")
             else:
-                for row in await callers.list_callers(session):
-                    state = "revoked" if row.revoked_at else "active"
-                    users = ",".join(row.user_patterns) or "*"
-                    print(f"{row.name}\t{state}\t{','.join(row.scopes)}\t{users}")
+                print(callers_listing(await callers.list_callers(session), as_json=args.json))
         return 0
 
     try:
         return _with_sessions(work)
     except callers.CallerError as exc:
         raise CommandError(str(exc)) from exc
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from service.ops.status import gather_status, render_status
+
+    settings = admin_settings()
+    status = _with_sessions(lambda sessions: gather_status(settings, sessions))
+    print(render_status(status, as_json=args.json))
+    return 0 if status.ready else 1
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -155,19 +163,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="alembic upgrade head").set_defaults(func=cmd_migrate)
+    status = sub.add_parser(
+        "status",
+        help="version, database, readiness, requests by status, the background loop's last run",
+        description="What a deployment is doing, read from its database and settings. "
+        "Exits 1 when it is not ready.",
+    )
+    status.add_argument("--json", action="store_true", help="print JSON instead of text")
+    status.set_defaults(func=cmd_status)
     sandbox = sub.add_parser("sandbox", help="run the Tailscale sandbox alone")
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8088)
+    sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    sandbox.add_argument("--port", type=int, default=8088, help="port to listen on; default 8088")
     sandbox.set_defaults(func=cmd_local)
     dev = sub.add_parser("dev", help="everything on one machine, with a walkthrough")
-    dev.add_argument("--port", type=int, default=8000)
-    dev.add_argument("--sandbox-port", type=int, default=8088)
+    dev.add_argument("--port", type=int, default=8000, help="tsprov's port; default 8000")
+    dev.add_argument(
+        "--sandbox-port", type=int, default=8088, help="the sandbox's port; default 8088"
+    )
+    dev.add_argument(
+        "--log-level",
+        choices=["info", "debug"],
+        default="info",
+        help="info (default): what people and callers did; debug: also the background "
+        "loop's polling of the sandbox",
+    )
     dev.set_defaults(func=cmd_local)
-    _add_callers(sub)
+    add_callers_parser(sub, cmd_callers)
     keys = sub.add_parser("keys", help="encryption key ring")
     keys_sub = keys.add_subparsers(dest="action", required=True)
     generate = keys_sub.add_parser("generate", help="print a new key-ring entry")
-    generate.add_argument("--key-id", default=None)
+    generate.add_argument(
+        "--key-id",
+        default=None,
+        help="the entry's id: 1-32 letters, digits, '_' or '-'; default: k and 8 random hex digits",
+    )
     generate.add_argument(
         "--signing", action="store_true", help="print a new audit signing key (Ed25519) instead"
     )
@@ -185,19 +214,6 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub.add_parser("prune", help="delete events past retention, keeping a checkpoint")
     audit.set_defaults(func=cmd_audit)
     return parser
-
-
-def _add_callers(sub: Any) -> None:
-    callers = sub.add_parser("callers", help="caller API keys")
-    callers_sub = callers.add_subparsers(dest="action", required=True)
-    create = callers_sub.add_parser("create", help="create a caller; prints its key last")
-    create.add_argument("name")
-    create.add_argument("--scope", action="append", required=True)
-    create.add_argument("--users", nargs="+", default=[])
-    callers_sub.add_parser("list", help="list callers")
-    revoke = callers_sub.add_parser("revoke", help="revoke a caller's key")
-    revoke.add_argument("name")
-    callers.set_defaults(func=cmd_callers)
 
 
 # Failures an operator can act on: reported as one line, never as a traceback.

@@ -42,6 +42,7 @@ METRICS_EXAMPLE = "\n".join(
     responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
 )
 async def healthz() -> dict[str, str]:
+    """For a liveness probe: restart the process if this stops answering."""
     return {"status": "ok"}
 
 
@@ -57,6 +58,7 @@ async def healthz() -> dict[str, str]:
     },
 )
 async def readyz(context: ContextDep) -> JSONResponse:
+    """For a readiness probe: send traffic here only while this answers 200."""
     checks = {
         "database": await _database_answers(context),
         "encryption_keys": context.key_ring is not None,
@@ -84,5 +86,6 @@ async def _database_answers(context: ContextDep) -> bool:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {"example": METRICS_EXAMPLE}}}},
 )
 async def metrics(context: ContextDep) -> Response:
+    """Request counts and latencies by route template, and upstream failures by code."""
     await refresh_scrape_gauges(context)
     return Response(generate_latest(context.metrics.registry), media_type=CONTENT_TYPE_LATEST)

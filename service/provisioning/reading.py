@@ -16,13 +16,14 @@ from service.crypto.keyring import KeyRing
 from service.grants.store import grants_by_id, load_grant
 from service.models import ConsentGrant, ProvisioningRequest
 from service.provisioning.create import consent_url
+from service.provisioning.failures import request_failure
 from service.provisioning.schemas import (
     DeviceSummary,
     GrantSummary,
     ProvisioningRequestOut,
     ProvisioningRequestPage,
 )
-from service.provisioning.status import RequestStatus
+from service.provisioning.status import FINAL_STATUSES, RequestStatus
 from service.provisioning.store import load_request, owner_of, page_for_user
 from service.settings import Settings
 from service.state import AppContext
@@ -54,7 +55,7 @@ def request_out(
         key_expires_at=request.key_expires_at,
         grant=GrantSummary(mode=grant.mode, login_name=grant.login_name) if grant else None,
         device=device,
-        failure_reason=request.failure_reason,
+        failure=request_failure(request),
         created_by=request.created_by,
         created_at=request.created_at,
         updated_at=request.updated_at,
@@ -88,6 +89,8 @@ async def wait_for_change(
     context: AppContext, key_ring: KeyRing, out: ProvisioningRequestOut, wait_seconds: int
 ) -> ProvisioningRequestOut:
     """Hold the answer until the status changes (on any replica) or the wait runs out."""
+    if out.status in FINAL_STATUSES:
+        return out  # nothing can change any more: waiting would only delay the answer
     first_status = out.status
     deadline = time.monotonic() + wait_seconds
     with context.notifier.watch(out.id) as changed:

@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from service.audit.events import caller_actor
@@ -45,7 +45,22 @@ router = APIRouter(prefix="/v1", tags=["provisioning requests"])
 # control character has no business in it.
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$"),
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Any printable string: a retry with the same key and body gets the first "
+        "answer again instead of acting twice.",
+        examples=["create-devbox-42-1"],
+    ),
+]
+RequestId = Annotated[
+    uuid.UUID,
+    Path(
+        description="The provisioning request's id.",
+        examples=["3c9a4b1e-8f2d-4e6a-b5c7-1d0e9f8a7b6c"],
+    ),
 ]
 CLAIM_REPLAY_WINDOW = timedelta(minutes=5)
 NO_STORE = {"Cache-Control": "no-store"}
@@ -86,6 +101,8 @@ async def create_request(
     caller: ProvisionCaller,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    """Store the request and answer with its `consent_url` to send the user (201,
+    `awaiting_consent`), or `ready` at once when a reusable grant of the user's is live."""
     actor = caller_actor(caller.id, caller.name)
 
     async def create() -> Answer:
@@ -114,13 +131,24 @@ async def create_request(
     ),
 )
 async def get_request(
-    request_id: uuid.UUID,
+    request_id: RequestId,
     request: Request,
     context: ContextDep,
     key_ring: KeyRingDep,
     caller: ReadCaller,
-    wait_seconds: Annotated[int, Query(ge=0, le=30)] = 0,
+    wait_seconds: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=30,
+            description="Long-poll: hold the answer until the status changes, up to this many "
+            "seconds. A request that has ended answers at once.",
+            examples=[10],
+        ),
+    ] = 0,
 ) -> ProvisioningRequestOut:
+    """Where the request stands; `failure` says why one ended `failed`, `expired` or
+    `cancelled`."""
     await ensure_user_allowed(
         context, request, caller, await request_owner(context.sessions, request_id)
     )
@@ -139,10 +167,16 @@ async def list_requests(
     context: ContextDep,
     key_ring: KeyRingDep,
     caller: ReadCaller,
-    status: RequestStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    status: Annotated[
+        RequestStatus | None, Query(description="Only requests in this status.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="Requests per page.")] = 100,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=200, description="The previous page's `next_cursor`."),
+    ] = None,
 ) -> ProvisioningRequestPage:
+    """Newest first, a page at a time."""
     return await list_user_requests(context, key_ring, user_id, status, limit, cursor)
 
 
@@ -169,13 +203,15 @@ async def list_requests(
     ),
 )
 async def claim(
-    request_id: uuid.UUID,
+    request_id: RequestId,
     request: Request,
     context: ContextDep,
     key_ring: KeyRingDep,
     caller: ProvisionCaller,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    """The auth key and the `tailscale up` line that uses it, once the user approved. It is
+    handed out once; send an `Idempotency-Key` so a lost answer can be asked for again."""
     await ensure_user_allowed(
         context, request, caller, await request_owner(context.sessions, request_id)
     )
@@ -205,8 +241,9 @@ async def claim(
     responses=problem_responses("not_found", "validation_failed", "conflict"),
 )
 async def cancel(
-    request_id: uuid.UUID, request: Request, context: ContextDep, caller: ProvisionCaller
+    request_id: RequestId, request: Request, context: ContextDep, caller: ProvisionCaller
 ) -> Response:
+    """Only a request still `awaiting_consent` or `ready` can be cancelled."""
     owner = await request_owner(context.sessions, request_id)
     await ensure_user_allowed(context, request, caller, owner)
     await cancel_request(context.sessions, caller_actor(caller.id, caller.name), request_id)

@@ -19,3 +19,7 @@ class RequestStatus(StrEnum):
 OPEN_STATUSES = frozenset({RequestStatus.AWAITING_CONSENT, RequestStatus.READY})
 # Its key went out: a second claim is "already claimed", not "not ready".
 HANDED_OUT_STATUSES = frozenset({RequestStatus.CLAIMED, RequestStatus.JOINED})
+# Nothing moves a request on from these: a long-poll on one answers at once.
+FINAL_STATUSES = frozenset(
+    {RequestStatus.JOINED, RequestStatus.EXPIRED, RequestStatus.CANCELLED, RequestStatus.FAILED}
+)

@@ -25,6 +25,15 @@ async def insert_request(session: AsyncSession, request: ProvisioningRequest) ->
     await session.flush()
 
 
+async def count_by_status(session: AsyncSession) -> dict[RequestStatus, int]:
+    """How many requests are in each status (every status named, zero included)."""
+    rows = await session.execute(
+        select(ProvisioningRequest.status, func.count()).group_by(ProvisioningRequest.status)
+    )
+    counted: dict[RequestStatus, int] = {row[0]: row[1] for row in rows}
+    return {status: counted.get(status, 0) for status in RequestStatus}
+
+
 async def load_request(
     session: AsyncSession, request_id: uuid.UUID, *, lock: bool = False
 ) -> ProvisioningRequest:

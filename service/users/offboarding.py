@@ -10,6 +10,7 @@ from service.db import transaction
 from service.grants.status import GrantStatus
 from service.grants.store import lock_live_grants, set_grant_status
 from service.models import ProvisioningRequest
+from service.provisioning.failures import USER_OFFBOARDED
 from service.provisioning.status import RequestStatus
 from service.provisioning.store import lock_open_requests, provisioned_devices
 from service.provisioning.transitions import change_status
@@ -35,6 +36,7 @@ async def offboard_user(
         requests = await lock_open_requests(session, user_id)
         grants = await lock_live_grants(session, user_id)
         for request in requests:
+            request.failure_reason = USER_OFFBOARDED
             await change_status(
                 session,
                 request,

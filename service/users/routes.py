@@ -26,6 +26,7 @@ router = APIRouter(prefix="/v1/users", tags=["users, grants and devices"])
 async def update_user(
     user_id: UserId, body: UserUpdate, session: SessionDep, caller: AdminCaller
 ) -> UserOut:
+    """Set the Tailscale login a person must approve as (and a display name). Needs `admin`."""
     actor = caller_actor(caller.id, caller.name)
     await put_user(session, actor, user_id, body, origin=ORIGIN_API)
     return await user_with_grants(session, user_id)
@@ -38,6 +39,7 @@ async def update_user(
     responses=problem_responses("not_found", "validation_failed"),
 )
 async def get_user(user_id: UserId, session: SessionDep, caller: ReadCaller) -> UserOut:
+    """The person and their consents' metadata; tokens never leave tsprov."""
     return await user_with_grants(session, user_id)
 
 
@@ -51,8 +53,12 @@ async def offboard(
     user_id: UserId,
     context: ContextDep,
     caller: AdminCaller,
-    delete_devices: Annotated[bool, Query()] = False,
+    delete_devices: Annotated[
+        bool, Query(description="Also delete their provisioned devices at Tailscale.")
+    ] = False,
 ) -> OffboardOut:
+    """Revoke every consent (tokens wiped) and cancel open requests first, then delete the
+    devices if asked. Needs `admin`; safe to repeat."""
     actor = caller_actor(caller.id, caller.name)
     return await offboard_user(context, actor, user_id, delete_devices=delete_devices)
 
@@ -64,6 +70,8 @@ async def offboard(
     responses=problem_responses("validation_failed", *UPSTREAM_FAILURES),
 )
 async def list_devices(user_id: UserId, context: ContextDep, caller: ReadCaller) -> DevicePage:
+    """Each device that joined with a key tsprov handed out, with Tailscale's live view of it
+    when an observer credential is set."""
     return await list_user_devices(context, user_id)
 
 
@@ -81,5 +89,6 @@ async def list_devices(user_id: UserId, context: ContextDep, caller: ReadCaller)
 async def remove_device(
     user_id: UserId, node_id: NodeId, context: ContextDep, caller: AdminCaller
 ) -> Response:
+    """Remove the device from the tailnet. Needs `admin`."""
     await remove_user_device(context, caller_actor(caller.id, caller.name), user_id, node_id)
     return Response(status_code=204)

@@ -1,13 +1,18 @@
-"""Field types every API body shares: user ids, names, free text that stays one line."""
+"""Field types every API body and path shares: user ids, names, free text that stays one line."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 USER_ID_PATTERN = r"^[A-Za-z0-9._@+-]{1,128}$"
-UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
+UserId = Annotated[
+    str,
+    StringConstraints(pattern=USER_ID_PATTERN),
+    Path(description="The person's id, as callers name them.", examples=["alice@example.com"]),
+]
 Hostname = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 ]
@@ -23,7 +28,11 @@ DisplayName = Annotated[str, StringConstraints(pattern=rf"^[^{UNPRINTABLE}]{{1,2
 # Audit filters and Tailscale ids: bounded and printable, so no NUL or control character
 # reaches a query and no megabyte of input is matched against every row.
 SearchTerm = Annotated[str, StringConstraints(pattern=rf"^[^{UNPRINTABLE}]{{1,320}}$")]
-NodeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
+NodeId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,128}$"),
+    Path(description="Tailscale's stable node id.", examples=["nA1b2C3CNTRL"]),
+]
 
 
 class StrictBody(BaseModel):

@@ -107,8 +107,28 @@ def _html_page(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
+BEARER_SCHEME = {
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A caller key, `tsprov_…`, from `tsprov callers create`.",
+    }
+}
+
+
+def declare_bearer_auth(schema: dict[str, Any]) -> None:
+    """Mark every operation that can answer 401 as taking the bearer key, so the docs'
+    "Authorize" sends it; the key is read by a dependency FastAPI cannot see into."""
+    schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(BEARER_SCHEME)
+    for methods in schema.get("paths", {}).values():
+        for operation in methods.values():
+            if "401" in operation.get("responses", {}):
+                operation["security"] = [{"bearerAuth": []}]
+
+
 def document_problems(app: FastAPI) -> None:
-    """Put the ``Problem`` schema that routes' error entries refer to into the OpenAPI document.
+    """Put the ``Problem`` schema that routes' error entries refer to into the OpenAPI document,
+    and the bearer scheme the caller routes take.
 
     FastAPI only collects models a route returns, and problem+json answers come from handlers.
     """
@@ -120,6 +140,7 @@ def document_problems(app: FastAPI) -> None:
         schema = build()
         schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
         _show_html_pages(schema)
+        declare_bearer_auth(schema)
         return schema
 
     # FastAPI's documented way to extend the generated document is to replace this method.

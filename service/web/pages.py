@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
+from typing import Literal
 
 from fastapi.responses import HTMLResponse
 
@@ -27,14 +28,17 @@ body{{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1f23
 main{{max-width:34rem;margin:12vh auto;padding:2rem;background:#fff;border-radius:12px;
 box-shadow:0 1px 3px rgba(0,0,0,.12)}}
 h1{{font-size:1.4rem;margin:0 0 .75rem}} p{{margin:.5rem 0}} .ok{{color:#1a7f37}}
-.bad{{color:#cf222e}} .ask{{color:#0969da}}
+.bad{{color:#cf222e}} .plain{{color:#1f2328}} .ask{{color:#0969da}}
+h2{{font-size:1rem;margin:1.25rem 0 .25rem}}
+code{{font:14px ui-monospace,monospace;background:#f6f7f9;padding:0 .2rem;border-radius:4px}}
 dl{{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:1rem 0}}
 dt{{color:#59636e}} dd{{margin:0;word-break:break-word}}
 button{{font:inherit;padding:.6rem 1.2rem;border:0;border-radius:8px;background:#0969da;
 color:#fff;cursor:pointer}} button:focus{{outline:3px solid #54aeff;outline-offset:2px}}
 </style></head>
-<body><main><h1 class="{tone}">{title}</h1><p>{message}</p>{facts}{form}</main></body></html>
+<body><main><h1 class="{tone}">{title}</h1>{paragraphs}</main></body></html>
 """
+Tone = Literal["ok", "bad", "plain", "ask"]
 
 
 @dataclass(frozen=True)
@@ -52,19 +56,17 @@ def render_page(
     status: int,
     title: str,
     message: str,
-    *,
+    *more: str,
+    tone: Tone | None = None,
     facts: Sequence[tuple[str, str]] = (),
     form: PageForm | None = None,
-    tone: str | None = None,
 ) -> HTMLResponse:
-    chosen_tone = tone or ("ok" if status < 400 else "bad")
-    body = _TEMPLATE.format(
-        title=escape(title),
-        message=escape(message),
-        tone=chosen_tone,
-        facts=_facts_html(facts),
-        form=_form_html(form) if form else "",
-    )
+    """A page of paragraphs, then facts and a button when given; the title is green for
+    success, red for a failure."""
+    chosen = tone or ("ok" if status < 400 else "bad")
+    paragraphs = "".join(f"<p>{escape(text)}</p>" for text in (message, *more))
+    paragraphs += _facts_html(facts) + (_form_html(form) if form else "")
+    body = _TEMPLATE.format(title=escape(title), paragraphs=paragraphs, tone=chosen)
     headers = dict(BROWSER_HEADERS)
     if form is not None and form.redirect_origins:
         targets = " ".join(form.redirect_origins)
@@ -72,6 +74,15 @@ def render_page(
             "form-action 'self'", f"form-action 'self' {targets}"
         )
     return HTMLResponse(body, status_code=status, headers=headers)
+
+
+def render_sections(status: int, title: str, sections: dict[str, str]) -> HTMLResponse:
+    """A reference page: a neutral title, then headed paragraphs."""
+    paragraphs = "".join(
+        f"<h2>{escape(heading)}</h2><p>{escape(text)}</p>" for heading, text in sections.items()
+    )
+    body = _TEMPLATE.format(title=escape(title), paragraphs=paragraphs, tone="plain")
+    return HTMLResponse(body, status_code=status, headers=BROWSER_HEADERS)
 
 
 def _facts_html(facts: Sequence[tuple[str, str]]) -> str:

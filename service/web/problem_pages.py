@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
+from http import HTTPStatus
 from typing import Any, Literal, cast
 
 from fastapi import FastAPI, Request
@@ -41,7 +42,8 @@ def problem_response(error: ProblemError) -> JSONResponse:
 
 
 def _is_browser(request: Request) -> bool:
-    return request.url.path in ("/authorize", "/callback", "/done")
+    path = request.url.path
+    return path in ("/authorize", "/callback", "/done") or path.startswith("/problems/")
 
 
 def _safe_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -59,27 +61,49 @@ async def _on_problem(request: Request, exc: Exception) -> Response:
     return problem_response(error)
 
 
+def _json_syntax_error(exc: RequestValidationError) -> str | None:
+    """Where a body that is not JSON at all broke off, as a person counts lines; else None."""
+    for error in exc.errors():
+        position = (error.get("loc") or ("",))[-1]
+        if error.get("type") == "json_invalid" and isinstance(position, int):
+            text = exc.body if isinstance(exc.body, str) else ""
+            line = text.count("\n", 0, position) + 1
+            column = position - text.rfind("\n", 0, position)
+            return f"the body is not valid JSON (line {line}, column {column})"
+    return None
+
+
 async def _on_validation(request: Request, exc: Exception) -> Response:
     invalid = cast(RequestValidationError, exc)
     if _is_browser(request):
         return render_page(400, "Invalid link", "This link is incomplete or malformed.")
+    syntax = _json_syntax_error(invalid)
+    if syntax is not None:
+        # The body is never echoed: only where it broke off.
+        errors = [{"loc": ["body"], "msg": syntax}]
+        return problem_response(
+            ValidationFailed(f"{syntax[0].upper()}{syntax[1:]}.", extra={"errors": errors})
+        )
     errors = _safe_errors(invalid)
     return problem_response(ValidationFailed("The request is invalid.", extra={"errors": errors}))
 
 
 async def _on_http(request: Request, exc: Exception) -> Response:
     http_error = cast(HTTPException, exc)
-    kind = _HTTP_PROBLEMS.get(http_error.status_code, ProblemError)
+    status = http_error.status_code
+    kind = _HTTP_PROBLEMS.get(status, ProblemError)
     headers = dict(http_error.headers or {})
-    if http_error.status_code == 405:
+    if status == 405:
         headers["Allow"] = _allowed_methods(request)
     if _is_browser(request):
-        page = render_page(http_error.status_code, kind.title, str(http_error.detail))
+        page = render_page(status, HTTPStatus(status).phrase, str(http_error.detail))
         page.headers.update(headers)
         return page
     error = kind(str(http_error.detail), headers=headers)
-    # Starlette's own 4xx answers (a body it could not read, say) keep their status.
-    error.status = http_error.status_code
+    if error.status != status:
+        # Starlette's own 4xx answers (a body it could not read, say) keep their status,
+        # and a title that names it rather than the generic class's.
+        error.status, error.title = status, HTTPStatus(status).phrase
     return problem_response(error)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
@@ -90,14 +92,17 @@ def test_callers_create_prints_the_key_last_and_list_never_shows_it(
     assert key.strip() == key
     assert " " not in key
 
-    listed = run_tsprov("callers", "list", TSPROV_DATABASE_URL=cli_database)
-    assert listed.returncode == 0, listed.stderr
-    row = next(line for line in listed.stdout.splitlines() if line.startswith("cli-reporting\t"))
-    _, state, scopes, users = row.split("\t")
-    assert (state, users) == ("active", "*@eng.example.com")
-    assert set(scopes.split(",")) == {"read", "audit"}
-    assert key not in listed.stdout
-    assert key.removeprefix("tsprov_") not in listed.stdout
+    for listing in (["--json"], []):
+        listed = run_tsprov("callers", "list", *listing, TSPROV_DATABASE_URL=cli_database)
+        assert listed.returncode == 0, listed.stderr
+        assert key not in listed.stdout
+        assert key.removeprefix("tsprov_") not in listed.stdout
+    rows = json.loads(
+        run_tsprov("callers", "list", "--json", TSPROV_DATABASE_URL=cli_database).stdout
+    )
+    row = next(row for row in rows if row["name"] == "cli-reporting")
+    assert (row["state"], row["users"]) == ("active", ["*@eng.example.com"])
+    assert set(row["scopes"]) == {"read", "audit"}
 
 
 def test_creating_a_caller_twice_is_one_line(run_tsprov: RunTsprov, cli_database: str) -> None:

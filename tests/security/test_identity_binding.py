@@ -46,7 +46,7 @@ async def expect_torn_down(
 ) -> None:
     """Failed, every grant revoked, the other open request back to consent with a new link."""
     after = await ids.read(request_id)
-    assert (after["status"], after["failure_reason"]) == ("failed", "identity_mismatch")
+    assert (after["status"], after["failure"]["code"]) == ("failed", "identity_mismatch")
     assert all(grant["status"] == "revoked" for grant in await ids.grants(user))
     renewed = await ids.read(other["id"])
     assert renewed["status"] == "awaiting_consent"
@@ -82,7 +82,7 @@ async def test_item_32_a_consent_by_another_login_never_yields_a_key(
         await expect_torn_down(ids, user, request["id"], other)
     else:
         after = await ids.read(request["id"])
-        assert (after["status"], after["failure_reason"]) == ("failed", "identity_unverified")
+        assert (after["status"], after["failure"]["code"]) == ("failed", "identity_unverified")
         assert again.json()["code"] == "identity_unverified"
         assert "users:read" in again.json()["detail"]
     # The key went nowhere, and is gone wherever the observer may delete a user's key.
@@ -216,7 +216,7 @@ async def test_item_33_the_login_template_names_the_expected_login(
     assert (await consent_and_claim(ids, matching, "once")).status_code == 200
     foreign = await ids.create("carol", None)
     assert (await consent_and_claim(ids, foreign, "once")).status_code == 403
-    assert (await ids.read(foreign["id"]))["failure_reason"] == "identity_mismatch"
+    assert (await ids.read(foreign["id"]))["failure"]["code"] == "identity_mismatch"
 
 
 def test_item_32_production_defaults_to_before_handout_and_refuses_off() -> None:

@@ -26,6 +26,7 @@ OWNERS: dict[str, str] = {
     "consent_grant": "grants/store.py",
     "provisioning_request": "provisioning/store.py",
     "consent_flow": "consent/flow.py",
+    "background_run": "jobs.py",
     "audit_event": "audit/store.py",
     "audit_checkpoint": "audit/store.py",
     "audit_link": "audit/store.py",
