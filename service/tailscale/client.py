@@ -139,7 +139,9 @@ class TailscaleClient:
             "redirect_uri": redirect_uri,
             "code_verifier": code_verifier,
         }
-        return await self._token_request(form, SINGLE_USE, secrets=(code, code_verifier))
+        return await self._token_request(
+            form, SINGLE_USE, secrets=(code, code_verifier), redeeming=True
+        )
 
     async def refresh(self, refresh_token: SecretStr) -> TokenGrant:
         """Redeem a refresh token, resending at most once after an answer was lost."""
@@ -150,7 +152,7 @@ class TailscaleClient:
             "client_id": self._app.client_id,
             "client_secret": self._app.client_secret.get_secret_value(),
         }
-        return await self._token_request(form, REFRESH, secrets=(value,))
+        return await self._token_request(form, REFRESH, secrets=(value,), redeeming=True)
 
     async def create_auth_key(
         self,
@@ -199,7 +201,12 @@ class TailscaleClient:
         return wire.object_list(response.body, "logs")
 
     async def _token_request(
-        self, form: dict[str, str], replay: Replay, *, secrets: Sequence[str] = ()
+        self,
+        form: dict[str, str],
+        replay: Replay,
+        *,
+        secrets: Sequence[str] = (),
+        redeeming: bool = False,
     ) -> TokenGrant:
         # Client authentication as form fields (client_secret_post), as Tailscale expects.
         headers = {"Accept": "application/json"}
@@ -209,7 +216,7 @@ class TailscaleClient:
         response = await self._upstream.call(request, replay)
         if 400 <= response.status < 500:
             hidden = (*secrets, form["client_secret"])
-            raise wire.token_error(response.status, response.body, hidden)
+            raise wire.token_error(response.status, response.body, hidden, redeeming=redeeming)
         wire.expect_success(response.status)
         return wire.token_grant(response.body, self._identity_path)
 
