@@ -25,6 +25,7 @@ from service.consent.flow import purge_spent_flows
 from service.db import transaction
 from service.grants.store import expire_overdue_grants
 from service.provisioning.devices import watch_joined_devices
+from service.provisioning.followup import follow_up_joined_devices
 from service.provisioning.upkeep import expire_overdue_requests, settle_stalled_mints
 from service.state import AppContext
 
@@ -71,6 +72,7 @@ JOBS: dict[str, BackgroundJob] = {
     "settle_pending_mints": BackgroundJob(4, settle_pending_mints),
     "watch_joined_devices": BackgroundJob(5, watch_joined_devices, every_ticks=2),
     "link_to_tailscale_log": BackgroundJob(6, link_to_tailscale_log, every_ticks=12),
+    "follow_up_joined_devices": BackgroundJob(7, follow_up_joined_devices, every_ticks=2),
 }
 JOB_LOCK_BASE = 0x7473_7072_6F76_1000
 

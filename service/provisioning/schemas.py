@@ -42,6 +42,11 @@ class DeviceSummary(BaseModel):
     name: str | None
     user: str | None
     joined_at: datetime | None
+    authorized: bool | None = Field(
+        default=None,
+        description="False while the device waits for approval in a tailnet that requires "
+        "it; null when not known.",
+    )
 
 
 class ProvisioningRequestOut(BaseModel):
