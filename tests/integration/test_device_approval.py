@@ -2,57 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from tests.conftest import bearer
 from tests.helpers.browser import Browser
+from tests.helpers.joined_devices import events, provision, until, until_events
 from tests.helpers.stack import SANDBOX_ADMIN
-from tests.helpers.steps import claim_and_join, create_request, new_user
-
-EVERYTHING = {"start": "2000-01-01T00:00:00Z", "end": "2100-01-01T00:00:00Z"}
-Check = Callable[[dict[str, Any]], bool]
-
-
-async def until(api: httpx.AsyncClient, key: str, request_id: str, check: Check) -> dict[str, Any]:
-    """The request once ``check`` holds; the background jobs run every few tenths of a second."""
-    for _ in range(150):
-        answer = await api.get(f"/v1/provisioning-requests/{request_id}", headers=bearer(key))
-        body: dict[str, Any] = answer.json()
-        if check(body):
-            return body
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"never reached: {body}")
 
 
 def joined(body: dict[str, Any]) -> bool:
     return body["status"] == "joined" and body["device"]["authorized"] is not None
-
-
-async def provision(
-    api: httpx.AsyncClient,
-    sandbox: httpx.AsyncClient,
-    browser: Browser,
-    key: str,
-    **body: Any,
-) -> tuple[str, str, str]:
-    """Consent, claim and join; (user, request id, node id)."""
-    user, hostname = new_user(), f"ap-{uuid.uuid4().hex[:8]}"
-    request = await create_request(api, key, user, hostname=hostname, **body)
-    await browser.consent(request["consent_url"], login="alice@example.com")
-    device = await claim_and_join(api, sandbox, key, request["id"], hostname)
-    return user, request["id"], device["nodeId"]
-
-
-async def events(api: httpx.AsyncClient, key: str, user: str, name: str) -> list[dict[str, Any]]:
-    params = {**EVERYTHING, "user_id": user, "event": name}
-    trail = await api.get("/v1/audit", params=params, headers=bearer(key))
-    logs: list[dict[str, Any]] = trail.json()["logs"]
-    return logs
 
 
 async def upstream_authorized(sandbox: httpx.AsyncClient, node_id: str) -> bool:
@@ -80,7 +40,7 @@ async def test_a_waiting_device_shows_until_an_admin_approves_it(
     user, request_id, node_id = await provision(api, sandbox, browser, caller_key)
     body = await until(api, caller_key, request_id, joined)
     assert body["device"]["authorized"] is False
-    [waiting] = await until_events(api, caller_key, user, "NODE.UPDATE")
+    [waiting] = await until_events(api, caller_key, user, "NODE.UPDATE", "AUTHORIZED")
     assert "waits for approval" in waiting["actionDetails"]
     assert not await upstream_authorized(sandbox, node_id)
 
@@ -127,14 +87,3 @@ async def test_a_402_on_approval_fails_the_request_clearly(
     [failure] = await events(api, caller_key, user, "FAILED_REQUEST.UPDATE")
     assert "(402)" in failure["error"]
     assert not await upstream_authorized(sandbox, node_id)
-
-
-async def until_events(
-    api: httpx.AsyncClient, key: str, user: str, name: str
-) -> list[dict[str, Any]]:
-    for _ in range(150):
-        found = await events(api, key, user, name)
-        if found:
-            return found
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"no {name} event for {user}")
