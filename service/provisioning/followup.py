@@ -15,6 +15,7 @@ row lock, and only for a request still joined. A device linked as someone else's
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -60,17 +61,29 @@ async def follow_up_joined_devices(context: AppContext, session: AsyncSession) -
     if not waiting:
         return 0
     listed = {device.node_id: device for device in await context.tailscale.list_devices()}
-    answers: list[tuple[ProvisioningRequest, Device, _Outcome]] = []
+    # Ids copied now: locking re-reads each row into the very objects read above.
+    answers: list[tuple[uuid.UUID, str, Device | None, _Outcome]] = []
     for request in waiting:
-        device = listed.get(request.device_node_id or "")
-        if device is not None:
-            answers.append((request, device, await _ask_tailscale(context, request, device)))
+        node_id = request.device_node_id or ""
+        device = listed.get(node_id)
+        outcome = await _ask_tailscale(context, request, device) if device else _Outcome()
+        answers.append((request.id, node_id, device, outcome))
     changed = 0
-    for request, device, outcome in answers:
-        locked = await lock_joined_to_follow_up(session, request.id, since)
-        if locked is not None and locked.device_node_id == device.node_id:
+    for request_id, node_id, device, outcome in answers:
+        locked = await lock_joined_to_follow_up(session, request_id, since)
+        if locked is None or locked.device_node_id != node_id:
+            continue
+        if device is None:
+            _forget_deleted_device(locked)
+        else:
             changed += await _record(session, locked, device, outcome)
     return changed
+
+
+def _forget_deleted_device(request: ProvisioningRequest) -> None:
+    """Deleted at Tailscale: nothing to follow up, and its approval is no longer known."""
+    request.device_followed_up_at = datetime.now(UTC)
+    request.device_authorized = None
 
 
 async def _ask_tailscale(

@@ -15,6 +15,10 @@ def joined(body: dict[str, Any]) -> bool:
     return body["status"] == "joined" and body["device"]["authorized"] is not None
 
 
+def approved(body: dict[str, Any]) -> bool:
+    return body["device"] is not None and body["device"]["authorized"] is True
+
+
 async def upstream_authorized(sandbox: httpx.AsyncClient, node_id: str) -> bool:
     device = await sandbox.get(f"/api/v2/device/{node_id}", headers=SANDBOX_ADMIN)
     return bool(device.json()["authorized"])
@@ -49,10 +53,10 @@ async def test_a_waiting_device_shows_until_an_admin_approves_it(
         f"/api/v2/device/{node_id}/authorized", json=approve, headers=SANDBOX_ADMIN
     )
     assert answer.status_code == 200
-    body = await until(api, caller_key, request_id, lambda b: b["device"]["authorized"])
+    body = await until(api, caller_key, request_id, approved)
     assert body["status"] == "joined"
-    [approved] = await until_events(api, caller_key, user, "NODE.APPROVE")
-    assert "approved at Tailscale" in approved["actionDetails"]
+    [event] = await until_events(api, caller_key, user, "NODE.APPROVE")
+    assert "approved at Tailscale" in event["actionDetails"]
 
 
 async def test_tsprov_approves_a_device_the_caller_asked_preauthorized(
@@ -62,13 +66,11 @@ async def test_tsprov_approves_a_device_the_caller_asked_preauthorized(
     user, request_id, node_id = await provision(
         api, sandbox, browser, caller_key, preauthorized=True
     )
-    body = await until(
-        api, caller_key, request_id, lambda b: b["device"] and b["device"]["authorized"]
-    )
+    body = await until(api, caller_key, request_id, approved)
     assert body["status"] == "joined"
     assert await upstream_authorized(sandbox, node_id)
-    [approved] = await until_events(api, caller_key, user, "NODE.APPROVE")
-    assert "approved by tsprov" in approved["actionDetails"]
+    [event] = await until_events(api, caller_key, user, "NODE.APPROVE")
+    assert "approved by tsprov" in event["actionDetails"]
 
 
 async def test_a_402_on_approval_fails_the_request_clearly(
@@ -87,3 +89,46 @@ async def test_a_402_on_approval_fails_the_request_clearly(
     [failure] = await events(api, caller_key, user, "FAILED_REQUEST.UPDATE")
     assert "(402)" in failure["error"]
     assert not await upstream_authorized(sandbox, node_id)
+
+
+async def test_an_observer_that_may_not_approve_leaves_the_device_waiting(
+    api: httpx.AsyncClient, sandbox: httpx.AsyncClient, browser: Browser, caller_key: str
+) -> None:
+    await approval(sandbox)
+    read_only = {"observer_scopes": ["devices:core:read", "logs:configuration:read"]}
+    assert (await sandbox.patch("/sandbox/switches", json=read_only)).status_code == 200
+    user, request_id, node_id = await provision(
+        api, sandbox, browser, caller_key, preauthorized=True
+    )
+    [waiting] = await until_events(api, caller_key, user, "NODE.UPDATE", "AUTHORIZED")
+    assert waiting["error"].startswith("approval refused: 403")
+    body = await until(api, caller_key, request_id, joined)
+    assert (body["status"], body["device"]["authorized"]) == ("joined", False)
+    assert not await upstream_authorized(sandbox, node_id)
+
+
+async def test_an_approval_tailscale_could_not_answer_is_tried_again(
+    api: httpx.AsyncClient, sandbox: httpx.AsyncClient, browser: Browser, caller_key: str
+) -> None:
+    await approval(sandbox)
+    # Every attempt of the first approval call (the client tries three times) fails.
+    fault = {"route": "/api/v2/device/", "method": "POST", "status": 503, "fail_times": 3}
+    assert (await sandbox.post("/sandbox/faults", json=fault)).status_code == 201
+    _, request_id, node_id = await provision(api, sandbox, browser, caller_key, preauthorized=True)
+    body = await until(api, caller_key, request_id, approved)
+    assert body["status"] == "joined"
+    assert await upstream_authorized(sandbox, node_id)
+    [rule] = (await sandbox.get("/sandbox/faults")).json()["faults"]
+    assert rule["fired"] == 3
+
+
+async def test_a_device_deleted_while_waiting_is_no_longer_followed(
+    api: httpx.AsyncClient, sandbox: httpx.AsyncClient, browser: Browser, caller_key: str
+) -> None:
+    await approval(sandbox)
+    _, request_id, node_id = await provision(api, sandbox, browser, caller_key)
+    await until(api, caller_key, request_id, joined)
+    deleted = await sandbox.delete(f"/api/v2/device/{node_id}", headers=SANDBOX_ADMIN)
+    assert deleted.status_code == 200
+    body = await until(api, caller_key, request_id, lambda b: b["device"]["authorized"] is None)
+    assert body["status"] == "joined"
