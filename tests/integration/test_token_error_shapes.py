@@ -97,3 +97,28 @@ async def test_a_revoked_grant_asks_the_caller_for_consent_again(
     assert claim.json()["consent_url"].startswith(f"{reusable_api.base_url}/authorize?request=")
     grants = (await reusable_api.get(f"/v1/users/{user}", headers=bearer(caller_key))).json()
     assert [grant["status"] for grant in grants["grants"]] == ["needs_consent"]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_refused_app_credentials_are_an_upstream_error_not_a_consent(
+    reusable_api: httpx.AsyncClient,
+    sandbox: httpx.AsyncClient,
+    browser: Browser,
+    caller_key: str,
+    it_sessions: Sessions,
+    shape: str,
+) -> None:
+    switches = {"grant_mode": "reusable", "token_error_shape": shape}
+    assert (await sandbox.patch("/sandbox/switches", json=switches)).status_code == 200
+    user = new_user()
+    request = await create_request(reusable_api, caller_key, user, hostname="creds")
+    assert (await browser.consent(request["consent_url"], "alice@example.com")).status_code == 303
+    await expire_access_tokens(it_sessions, user)
+    forced = {"forced_oauth_error": "invalid_client"}
+    assert (await sandbox.patch("/sandbox/switches", json=forced)).status_code == 200
+    claim = await reusable_api.post(
+        f"/v1/provisioning-requests/{request['id']}/claim", headers=bearer(caller_key)
+    )
+    assert (claim.status_code, claim.json()["code"]) == (502, "upstream_oauth_error")
+    grants = (await reusable_api.get(f"/v1/users/{user}", headers=bearer(caller_key))).json()
+    assert [grant["status"] for grant in grants["grants"]] == ["active"]
