@@ -135,26 +135,32 @@ def _node(device: Device, prop: str) -> Target:
 async def _record(
     session: AsyncSession, request: ProvisioningRequest, device: Device, outcome: _Outcome
 ) -> int:
+    """Record what is settled; a step Tailscale could not answer is decided on a later tick,
+    so each event is written once."""
     first_look = request.device_followed_up_at is None
-    if not outcome.retry:
-        request.device_followed_up_at = datetime.now(UTC)
+    authorized = device.authorized or outcome.approved
     if outcome.quota_refusal:
+        request.device_followed_up_at = datetime.now(UTC)
         await _fail_for_quota(session, request, device, outcome.quota_refusal)
         return 1
-    if device.authorized or outcome.approved:
+    changed = authorized and request.device_authorized is not True
+    if changed:
         await _record_approved(session, request, device, by_tsprov=outcome.approved)
-    elif first_look:
-        await _record_waiting(session, request, device, outcome.approval_refusal)
-    if outcome.attribute or outcome.attribute_refusal:
+    if outcome.attribute:
         await _record_attribute(session, request, device, outcome)
-    return 1
+    if outcome.retry:
+        return int(changed or bool(outcome.attribute))
+    request.device_followed_up_at = datetime.now(UTC)
+    if first_look and not authorized:
+        await _record_waiting(session, request, device, outcome.approval_refusal)
+    if outcome.attribute_refusal:
+        await _record_attribute(session, request, device, outcome)
+    return int(changed or first_look)
 
 
 async def _record_approved(
     session: AsyncSession, request: ProvisioningRequest, device: Device, *, by_tsprov: bool
 ) -> None:
-    if request.device_authorized is True:
-        return
     request.device_authorized = True
     request.updated_at = datetime.now(UTC)
     await record_event(

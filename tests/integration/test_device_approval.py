@@ -114,12 +114,19 @@ async def test_an_approval_tailscale_could_not_answer_is_tried_again(
     # Every attempt of the first approval call (the client tries three times) fails.
     fault = {"route": "/api/v2/device/", "method": "POST", "status": 503, "fail_times": 3}
     assert (await sandbox.post("/sandbox/faults", json=fault)).status_code == 201
-    _, request_id, node_id = await provision(api, sandbox, browser, caller_key, preauthorized=True)
+    user, request_id, node_id = await provision(
+        api, sandbox, browser, caller_key, preauthorized=True
+    )
     body = await until(api, caller_key, request_id, approved)
     assert body["status"] == "joined"
     assert await upstream_authorized(sandbox, node_id)
     [rule] = (await sandbox.get("/sandbox/faults")).json()["faults"]
     assert rule["fired"] == 3
+    # Each outcome is audited once, on the tick that settled it, not once per try.
+    [labelling] = await until_events(api, caller_key, user, "NODE.UPDATE", "ATTRIBUTES")
+    assert labelling["error"].startswith("attribute not set: 403")
+    assert len(await events(api, caller_key, user, "NODE.APPROVE")) == 1
+    assert await events(api, caller_key, user, "NODE.UPDATE", "AUTHORIZED") == []
 
 
 async def test_a_device_deleted_while_waiting_is_no_longer_followed(
