@@ -28,6 +28,7 @@ from service.db import transaction
 from service.grants.store import expire_overdue_grants
 from service.models import BackgroundRun
 from service.provisioning.devices import watch_joined_devices
+from service.provisioning.followup import follow_up_joined_devices
 from service.provisioning.upkeep import expire_overdue_requests, settle_stalled_mints
 from service.state import AppContext
 
@@ -84,6 +85,7 @@ JOBS: dict[str, BackgroundJob] = {
     "settle_pending_mints": BackgroundJob(4, settle_pending_mints),
     "watch_joined_devices": BackgroundJob(5, watch_joined_devices),
     "link_to_tailscale_log": BackgroundJob(6, link_to_tailscale_log, every_ticks=12),
+    "follow_up_joined_devices": BackgroundJob(8, follow_up_joined_devices, every_ticks=2),
     # Under its try-lock one replica seals at a time; writers never take this lock.
     "seal_audit_trail": BackgroundJob(SEALER_LOCK - JOB_LOCK_BASE, seal_audit_trail),
 }

@@ -147,6 +147,12 @@ class ProvisioningRequest(Base):
     device_name: Mapped[str | None] = mapped_column(String(255))
     device_user: Mapped[str | None] = mapped_column(String(320))
     device_joined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Tailscale's "authorized" as last seen; False while the device waits for approval.
+    device_authorized: Mapped[bool | None] = mapped_column(Boolean)
+    # The custom posture attribute tsprov set on the device to name this request.
+    device_attribute: Mapped[str | None] = mapped_column(String(128))
+    # When tsprov finished its calls on the joined device (approval, attribute).
+    device_followed_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     failure_reason: Mapped[str | None] = mapped_column(String(200))
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = _now()

@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     # A key minted at claim time only has to live until its device joins; a short default
     # also bounds a key whose answer was lost and that nobody received.
     minted_key_expiry_seconds: int = Field(default=3600, ge=60, le=90 * 86400)
+    # A custom posture attribute prefix (e.g. "custom:tsprov_request"): each device tsprov
+    # provisions gets "<prefix>:<request id>" set to true, so Tailscale itself names the
+    # request. Needs the observer to hold devices:posture_attributes; empty: not set.
+    node_attribute: str = Field(default="", pattern=r"^(custom:[A-Za-z0-9_:]{1,88})?$")
 
     _split_allowlist = field_validator("return_to_allowlist", mode="before")(_split_commas)
 

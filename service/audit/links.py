@@ -30,6 +30,14 @@ class ConfigurationLogReader(Protocol):
     ) -> list[dict[str, Any]]: ...
 
 
+def _names_another_event(log: dict[str, Any], target: dict[str, Any]) -> bool:
+    """An entry that says it is not a node's creation. The ``event`` filter should keep
+    these out, but the consent events (``OAUTH_APP.*``, undocumented) name the app and
+    the person, and an upstream that ignored the filter must not link them to a device."""
+    kind, action = target.get("type"), log.get("action")
+    return (kind is not None and kind != "NODE") or (action is not None and action != "CREATE")
+
+
 def _upstream_nodes(logs: Sequence[dict[str, Any]]) -> list[tuple[str, str, str]]:
     """``(node id, device name, eventGroupID)`` of each well-formed upstream NODE.CREATE."""
     nodes = []
@@ -37,6 +45,8 @@ def _upstream_nodes(logs: Sequence[dict[str, Any]]) -> list[tuple[str, str, str]
         target = log.get("target")
         group = log.get("eventGroupID")
         if not isinstance(target, dict) or not isinstance(group, str) or not group:
+            continue
+        if _names_another_event(log, target):
             continue
         node_id, name = target.get("id"), target.get("name")
         nodes.append((node_id if isinstance(node_id, str) else "", name or "", group))

@@ -164,6 +164,7 @@ async def _record_join(session: AsyncSession, join: _Join) -> None:
     request.device_name = device.name
     request.device_user = device.user
     request.device_joined_at = device.created or datetime.now(UTC)
+    request.device_authorized = device.authorized  # followup.py takes it from here
     await record_event(
         session,
         origin=ORIGIN_BACKGROUND,

@@ -43,6 +43,7 @@ def request_out(
             name=request.device_name,
             user=request.device_user,
             joined_at=request.device_joined_at,
+            authorized=request.device_authorized,
         )
     return ProvisioningRequestOut(
         id=request.id,

@@ -70,6 +70,11 @@ class DeviceSummary(BaseModel):
     name: str | None = Field(description="The device's name in the tailnet.")
     user: str | None = Field(description="The Tailscale login that owns the device.")
     joined_at: datetime | None = Field(description="When it joined.")
+    authorized: bool | None = Field(
+        default=None,
+        description="False while the device waits for approval in a tailnet that requires "
+        "it; null when not known.",
+    )
 
 
 EXAMPLE_REQUEST: dict[str, JsonValue] = {

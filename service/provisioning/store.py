@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.models import ProvisioningRequest
@@ -164,3 +164,36 @@ async def count_requests_by_status(session: AsyncSession) -> dict[str, int]:
     )
     counted = {str(status): int(count) for status, count in rows}
     return {status.value: counted.get(status.value, 0) for status in RequestStatus}
+
+
+def _joined_to_follow_up(since: datetime) -> Select[ProvisioningRequest]:
+    """Joined since ``since``, and not yet followed up or still waiting for approval."""
+    return select(ProvisioningRequest).where(
+        ProvisioningRequest.status == RequestStatus.JOINED,
+        ProvisioningRequest.device_joined_at > since,
+        or_(
+            ProvisioningRequest.device_followed_up_at.is_(None),
+            ProvisioningRequest.device_authorized.is_(False),
+        ),
+    )
+
+
+async def joined_to_follow_up(
+    session: AsyncSession, since: datetime, limit: int
+) -> list[ProvisioningRequest]:
+    """Read without locks: the follow-up calls Tailscale before it locks anything."""
+    query = _joined_to_follow_up(since).order_by(ProvisioningRequest.device_joined_at)
+    return list(await session.scalars(query.limit(limit)))
+
+
+async def lock_joined_to_follow_up(
+    session: AsyncSession, request_id: uuid.UUID, since: datetime
+) -> ProvisioningRequest | None:
+    """The row again, locked and re-read; None if it moved on or another worker holds it."""
+    query = (
+        _joined_to_follow_up(since)
+        .where(ProvisioningRequest.id == request_id)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return await session.scalar(query)

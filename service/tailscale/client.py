@@ -70,6 +70,8 @@ __all__ = [
 _PATH_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 # Tailscale documents one hour for API access tokens; used when expires_in is missing.
 _DEFAULT_TOKEN_LIFETIME = 3600.0
+# Tailscale's rule for a custom posture attribute's name; it lands in a URL path too.
+_ATTRIBUTE_KEY = re.compile(r"custom:[A-Za-z0-9_:]{1,121}")
 _Params = Mapping[str, str | Sequence[str]]
 
 
@@ -149,7 +151,9 @@ class TailscaleClient:
             "redirect_uri": redirect_uri,
             "code_verifier": code_verifier,
         }
-        return await self._token_request(form, SINGLE_USE, secrets=(code, code_verifier))
+        return await self._token_request(
+            form, SINGLE_USE, secrets=(code, code_verifier), redeeming=True
+        )
 
     async def refresh(self, refresh_token: SecretStr) -> TokenGrant:
         """Redeem a refresh token, resending at most once after an answer was lost."""
@@ -160,7 +164,7 @@ class TailscaleClient:
             "client_id": self._app.client_id,
             "client_secret": self._app.client_secret.get_secret_value(),
         }
-        return await self._token_request(form, REFRESH, secrets=(value,))
+        return await self._token_request(form, REFRESH, secrets=(value,), redeeming=True)
 
     async def create_auth_key(
         self,
@@ -222,6 +226,18 @@ class TailscaleClient:
         response = await self._observer_call("DELETE", url, None, absent_ok=True)
         return response.status != 404
 
+    async def authorize_device(self, device_id: str) -> None:
+        """Approve a device that waits for approval; a 402 (quota, billing) is UpstreamRefused."""
+        url = f"{self._device_url(device_id)}/authorized"
+        await self._observer_call("POST", url, None, json_body={"authorized": True})
+
+    async def set_device_attribute(self, device_id: str, key: str, value: bool | int | str) -> None:
+        """Set one custom posture attribute on a device (``devices:posture_attributes``)."""
+        if not _ATTRIBUTE_KEY.fullmatch(key):
+            raise ValueError("not a custom attribute key Tailscale accepts")
+        url = f"{self._device_url(device_id)}/attributes/{key}"
+        await self._observer_call("POST", url, None, json_body={"value": value})
+
     async def configuration_log(
         self, *, start: datetime, end: datetime, events: list[str] | None = None
     ) -> list[dict[str, Any]]:
@@ -232,7 +248,12 @@ class TailscaleClient:
         return wire.object_list(response.body, "logs")
 
     async def _token_request(
-        self, form: dict[str, str], replay: Replay, *, secrets: Sequence[str] = ()
+        self,
+        form: dict[str, str],
+        replay: Replay,
+        *,
+        secrets: Sequence[str] = (),
+        redeeming: bool = False,
     ) -> TokenGrant:
         # Client authentication as form fields (client_secret_post), as Tailscale expects.
         headers = {"Accept": "application/json"}
@@ -242,7 +263,7 @@ class TailscaleClient:
         response = await self._upstream.call(request, replay)
         if 400 <= response.status < 500:
             hidden = (*secrets, form["client_secret"])
-            raise wire.token_error(response.status, response.body, hidden)
+            raise wire.token_error(response.status, response.body, hidden, redeeming=redeeming)
         wire.expect_success(response.status)
         return wire.token_grant(response.body, self._identity_path)
 
@@ -273,20 +294,27 @@ class TailscaleClient:
         return _CachedToken(grant.access_token, asked_at + lifetime - min(60.0, lifetime / 10))
 
     async def _observer_call(
-        self, method: str, url: str, params: _Params | None, *, absent_ok: bool = False
+        self,
+        method: str,
+        url: str,
+        params: _Params | None,
+        *,
+        absent_ok: bool = False,
+        json_body: Any = None,
     ) -> UpstreamResponse:
         token = await self._observer_access_token()
+        sent = {"absent_ok": absent_ok, "json_body": json_body}
         try:
-            response = await self._send(method, url, IDEMPOTENT, token, params, absent_ok=absent_ok)
+            response = await self._send(method, url, IDEMPOTENT, token, params, **sent)
         except UpstreamRefused as exc:
             cached = self._observer_token
             if exc.status != 401 or cached is None or cached.token is not token:
                 raise
             # Revoked before its expiry: fetch a new token and send once more, which is safe
-            # as observer calls only read or delete.
+            # as observer calls only read, delete or set a state that repeats harmlessly.
             self._observer_token = None
             token = await self._observer_access_token()
-            response = await self._send(method, url, IDEMPOTENT, token, params, absent_ok=absent_ok)
+            response = await self._send(method, url, IDEMPOTENT, token, params, **sent)
         if not (absent_ok and response.status == 404):
             wire.expect_success(response.status)
         return response

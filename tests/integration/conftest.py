@@ -21,6 +21,9 @@ from tests.helpers.servers import ThreadedServer
 from tests.helpers.stack import TEST_CREDENTIALS, LateApp, api, browser, migrated_database, sandbox  # noqa: F401
 
 IT_DATABASE = "tsprov_it"
+# Both services label the devices they provision; where the observer lacks the scope, the
+# refusal is audited and nothing else changes.
+ATTRIBUTE = "custom:tsprov_request"
 
 
 @dataclass
@@ -48,7 +51,7 @@ def stack(it_database_url: str, key_ring_text: str) -> Iterator[Stack]:
     )
     with ThreadedServer(create_sandbox(sandbox_settings)) as sandbox_server:
         settings = TEST_CREDENTIALS.service_settings(
-            it_database_url, once.url, sandbox_server.url, key_ring_text
+            it_database_url, once.url, sandbox_server.url, key_ring_text, node_attribute=ATTRIBUTE
         )
         reusable_settings = settings.model_copy(
             update={"public_url": reusable.url, "oauth_scope": "auth_keys:create"}

@@ -98,3 +98,20 @@ async def test_without_observer_nothing_is_asked(session: AsyncSession) -> None:
     client = FakeTailscale([upstream_node_create("nA1CNTRL", "x", "g")], observer=False)
     assert await link_upstream_events(session, client, datetime.now(UTC)) == 0
     assert client.asked == []
+
+
+# The event filter should keep other events out; linking does not rely on it.
+async def test_consent_and_other_node_events_are_not_linked(session: AsyncSession) -> None:
+    await node_created(session, "nA1CNTRL", "tsprov")
+    await node_created(session, "nB2CNTRL", "bob-box.tail1.ts.net")
+    consent = {
+        "eventGroupID": "group-consent",
+        "action": "APPROVE",
+        "target": {"id": "aApp1CNTRL", "name": "tsprov", "type": "OAUTH_APP"},
+    }
+    approval = {**upstream_node_create("nB2CNTRL", "bob-box", "group-approve"), "action": "APPROVE"}
+    client = FakeTailscale([consent, approval])
+    since = datetime.now(UTC) - timedelta(hours=1)
+    assert await link_upstream_events(session, client, since) == 0
+    client.logs.append(upstream_node_create("nB2CNTRL", "bob-box", "group-b"))
+    assert await link_upstream_events(session, client, since) == 1

@@ -156,9 +156,9 @@ async def test_other_oauth_errors_keep_their_rfc6749_fields(
     assert (refused.value.error, refused.value.description) == (error, description)
 
 
-async def test_a_token_refusal_without_an_oauth_error_is_a_plain_refusal(make: MakeClient) -> None:
+async def test_a_token_refusal_with_neither_shape_is_a_plain_refusal(make: MakeClient) -> None:
     made = make()
-    made.upstream.answer(TOKEN_PATH, 403, body={"message": "app disabled"})
+    made.upstream.answer(TOKEN_PATH, 403, body={"detail": "app disabled"})
     with pytest.raises(UpstreamRefused) as refused:
         await exchange(made.client)
-    assert (refused.value.status, refused.value.message) == (403, "app disabled")
+    assert (refused.value.status, refused.value.message) == (403, "no message")

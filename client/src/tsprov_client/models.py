@@ -76,16 +76,21 @@ class DeviceSummary:
     name: str | None
     user: str | None
     joined_at: datetime | None
+    # False while the device waits for approval in a tailnet that requires it; None when
+    # tsprov does not know (or is older than this field).
+    authorized: bool | None = None
 
     @classmethod
     def from_json(cls, data: object) -> DeviceSummary | None:
         if not isinstance(data, dict):
             return None
+        authorized = data.get("authorized")
         return cls(
             node_id=str(data["node_id"]),
             name=_optional_text(data.get("name")),
             user=_optional_text(data.get("user")),
             joined_at=parse_time(data.get("joined_at")),
+            authorized=authorized if isinstance(authorized, bool) else None,
         )
 
 
