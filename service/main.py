@@ -28,8 +28,10 @@ from service.tailscale.client import (
     TailscaleEndpoints,
 )
 from service.users import routes as user_routes
+from service.web.body_limit import BoundedBody
 from service.web.errors import ERROR_CODES
 from service.web.openapi import document_problems
+from service.web.pages import FrameGuard
 from service.web.problem_pages import install_handlers
 
 DESCRIPTION = """Provision Tailscale devices that carry a named person's identity.
@@ -126,6 +128,13 @@ def create_app(
         app.state.context = context
     install_handlers(app)
     app.middleware("http")(_observe_request)
+    app.add_middleware(FrameGuard)
+    # Added last, so it is outermost: a body is bounded before anything else runs.
+    app.add_middleware(
+        BoundedBody,
+        max_bytes=settings.max_body_bytes,
+        timeout_seconds=settings.body_timeout_seconds,
+    )
     for router in (health, consent_routes, provisioning_routes, user_routes, audit_routes):
         app.include_router(router.router)
     document_problems(app)

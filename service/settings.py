@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     upstream_max_attempts: int = Field(default=3, ge=1, le=10)
     # A key minted at claim time only has to live until its device joins; a short default
     # also bounds a key whose answer was lost and that nobody received.
+    # Bodies are read whole before any route runs (see web.body_limit): a cap on their size,
+    # and a time by which all of it must have arrived. 64 KiB in 10 s is a floor of 6.4 KiB/s,
+    # far below any real client, and it frees a connection held by a drip within seconds.
+    max_body_bytes: int = Field(default=65536, ge=1024)
+    body_timeout_seconds: float = Field(default=10.0, gt=0)
     minted_key_expiry_seconds: int = Field(default=3600, ge=60, le=90 * 86400)
 
     _split_allowlist = field_validator("return_to_allowlist", mode="before")(_split_commas)

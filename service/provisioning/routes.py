@@ -96,7 +96,11 @@ async def create_request(
     response_model=ProvisioningRequestOut,
     summary="A provisioning request; `wait_seconds` long-polls for a status change",
     responses=problem_responses(
-        "not_found", "validation_failed", "encryption_unavailable", "decryption_failed"
+        "not_found",
+        "validation_failed",
+        "too_many_waits",
+        "encryption_unavailable",
+        "decryption_failed",
     ),
 )
 async def get_request(

@@ -127,6 +127,26 @@ class MethodNotAllowed(ProblemError):
     meaning = "The path exists but does not take this HTTP method."
 
 
+class PayloadTooLarge(ProblemError):
+    status, code, title = 413, "payload_too_large", "Payload too large"
+    meaning = "The request body is larger than MAX_BODY_BYTES (64 KiB by default)."
+
+
+class BodyTooSlow(ProblemError):
+    status, code, title = 408, "body_too_slow", "Request body too slow"
+    meaning = "The request body did not arrive within BODY_TIMEOUT_SECONDS."
+
+
+class RateLimited(ProblemError):
+    status, code, title = 429, "rate_limited", "Too many refused requests"
+    meaning = "Too many refused requests from this address or key; wait for Retry-After."
+
+
+class TooManyWaits(ProblemError):
+    status, code, title = 429, "too_many_waits", "Too many long-polls"
+    meaning = "Too many concurrent long-polls (`wait_seconds`) for this key or this replica."
+
+
 class IdentityMismatch(ProblemError):
     status, code, title = 403, "identity_mismatch", "Identity mismatch"
     meaning = (

@@ -38,8 +38,16 @@ def problem_response(error: ProblemError) -> JSONResponse:
     )
 
 
+BROWSER_PATHS = frozenset({"/authorize", "/callback", "/done"})
+
+
+def is_browser_path(path: str) -> bool:
+    """Whether a person's browser reads the answer (a page), not a program (problem+json)."""
+    return path in BROWSER_PATHS
+
+
 def _is_browser(request: Request) -> bool:
-    return request.url.path in ("/authorize", "/callback", "/done")
+    return is_browser_path(request.url.path)
 
 
 def _safe_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
