@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI, Request, Response
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from service import __version__
 from service.audit import routes as audit_routes
@@ -17,6 +19,7 @@ from service.crypto.keyring import KeyRing
 from service.db import create_engine, create_session_factory
 from service.jobs import BackgroundWorker
 from service.ops import health
+from service.ops.app_role import runtime_role_problems
 from service.provisioning import routes as provisioning_routes
 from service.provisioning.notify import RequestNotifier
 from service.settings import Settings
@@ -94,6 +97,22 @@ async def close_context(context: AppContext) -> None:
     await context.engine.dispose()
 
 
+async def refuse_unsafe_database_role(context: AppContext) -> None:
+    """Stop a production start whose database role could rewrite the audit trail."""
+    try:
+        async with context.engine.connect() as connection:
+            problems = await runtime_role_problems(connection)
+    except (OSError, DBAPIError, PoolTimeout) as exc:
+        await close_context(context)
+        # Fail closed: a role nobody could check is not known to be safe.
+        raise RuntimeError(
+            f"refusing to start: cannot check the database role ({type(exc).__name__})"
+        ) from exc
+    if problems:
+        await close_context(context)
+        raise RuntimeError("refusing to start in production: " + "; ".join(problems))
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -110,6 +129,8 @@ def create_app(
             yield
             return
         app.state.context = built = await build_context(settings)
+        if settings.env == "production":
+            await refuse_unsafe_database_role(built)
         await built.notifier.start()
         worker = BackgroundWorker(built)
         if run_background:
