@@ -21,6 +21,7 @@ import rfc8785
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service.audit.safe_text import escape_invisible
 from service.models import AuditCheckpoint, AuditEvent
 
 GENESIS_HASH = bytes(32)
@@ -243,12 +244,12 @@ async def record_refused_attempt(
             actor=actor,
             target=target,
             action=action,
-            error=error,
+            error=_storable(error, 1024),
             user_id=user_id,
         )
 
 
 def _storable(value: str, limit: int) -> str:
-    # Refusals echo what an unauthenticated client sent; JSONB rejects NUL, and the
-    # column lengths are bounded, so an odd path must not turn a 401 into a 500.
-    return value.replace("\x00", "\ufffd")[:limit]
+    # Refusals echo what an unauthenticated client sent; JSONB rejects NUL, the column
+    # lengths are bounded, and control or bidi characters must not reach a reader raw.
+    return escape_invisible(value)[:limit]

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from service.audit.chain import verify_chain
 from service.audit.events import caller_actor
 from service.audit.query import LOG_VERSION, AuditFilter, build_filter, open_export, query_audit
+from service.audit.safe_text import escape_invisible_json
 from service.callers.store import user_allowed
 from service.models import Caller
 from service.web.deps import AdminCaller, AuditCaller, ContextDep, SessionDep, refuse
@@ -94,15 +95,23 @@ class ChainReportOut(BaseModel):
 
 Start = Annotated[str, Query(description="RFC 3339, inclusive", examples=["2026-11-28T00:00:00Z"])]
 End = Annotated[str, Query(description="RFC 3339, exclusive", examples=["2026-11-29T00:00:00Z"])]
+# Each term is matched against every row in the window: a bounded number of bounded terms.
+MAX_FILTER_TERMS = 20
 ActorFilter = Annotated[
-    list[SearchTerm] | None, Query(description="Actor id or loginName; repeatable")
+    list[SearchTerm] | None,
+    Query(description="Actor id or loginName; repeatable", max_length=MAX_FILTER_TERMS),
 ]
 TargetFilter = Annotated[
-    list[SearchTerm] | None, Query(description="Target id or name; repeatable")
+    list[SearchTerm] | None,
+    Query(description="Target id or name; repeatable", max_length=MAX_FILTER_TERMS),
 ]
 EventFilter = Annotated[
     list[SearchTerm] | None,
-    Query(description="TARGETTYPE.ACTION; repeatable", examples=["NODE.CREATE"]),
+    Query(
+        description="TARGETTYPE.ACTION; repeatable",
+        examples=["NODE.CREATE"],
+        max_length=MAX_FILTER_TERMS,
+    ),
 ]
 UserIdFilter = Annotated[str | None, Query(pattern=USER_ID_PATTERN)]
 
@@ -216,7 +225,9 @@ async def _ndjson(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]
 
 
 def _line(value: dict[str, Any]) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    # Rows written before stored text was escaped may still hold a raw separator or bidi mark.
+    return escape_invisible_json(text).encode() + b"\n"
 
 
 @router.get(
