@@ -36,6 +36,7 @@ from service.web.errors import ERROR_CODES
 from service.web.openapi import document_problems
 from service.web.pages import FrameGuard
 from service.web.problem_pages import install_handlers
+from service.web.refusals import RefusalGuard
 
 DESCRIPTION = """Provision Tailscale devices that carry a named person's identity.
 
@@ -88,10 +89,12 @@ async def build_context(settings: Settings) -> AppContext:
         key_ring=load_key_ring(settings),
         tailscale=build_tailscale_client(settings, http),
         notifier=RequestNotifier(settings.database_url),
+        refusals=RefusalGuard(settings.refusal_burst, settings.refusal_per_second),
     )
 
 
 async def close_context(context: AppContext) -> None:
+    await context.refusals.stop(context.sessions)
     await context.notifier.stop()
     await context.tailscale.aclose()
     await context.engine.dispose()
@@ -132,6 +135,7 @@ def create_app(
         if settings.env == "production":
             await refuse_unsafe_database_role(built)
         await built.notifier.start()
+        built.refusals.start(built.sessions)
         worker = BackgroundWorker(built)
         if run_background:
             worker.start()

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     # far below any real client, and it frees a connection held by a drip within seconds.
     max_body_bytes: int = Field(default=65536, ge=1024)
     body_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Refused anonymous requests (bad keys, junk callbacks) per source address and per key
+    # prefix, in each replica: a burst, then this many a second, then 429.
+    refusal_burst: int = Field(default=20, ge=1)
+    refusal_per_second: float = Field(default=2.0, gt=0)
     minted_key_expiry_seconds: int = Field(default=3600, ge=60, le=90 * 86400)
 
     _split_allowlist = field_validator("return_to_allowlist", mode="before")(_split_commas)

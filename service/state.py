@@ -13,6 +13,7 @@ from service.provisioning.notify import RequestNotifier
 from service.settings import Settings
 from service.tailscale.client import TailscaleClient
 from service.web.errors import EncryptionUnavailable
+from service.web.refusals import RefusalGuard
 
 
 @dataclass
@@ -26,6 +27,8 @@ class AppContext:
     metrics: Metrics = field(default_factory=Metrics)
     # One refresh per grant at a time in this process; see grants.refresh.access_token_for.
     refreshes: SingleFlight = field(default_factory=SingleFlight)
+    # Throttles and folds refused anonymous requests, per process.
+    refusals: RefusalGuard = field(default_factory=RefusalGuard)
     draining: bool = field(default=False)
 
     def require_key_ring(self) -> KeyRing:

@@ -231,8 +231,13 @@ async def record_refused_attempt(
     error: str,
     user_id: str | None = None,
     origin: str = ORIGIN_API,
+    details: str = "",
+    new: Any = None,
 ) -> None:
-    """A refusal is an event of its own, committed whatever happens to the request."""
+    """A refusal is an event of its own, committed whatever happens to the request.
+
+    ``details`` and ``new`` say how many refusals one event stands for, when folded.
+    """
     target = Target(id="", name=_storable(f"{method} {path}", 512), type="FAILED_REQUEST")
     action = HTTP_ACTIONS.get(method, method)
     if user_id is not None:
@@ -244,6 +249,8 @@ async def record_refused_attempt(
             actor=actor,
             target=target,
             action=action,
+            new=new,
+            details=_storable(details, 1024),
             error=_storable(error, 1024),
             user_id=user_id,
         )

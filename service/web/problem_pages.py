@@ -61,7 +61,9 @@ def _safe_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 async def _on_problem(request: Request, exc: Exception) -> Response:
     error = cast(ProblemError, exc)
     if _is_browser(request):
-        return render_page(error.status, error.title, error.detail)
+        page = render_page(error.status, error.title, error.detail)
+        page.headers.update(error.headers)  # Retry-After, say
+        return page
     return problem_response(error)
 
 
