@@ -22,6 +22,7 @@ from service.ops import health
 from service.ops.app_role import runtime_role_problems
 from service.provisioning import routes as provisioning_routes
 from service.provisioning.notify import RequestNotifier
+from service.provisioning.waits import LongPollLimits
 from service.settings import Settings
 from service.state import AppContext
 from service.tailscale.client import (
@@ -90,6 +91,7 @@ async def build_context(settings: Settings) -> AppContext:
         tailscale=build_tailscale_client(settings, http),
         notifier=RequestNotifier(settings.database_url),
         refusals=RefusalGuard(settings.refusal_burst, settings.refusal_per_second),
+        waits=LongPollLimits(settings.long_poll_limit_per_caller, settings.long_poll_limit),
     )
 
 

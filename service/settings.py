@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     # prefix, in each replica: a burst, then this many a second, then 429.
     refusal_burst: int = Field(default=20, ge=1)
     refusal_per_second: float = Field(default=2.0, gt=0)
+    # Concurrent long-polls (wait_seconds), per replica: per caller key, and in all.
+    long_poll_limit_per_caller: int = Field(default=20, ge=1)
+    long_poll_limit: int = Field(default=500, ge=1)
     minted_key_expiry_seconds: int = Field(default=3600, ge=60, le=90 * 86400)
 
     _split_allowlist = field_validator("return_to_allowlist", mode="before")(_split_commas)

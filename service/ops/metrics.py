@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 @dataclass
@@ -22,6 +22,16 @@ class Metrics:
             "tsprov_http_request_seconds",
             "HTTP request latency by route template.",
             ["route"],
+            registry=self.registry,
+        )
+        self.listener_up = Gauge(
+            "tsprov_request_listener_up",
+            "1 while the LISTEN connection for request changes is up; 0 while long-polls poll.",
+            registry=self.registry,
+        )
+        self.long_polls = Gauge(
+            "tsprov_long_polls_waiting",
+            "Long-polls (wait_seconds) waiting in this process.",
             registry=self.registry,
         )
         self.upstream_failures = Counter(

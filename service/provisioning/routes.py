@@ -114,8 +114,10 @@ async def get_request(
     await ensure_user_allowed(
         context, request, caller, await request_owner(context.sessions, request_id)
     )
-    out = await read_request(context, key_ring, request_id)
-    return await wait_for_change(context, key_ring, out, wait_seconds)
+    if not wait_seconds:
+        return await read_request(context, key_ring, request_id)
+    with context.waits.slot(caller.id):
+        return await wait_for_change(context, key_ring, request_id, wait_seconds)
 
 
 @router.get(
