@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import __version__
 from service.audit import routes as audit_routes
@@ -154,7 +155,7 @@ def create_app(
     if context is not None:
         app.state.context = context
     install_handlers(app)
-    app.middleware("http")(_observe_request)
+    app.add_middleware(ObserveRequests)
     app.add_middleware(FrameGuard)
     # Added last, so it is outermost: a body is bounded before anything else runs.
     app.add_middleware(
@@ -168,20 +169,38 @@ def create_app(
     return app
 
 
-async def _observe_request(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """One eventGroupID per request, and metrics labelled by route template, never raw path."""
-    started = time.perf_counter()
-    with event_group():
-        response = await call_next(request)
-    route = request.scope.get("route")
-    template = getattr(route, "path", "unmatched")
-    context: AppContext | None = getattr(request.app.state, "context", None)
-    if context is not None:
-        context.metrics.requests.labels(template, request.method, str(response.status_code)).inc()
-        context.metrics.latency.labels(template).observe(time.perf_counter() - started)
-    return response
+class ObserveRequests:
+    """Pure ASGI middleware: one eventGroupID per request, and metrics by route template.
+
+    Labelled by the template, never the raw path. Pure ASGI rather than a ``BaseHTTPMiddleware``,
+    which costs a task and a stream per request, refusals in a flood included.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # unless a response starts: an exception escaped every handler
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            with event_group():
+                await self.app(scope, receive, send_observed)
+        finally:
+            context: AppContext | None = getattr(scope["app"].state, "context", None)
+            if context is not None:
+                template = getattr(scope.get("route"), "path", "unmatched")
+                context.metrics.requests.labels(template, scope["method"], str(status)).inc()
+                context.metrics.latency.labels(template).observe(time.perf_counter() - started)
 
 
 __all__ = ["create_app"]

@@ -23,7 +23,9 @@ from service.web.errors import Forbidden, Unauthorized
 from service.web.refusals import Refusal
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
+    # Async although it awaits nothing: FastAPI runs a plain function dependency in a worker
+    # thread, a hand-off every request (a flood of refusals included) would pay.
     context: AppContext = request.app.state.context
     return context
 
@@ -45,7 +47,7 @@ async def get_session(context: ContextDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def get_key_ring(context: ContextDep) -> KeyRing:
+async def get_key_ring(context: ContextDep) -> KeyRing:
     return context.require_key_ring()
 
 
