@@ -88,7 +88,8 @@ async def flood(base: str, total: int) -> None:
         await asyncio.gather(*(worker() for _ in range(FLOOD_CONNECTIONS)))
     elapsed = time.perf_counter() - started
     print(
-        f"  flood: {total} requests in {elapsed:.2f} s, statuses {dict(sorted(statuses.items()))}"
+        f"  flood: {total} requests in {elapsed:.2f} s, "
+        f"statuses {dict(sorted(statuses.items(), key=str))}"
     )
 
 

@@ -38,7 +38,7 @@ from service.web.errors import ERROR_CODES
 from service.web.openapi import document_problems
 from service.web.pages import FrameGuard
 from service.web.problem_pages import install_handlers
-from service.web.refusals import RefusalGuard
+from service.web.refusals import RefusalGuard, RefuseFloodsEarly
 
 DESCRIPTION = """Provision Tailscale devices that carry a named person's identity.
 
@@ -155,6 +155,7 @@ def create_app(
     if context is not None:
         app.state.context = context
     install_handlers(app)
+    app.add_middleware(RefuseFloodsEarly)
     app.add_middleware(ObserveRequests)
     app.add_middleware(FrameGuard)
     # Added last, so it is outermost: a body is bounded before anything else runs.

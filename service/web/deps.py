@@ -20,7 +20,7 @@ from service.crypto.keyring import KeyRing
 from service.models import Caller
 from service.state import AppContext
 from service.web.errors import Forbidden, Unauthorized
-from service.web.refusals import Refusal
+from service.web.refusals import THROTTLED_KEY, Refusal, bearer_key
 
 
 async def get_context(request: Request) -> AppContext:
@@ -82,8 +82,7 @@ async def refuse_anonymous(
 
 
 async def authenticated_caller(request: Request, context: ContextDep) -> Caller:
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    key = key.strip() if scheme.lower() == "bearer" else ""
+    key = bearer_key(request.headers.get("authorization", ""))
     caller = None
     throttled = context.refusals.throttled_before_lookup(source_address(request), key)
     if key and not throttled:
@@ -92,7 +91,7 @@ async def authenticated_caller(request: Request, context: ContextDep) -> Caller:
         async with context.sessions() as session:
             caller = await authenticate_caller(session, key)
     if caller is None:
-        reason = "key not checked: too many refusals" if throttled else "missing or invalid API key"
+        reason = THROTTLED_KEY if throttled else "missing or invalid API key"
         await refuse_anonymous(context, request, reason, key=key)
         raise Unauthorized()
     context.refusals.authenticated(key)

@@ -27,9 +27,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.audit.events import Actor, format_time, record_refused_attempt
+from service.audit.events import (
+    ANONYMOUS,
+    ORIGIN_API,
+    Actor,
+    format_time,
+    record_refused_attempt,
+)
 from service.web.errors import RateLimited
+from service.web.problem_pages import problem_response
 
 log = logging.getLogger("tsprov.refusals")
 FOLD_WINDOW_SECONDS = 60.0
@@ -37,6 +46,7 @@ FLUSH_EVERY_SECONDS = 10.0
 # Bounds memory under a flood from many addresses; past it the least recent are forgotten
 # (buckets) or counted together (folding, under the source "*").
 MAX_TRACKED = 10_000
+THROTTLED_KEY = "key not checked: too many refusals"
 KEY_PREFIX_LENGTH = 12  # "tsprov_" and five characters: tells keys apart, reveals little
 Clock = Callable[[], float]
 
@@ -171,6 +181,12 @@ class RefusalGuard:
                 log.warning("writing folded refusals failed: %s", type(exc).__name__)
 
 
+def bearer_key(authorization: str) -> str:
+    """The key of an ``Authorization: Bearer`` header; empty for any other header."""
+    scheme, _, key = authorization.partition(" ")
+    return key.strip() if scheme.lower() == "bearer" else ""
+
+
 def _prefix_name(key: str) -> str:
     return f"key:{key[:KEY_PREFIX_LENGTH]}"
 
@@ -210,3 +226,33 @@ async def _write_folded(
 ) -> None:
     if window.folded and window.last is not None:
         await _write(sessions, source, window.last, folded=window)
+
+
+class RefuseFloodsEarly:
+    """Pure ASGI middleware: a caller API request from a flooding source, with a key this
+    process has not seen work, gets its 429 before routing and dependencies run.
+
+    The dependency that authenticates callers makes the same decision; deciding here first
+    makes each refusal in a flood cost only this.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        context = getattr(scope["app"].state, "context", None) if "app" in scope else None
+        if scope["type"] != "http" or context is None or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        key = bearer_key(Headers(scope=scope).get("authorization", ""))
+        source = scope["client"][0] if scope.get("client") else "unknown"
+        if not context.refusals.throttled_before_lookup(source, key):
+            await self.app(scope, receive, send)
+            return
+        refusal = Refusal(ANONYMOUS, scope["method"], scope["path"], THROTTLED_KEY, ORIGIN_API)
+        try:
+            await context.refusals.refused(context.sessions, source, key, refusal)
+        except RateLimited as limited:
+            await problem_response(limited)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)  # the bucket refilled meanwhile: decide as usual
