@@ -125,9 +125,13 @@ async def test_item_37_the_listener_comes_back_after_its_connection_is_cut(
     try:
         async with listening_app(on_port(base_settings, proxy.port)) as (context, api):
             assert await listener_metric(api) == "tsprov_request_listener_up 1.0"
-            await proxy.drop()
-            await until(lambda: not context.notifier.listening, "the loss noticed")
-            await until(lambda: context.notifier.listening, "listening again")
+            notifier, watched = context.notifier, uuid.uuid4()
+            with notifier.watch(watched):  # woken once on the loss, once on the way back
+                await proxy.drop()
+                await until(
+                    lambda: notifier.listening and notifier.version(watched) >= 2,
+                    "the loss noticed and the listener back",
+                )
             assert await listener_metric(api) == "tsprov_request_listener_up 1.0"
 
             # Listening, a wait polls no timer: only a NOTIFY on the new connection ends it
