@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from service import __version__
 from service.audit import routes as audit_routes
@@ -17,11 +19,13 @@ from service.crypto.keyring import KeyRing
 from service.db import create_engine, create_session_factory
 from service.jobs import BackgroundWorker
 from service.ops import health
+from service.ops.app_role import runtime_role_problems
 from service.ops.metrics import Metrics
 from service.ops.observe import observe_request
 from service.ops.tracing import trace_app, trace_clients
 from service.provisioning import routes as provisioning_routes
 from service.provisioning.notify import RequestNotifier
+from service.provisioning.waits import LongPollLimits
 from service.settings import Settings
 from service.state import AppContext
 from service.tailscale.client import (
@@ -32,10 +36,13 @@ from service.tailscale.client import (
 )
 from service.users import routes as user_routes
 from service.web import problem_catalogue as catalogue
+from service.web.body_limit import BoundedBody
 from service.web.docs_policy import DocsPolicy
 from service.web.errors import ERROR_CODES
 from service.web.openapi import document_problems
+from service.web.pages import FrameGuard
 from service.web.problem_pages import install_handlers
+from service.web.refusals import RefusalGuard, RefuseFloodsEarly
 
 DOCS_ASSETS = "/docs-assets"
 DESCRIPTION = """Provision Tailscale devices that carry a named person's identity.
@@ -103,13 +110,32 @@ async def build_context(settings: Settings) -> AppContext:
         notifier=RequestNotifier(settings.listen_url),
         metrics=metrics,
         audit_signer=load_audit_signer(settings),
+        refusals=RefusalGuard(settings.refusal_burst, settings.refusal_per_second),
+        waits=LongPollLimits(settings.long_poll_limit_per_caller, settings.long_poll_limit),
     )
 
 
 async def close_context(context: AppContext) -> None:
+    await context.refusals.stop(context.sessions)
     await context.notifier.stop()
     await context.tailscale.aclose()
     await context.engine.dispose()
+
+
+async def refuse_unsafe_database_role(context: AppContext) -> None:
+    """Stop a production start whose database role could rewrite the audit trail."""
+    try:
+        async with context.engine.connect() as connection:
+            problems = await runtime_role_problems(connection)
+    except (OSError, DBAPIError, PoolTimeout) as exc:
+        await close_context(context)
+        # Fail closed: a role nobody could check is not known to be safe.
+        raise RuntimeError(
+            f"refusing to start: cannot check the database role ({type(exc).__name__})"
+        ) from exc
+    if problems:
+        await close_context(context)
+        raise RuntimeError("refusing to start in production: " + "; ".join(problems))
 
 
 def create_app(
@@ -128,7 +154,10 @@ def create_app(
             yield
             return
         app.state.context = built = await build_context(settings)
+        if settings.env == "production":
+            await refuse_unsafe_database_role(built)
         await built.notifier.start()
+        built.refusals.start(built.sessions)
         worker = BackgroundWorker(built)
         if run_background:
             worker.start()
@@ -154,6 +183,14 @@ def create_app(
     install_handlers(app)
     app.add_middleware(DocsPolicy, paths=("/docs", "/redoc"))
     app.middleware("http")(observe_request)
+    app.add_middleware(RefuseFloodsEarly)
+    app.add_middleware(FrameGuard)
+    # Added last, so it is outermost: a body is bounded before anything else runs.
+    app.add_middleware(
+        BoundedBody,
+        max_bytes=settings.max_body_bytes,
+        timeout_seconds=settings.body_timeout_seconds,
+    )
     trace_app(app)
     routers = (health, consent_routes, provisioning_routes, user_routes, audit_routes, catalogue)
     for router in routers:

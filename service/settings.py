@@ -99,6 +99,18 @@ class Settings(BaseSettings):
     upstream_max_attempts: int = Field(default=3, ge=1, le=10)
     # A key minted at claim time only has to live until its device joins; a short default
     # also bounds a key whose answer was lost and that nobody received.
+    # Bodies are read whole before any route runs (see web.body_limit): a cap on their size,
+    # and a time by which all of it must have arrived. 64 KiB in 10 s is a floor of 6.4 KiB/s,
+    # far below any real client, and it frees a connection held by a drip within seconds.
+    max_body_bytes: int = Field(default=65536, ge=1024)
+    body_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Refused anonymous requests (bad keys, junk callbacks) per source address and per key
+    # prefix, in each replica: a burst, then this many a second, then 429.
+    refusal_burst: int = Field(default=20, ge=1)
+    refusal_per_second: float = Field(default=2.0, gt=0)
+    # Concurrent long-polls (wait_seconds), per replica: per caller key, and in all.
+    long_poll_limit_per_caller: int = Field(default=20, ge=1)
+    long_poll_limit: int = Field(default=500, ge=1)
     minted_key_expiry_seconds: int = Field(default=3600, ge=60, le=90 * 86400)
     # A custom posture attribute prefix (e.g. "custom:tsprov_request"): each device tsprov
     # provisions gets "<prefix>:<request id>" set to true, so Tailscale itself names the

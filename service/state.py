@@ -11,9 +11,11 @@ from service.crypto.keyring import KeyRing
 from service.grants.single_flight import SingleFlight
 from service.ops.metrics import Metrics
 from service.provisioning.notify import RequestNotifier
+from service.provisioning.waits import LongPollLimits
 from service.settings import Settings
 from service.tailscale.client import TailscaleClient
 from service.web.errors import EncryptionUnavailable
+from service.web.refusals import RefusalGuard
 
 
 @dataclass
@@ -29,7 +31,16 @@ class AppContext:
     audit_signer: AuditSigner | None = None
     # One refresh per grant at a time in this process; see grants.refresh.access_token_for.
     refreshes: SingleFlight = field(default_factory=SingleFlight)
+    # Throttles and folds refused anonymous requests, per process.
+    refusals: RefusalGuard = field(default_factory=RefusalGuard)
+    waits: LongPollLimits = field(default_factory=LongPollLimits)
+    # Long-polls woken by one change to a request share one re-read of it.
+    request_reads: SingleFlight = field(default_factory=SingleFlight)
     draining: bool = field(default=False)
+
+    def __post_init__(self) -> None:
+        self.metrics.listener_up.set_function(lambda: float(self.notifier.listening))
+        self.metrics.long_polls.set_function(lambda: float(self.waits.waiting))
 
     def require_key_ring(self) -> KeyRing:
         """The key ring, or a 503: without it no secret can be sealed or opened."""

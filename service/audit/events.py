@@ -21,6 +21,8 @@ from typing import Any
 import rfc8785
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service.audit.safe_text import escape_invisible
+
 # The chain's names, re-exported for the modules that hash and read events.
 from service.audit.store import CONTENT_COLUMNS as CONTENT_COLUMNS
 from service.audit.store import GENESIS_HASH as GENESIS_HASH
@@ -206,8 +208,13 @@ async def record_refused_attempt(
     error: str,
     user_id: str | None = None,
     origin: str = ORIGIN_API,
+    details: str = "",
+    new: Any = None,
 ) -> None:
-    """A refusal is an event of its own, committed whatever happens to the request."""
+    """A refusal is an event of its own, committed whatever happens to the request.
+
+    ``details`` and ``new`` say how many refusals one event stands for, when folded.
+    """
     target = Target(id="", name=_storable(f"{method} {path}", 512), type="FAILED_REQUEST")
     action = HTTP_ACTIONS.get(method, method)
     if user_id is not None:
@@ -219,12 +226,14 @@ async def record_refused_attempt(
             actor=actor,
             target=target,
             action=action,
-            error=error,
+            new=new,
+            details=_storable(details, 1024),
+            error=_storable(error, 1024),
             user_id=user_id,
         )
 
 
 def _storable(value: str, limit: int) -> str:
-    # Refusals echo what an unauthenticated client sent; JSONB rejects NUL, and the
-    # column lengths are bounded, so an odd path must not turn a 401 into a 500.
-    return value.replace("\x00", "\ufffd")[:limit]
+    # Refusals echo what an unauthenticated client sent; JSONB rejects NUL, the column
+    # lengths are bounded, and control or bidi characters must not reach a reader raw.
+    return escape_invisible(value)[:limit]

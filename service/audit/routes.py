@@ -17,6 +17,7 @@ from service.audit import store
 from service.audit.chain import verify_chain
 from service.audit.events import caller_actor
 from service.audit.query import LOG_VERSION, AuditFilter, build_filter, open_export, query_audit
+from service.audit.safe_text import escape_invisible_json
 from service.audit.schemas import (
     EXAMPLE_EVENT,
     AuditLogPage,
@@ -54,15 +55,23 @@ End = Annotated[
         json_schema_extra=_TIME,
     ),
 ]
+# Each term is matched against every row in the window: a bounded number of bounded terms.
+MAX_FILTER_TERMS = 20
 ActorFilter = Annotated[
-    list[SearchTerm] | None, Query(description="Actor id or loginName; repeatable")
+    list[SearchTerm] | None,
+    Query(description="Actor id or loginName; repeatable", max_length=MAX_FILTER_TERMS),
 ]
 TargetFilter = Annotated[
-    list[SearchTerm] | None, Query(description="Target id or name; repeatable")
+    list[SearchTerm] | None,
+    Query(description="Target id or name; repeatable", max_length=MAX_FILTER_TERMS),
 ]
 EventFilter = Annotated[
     list[SearchTerm] | None,
-    Query(description="TARGETTYPE.ACTION; repeatable", examples=["NODE.CREATE"]),
+    Query(
+        description="TARGETTYPE.ACTION; repeatable",
+        examples=["NODE.CREATE"],
+        max_length=MAX_FILTER_TERMS,
+    ),
 ]
 UserIdFilter = Annotated[
     str | None,
@@ -199,7 +208,9 @@ async def _ndjson(
 
 
 def _line(value: dict[str, Any]) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    # Rows written before stored text was escaped may still hold a raw separator or bidi mark.
+    return escape_invisible_json(text).encode() + b"\n"
 
 
 @router.get(

@@ -142,6 +142,9 @@ async def _reserve(
         )
         if existing is None:  # expired and purged between the two statements
             raise IdempotencyInFlight("Retry the request.")
+        if existing.expires_at <= now:
+            # Expired, whatever the purge job has reached: the key starts afresh.
+            return await _replace_expired(session, existing, now, request_hash)
         if existing.request_hash != request_hash:
             raise IdempotencyConflict("This Idempotency-Key was used with a different request.")
         if existing.response_status is None:
@@ -152,9 +155,34 @@ async def _reserve(
     return _replay(key_ring, existing)
 
 
+async def _replace_expired(
+    session: AsyncSession, record: IdempotencyRecord, now: datetime, request_hash: bytes
+) -> Reservation:
+    """Take over an expired record as a fresh reservation; a twin doing the same loses."""
+    taken = await session.scalar(
+        update(IdempotencyRecord)
+        .where(IdempotencyRecord.id == record.id, IdempotencyRecord.expires_at <= now)
+        .values(
+            created_at=now,
+            expires_at=now + RECORD_LIFETIME,
+            request_hash=request_hash,
+            response_status=None,
+            response_ciphertext=None,
+            wipe_at=None,
+        )
+        .returning(IdempotencyRecord.id)
+    )
+    if taken is None:
+        raise IdempotencyInFlight("A request with this Idempotency-Key is still in flight.")
+    return Reservation(record.id, now)
+
+
 def _replay(key_ring: KeyRing, record: IdempotencyRecord) -> Answer:
-    """The stored answer of a finished request, opened again."""
-    if record.response_ciphertext is None or record.response_status is None:
+    """The stored answer of a finished request, opened again, unless its window has passed."""
+    wiped = record.wipe_at is not None and record.wipe_at <= datetime.now(UTC)
+    # Past the replay window the answer (a claim's auth key) is gone, whether or not the
+    # purge job has wiped the column yet.
+    if wiped or record.response_ciphertext is None or record.response_status is None:
         raise AlreadyClaimed("The answer to this request is no longer held; it was claimed.")
     context = idempotency_response_context(record.id, record.caller_id)
     body = json.loads(key_ring.decrypt(record.response_ciphertext, context))

@@ -9,6 +9,13 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import ORIGIN_BROWSER, Actor, Target, record_event, user_actor
+from service.consent.drops import (
+    UNKNOWN_LOGIN,
+    Dropped,
+    closed_for_consent,
+    refuse_if_closed,
+    revoke_dropped,
+)
 from service.consent.flow import ConsumedFlow
 from service.consent.identity import (
     ConsentingIdentity,
@@ -109,8 +116,10 @@ async def finish_consent(
 
     Takes the app state: the flow was consumed and committed before this runs (so a twin
     callback never exchanges twice), and the outcome is stored in a transaction of its own
-    after the upstream call, never holding a row lock across it.
+    after the upstream call, never holding a row lock across it. A token that is not kept
+    (a refused identity, a request that closed meanwhile) is dropped and revoked.
     """
+    await refuse_if_closed(context, consumed)
     try:
         token = await context.tailscale.exchange_code(
             code=code, code_verifier=consumed.verifier, redirect_uri=context.settings.redirect_uri
@@ -120,15 +129,19 @@ async def finish_consent(
         await _record_exchange_failure(context, consumed, exc.code)
         raise BrowserError(502, "Sign-in not completed", RETRY_MESSAGE) from exc
     judged = await judge_consent(context, consumed.request_id, token)
-    user_id = await _store_outcome(context, consumed, token, judged)
+    user_id, closed = await _store_outcome(context, consumed, token, judged)
+    if closed is not None:
+        await revoke_dropped(context, consumed, code, token, closed.name.lower())
+        raise closed.page()
     if judged.refused:
         await delete_leftovers(
             context,
             user_id=user_id,
             key_id=judged.key_id,
-            actor=user_actor(user_id, judged.identity.login),
+            actor=user_actor(user_id, judged.identity.login or UNKNOWN_LOGIN),
             origin=ORIGIN_BROWSER,
         )
+        await revoke_dropped(context, consumed, code, token, judged.refused)
         raise BrowserError(403, *REFUSAL_PAGES[judged.refused])
     async with context.sessions() as session:
         return await load_request(session, consumed.request_id)
@@ -155,19 +168,19 @@ async def judge_consent(context: AppContext, request_id: uuid.UUID, token: Token
 
 async def _store_outcome(
     context: AppContext, consumed: ConsumedFlow, token: TokenGrant, judged: Judged
-) -> str:
-    """Store the grant and make the request ready, or refuse it; returns the request's user."""
+) -> tuple[str, Dropped | None]:
+    """Store the grant and make the request ready, or refuse it; the request's user, and why
+    the token is dropped when the request closed meanwhile (the transaction commits)."""
     key_ring = context.require_key_ring()
     async with transaction(context.sessions) as session:
         request = await load_request(session, consumed.request_id, lock=True)
-        if request.status != RequestStatus.AWAITING_CONSENT:
-            raise BrowserError(
-                409, "Request no longer waiting", "This request was cancelled or completed."
-            )
-        actor = user_actor(request.user_id, judged.identity.login or judged.expected)
+        closed = closed_for_consent(request)
+        if closed is not None:
+            return request.user_id, closed
+        actor = user_actor(request.user_id, judged.identity.login or UNKNOWN_LOGIN)
         if judged.refused:
             await _refuse(session, key_ring, request, actor, judged)
-            return request.user_id
+            return request.user_id, None
         grant = await store_grant(
             session,
             key_ring,
@@ -185,7 +198,7 @@ async def _store_outcome(
         await change_status(
             session, request, RequestStatus.READY, actor=actor, origin=ORIGIN_BROWSER
         )
-    return request.user_id
+    return request.user_id, None
 
 
 async def _refuse(

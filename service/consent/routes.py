@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.audit.events import ANONYMOUS, ORIGIN_BROWSER, record_refused_attempt
+from service.audit.events import ORIGIN_BROWSER
 from service.consent.callback import finish_consent, record_denial
 from service.consent.confirmation import confirmation_page
 from service.consent.flow import (
@@ -24,7 +24,7 @@ from service.provisioning.create import return_to_allowed
 from service.settings import Settings
 from service.state import AppContext
 from service.users.store import find_user
-from service.web.deps import ContextDep, KeyRingDep, SessionDep
+from service.web.deps import ContextDep, KeyRingDep, SessionDep, refuse_anonymous
 from service.web.errors import BrowserError
 from service.web.openapi import page_responses
 from service.web.pages import BROWSER_HEADERS, render_page
@@ -207,9 +207,9 @@ async def callback(
     async with transaction(context.sessions) as session:
         consumed = await consume_flow(session, key_ring, state or "", browser_id)
     if consumed is None:
-        await _refuse(context, "state not issued to this browser, expired or already used")
+        await _refuse(context, request, "state not issued to this browser, expired or already used")
     if iss is not None and iss != context.settings.issuer:
-        await _refuse(context, "iss does not match the configured issuer")
+        await _refuse(context, request, "iss does not match the configured issuer")
     if error is not None:
         await record_denial(context, consumed, error[:64])
         if error == "access_denied":
@@ -230,15 +230,8 @@ async def callback(
     return _redirect("/done")
 
 
-async def _refuse(context: AppContext, reason: str) -> NoReturn:
-    await record_refused_attempt(
-        context.sessions,
-        actor=ANONYMOUS,
-        method="GET",
-        path="/callback",
-        error=reason,
-        origin=ORIGIN_BROWSER,
-    )
+async def _refuse(context: AppContext, request: Request, reason: str) -> NoReturn:
+    await refuse_anonymous(context, request, reason, origin=ORIGIN_BROWSER)
     raise BrowserError(
         400,
         "Sign-in link not valid",

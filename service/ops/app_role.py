@@ -119,3 +119,45 @@ async def _refuse_privileged(connection: AsyncConnection, role: str) -> None:
         raise AppRoleError(
             f"APP_ROLE {role} is a superuser or owns the tables; name a role of its own"
         )
+
+
+RUNTIME_ROLE_QUERY = text(
+    "SELECT r.rolname AS name, r.rolsuper AS superuser, "
+    "(SELECT array_agg(t.tablename::text ORDER BY t.tablename) FROM pg_tables t "
+    " WHERE t.schemaname = 'public' AND t.tablename = ANY(:tables) "
+    " AND pg_has_role(r.rolname, t.tableowner, 'USAGE')) AS owned, "
+    "(SELECT array_agg(t.tablename::text ORDER BY t.tablename) FROM pg_tables t "
+    " WHERE t.schemaname = 'public' AND t.tablename = ANY(:tables) "
+    " AND has_table_privilege(r.rolname, format('public.%I', t.tablename), 'UPDATE, DELETE')"
+    ") AS rewritable "
+    "FROM pg_roles r WHERE r.rolname = current_user"
+)
+AUDIT_TABLES = (*APPEND_ONLY_TABLES, "audit_checkpoint")
+
+
+async def runtime_role_problems(connection: AsyncConnection) -> list[str]:
+    """Why the role this connection runs as may rewrite the audit trail; empty when it cannot.
+
+    Each reason names its fix. The owner counts through membership too: a member of the
+    owning role can take on its powers with SET ROLE.
+    """
+    row = (await connection.execute(RUNTIME_ROLE_QUERY, {"tables": list(AUDIT_TABLES)})).one()
+    if row.superuser:
+        return [
+            f"the database role {row.name} is a superuser; point TSPROV_DATABASE_URL at a "
+            "login role granted only the app role (TSPROV_APP_ROLE, set up by tsprov migrate)"
+        ]
+    problems = []
+    if row.owned:
+        problems.append(
+            f"the database role {row.name} owns (or can act as the owner of) "
+            f"{', '.join(row.owned)}; run migrations as the owner but serve as a role "
+            "granted only the app role (TSPROV_DATABASE_URL)"
+        )
+    elif row.rewritable:
+        tables = ", ".join(row.rewritable)
+        problems.append(
+            f"the database role {row.name} may UPDATE or DELETE {tables}; "
+            f"REVOKE UPDATE, DELETE ON {tables} FROM {row.name} (and from any role it inherits)"
+        )
+    return problems

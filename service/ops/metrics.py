@@ -42,6 +42,16 @@ class Metrics:
             ["route"],
             registry=self.registry,
         )
+        self.listener_up = Gauge(
+            "tsprov_request_listener_up",
+            "1 while the LISTEN connection for request changes is up; 0 while long-polls poll.",
+            registry=self.registry,
+        )
+        self.long_polls = Gauge(
+            "tsprov_long_polls_waiting",
+            "Long-polls (wait_seconds) waiting in this process.",
+            registry=self.registry,
+        )
 
     def _upstream(self) -> None:
         self.upstream_failures = Counter(

@@ -1,7 +1,11 @@
 """Cross-replica wake-ups for long-polls, through Postgres LISTEN/NOTIFY.
 
 A change to a provisioning request sends ``NOTIFY`` inside its transaction, so the wake-up
-is delivered only if, and when, the change commits, on every replica listening.
+is delivered only if, and when, the change commits, on every replica listening. The
+listening connection is watched: when it is lost (a database restart, a failover, a cut
+connection) every waiter is woken to re-read, long-polls fall back to a short timer, and the
+connection is re-opened with a capped backoff; once it is back, waiters are woken once more
+for whatever changed in between.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -20,7 +24,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 CHANNEL = "tsprov_request_changed"
+RECONNECT_FIRST_SECONDS = 0.5
+RECONNECT_MAX_SECONDS = 10.0
+# A connection cut without a word (a dropped route, a frozen peer) is noticed only by using it.
+HEARTBEAT_SECONDS = 30.0
 log = logging.getLogger("tsprov.notify")
+# A string: asyncpg's classes are generic only to the type checker.
+Connection: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
 
 
 async def notify_request_changed(session: AsyncSession, request_id: uuid.UUID) -> None:
@@ -32,43 +42,103 @@ async def notify_request_changed(session: AsyncSession, request_id: uuid.UUID) -
 
 
 class RequestNotifier:
-    """Holds one listening connection and wakes the long-polls waiting on a request."""
+    """Holds one listening connection, kept open, and wakes the long-polls waiting on a request."""
 
     def __init__(self, database_url: str) -> None:
         self._dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
         self._waiters: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
         self._connection: asyncpg.Connection[Any] | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._lost = asyncio.Event()
+        # Per watched request, how many wake-ups it has had: a re-read started at a version
+        # has seen every change notified before it.
+        self._versions: dict[str, int] = {}
+
+    @property
+    def listening(self) -> bool:
+        """Whether NOTIFY wake-ups arrive now; while not, long-polls re-read on a timer."""
+        return self._connection is not None and not self._connection.is_closed()
 
     async def start(self) -> None:
-        try:
-            self._connection = await asyncpg.connect(self._dsn, timeout=5)
-            await self._connection.add_listener(CHANNEL, self._on_notify)
-        except (OSError, asyncpg.PostgresError, TimeoutError):
-            # Long-polls still work without it: they re-read on a short timer.
-            log.warning("could not listen for request changes; long-polls fall back to polling")
-            self._connection = None
+        """Listen now if the database answers, and keep listening from then on."""
+        await self._connect()
+        self._keeper = asyncio.create_task(self._keep_listening(), name="tsprov-listen")
 
     async def stop(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+            self._keeper = None
         if self._connection is not None:
+            connection, self._connection = self._connection, None
+            connection.remove_termination_listener(self._on_lost)  # closing it is no loss
             with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
-                await self._connection.close(timeout=2)
-            self._connection = None
+                await connection.close(timeout=2)
 
-    def _on_notify(
-        self,
-        _conn: asyncpg.Connection[Any] | PoolConnectionProxy[Any],
-        _pid: int,
-        _channel: str,
-        payload: object,
-    ) -> None:
-        for event in self._waiters.get(str(payload), ()):
-            event.set()
+    async def _connect(self) -> bool:
+        try:
+            connection = await asyncpg.connect(self._dsn, timeout=5)
+            await connection.add_listener(CHANNEL, self._on_notify)
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            # Long-polls still work without it: they re-read on a short timer.
+            log.warning("not listening for request changes (%s); polling", type(exc).__name__)
+            return False
+        connection.add_termination_listener(self._on_lost)
+        self._connection = connection
+        self._lost.clear()
+        self.wake_all()  # whatever changed while nobody listened
+        return True
+
+    def _on_lost(self, _conn: Connection) -> None:
+        log.warning("the listening connection was lost; long-polls poll until it is back")
+        self._connection = None
+        self._lost.set()
+        self.wake_all()  # each waiter re-reads now, and then waits on the timer
+
+    async def _keep_listening(self) -> None:
+        delay = RECONNECT_FIRST_SECONDS
+        while True:
+            if self.listening:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._lost.wait(), HEARTBEAT_SECONDS)
+                await self._check_alive()
+                delay = RECONNECT_FIRST_SECONDS
+                continue
+            if await self._connect():
+                log.info("listening for request changes again")
+                continue
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+
+    async def _check_alive(self) -> None:
+        connection = self._connection
+        if connection is None or connection.is_closed():
+            return
+        try:
+            await asyncio.wait_for(connection.execute("SELECT 1"), timeout=5)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            connection.terminate()
+            if self._connection is connection:
+                self._on_lost(connection)
+
+    def _on_notify(self, _conn: Connection, _pid: int, _channel: str, payload: object) -> None:
+        self._wake(str(payload))
+
+    def _wake(self, key: str) -> None:
+        if key in self._waiters:
+            self._versions[key] = self._versions.get(key, 0) + 1
+            for event in self._waiters[key]:
+                event.set()
 
     def wake_all(self) -> None:
         """Wake every long-poll, so each re-checks whether it should answer now."""
-        for events in self._waiters.values():
-            for event in events:
-                event.set()
+        for key in list(self._waiters):
+            self._wake(key)
+
+    def version(self, request_id: uuid.UUID) -> int:
+        """How many wake-ups ``request_id`` has had while watched (see ``watch``)."""
+        return self._versions.get(str(request_id), 0)
 
     @contextlib.contextmanager
     def watch(self, request_id: uuid.UUID) -> Iterator[asyncio.Event]:
@@ -82,3 +152,4 @@ class RequestNotifier:
             self._waiters[key].discard(event)
             if not self._waiters[key]:
                 del self._waiters[key]
+                self._versions.pop(key, None)

@@ -29,7 +29,7 @@ from service.settings import Settings
 from service.state import AppContext
 from service.web.errors import NotFound, ValidationFailed
 
-# NOTIFY wakes a long-poll at once; this timer only covers a listener that was lost.
+# NOTIFY wakes a long-poll at once; this timer runs only while the listener is down.
 LONG_POLL_RECHECK_SECONDS = 5.0
 
 
@@ -87,14 +87,22 @@ async def read_request(
 
 
 async def wait_for_change(
-    context: AppContext, key_ring: KeyRing, out: ProvisioningRequestOut, wait_seconds: int
+    context: AppContext, key_ring: KeyRing, request_id: uuid.UUID, wait_seconds: int
 ) -> ProvisioningRequestOut:
-    """Hold the answer until the status changes (on any replica) or the wait runs out."""
-    if out.status in FINAL_STATUSES:
-        return out  # nothing can change any more: waiting would only delay the answer
-    first_status = out.status
+    """Hold the answer until the status changes (on any replica) or the wait runs out.
+
+    A NOTIFY wakes the wait; it re-reads only then, sharing the read with every other wait
+    on the same request woken by the same change. Only while the listening connection is
+    down does it re-read on a timer.
+    """
     deadline = time.monotonic() + wait_seconds
-    with context.notifier.watch(out.id) as changed:
+    notifier = context.notifier
+    # Watching before the first read: a change committed in between still wakes this wait.
+    with notifier.watch(request_id) as changed:
+        out = await read_request(context, key_ring, request_id)
+        if out.status in FINAL_STATUSES:
+            return out  # nothing can change any more: waiting would only delay the answer
+        first_status = out.status
         # A draining replica answers now, so the caller re-polls one that stays up instead of
         # being cut off when the graceful shutdown runs out.
         while (
@@ -102,12 +110,25 @@ async def wait_for_change(
             and not context.draining
             and (left := deadline - time.monotonic()) > 0
         ):
-            # The wake-up comes through NOTIFY; the timer only covers a lost listener.
+            timeout = left if notifier.listening else min(left, LONG_POLL_RECHECK_SECONDS)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), timeout=min(left, LONG_POLL_RECHECK_SECONDS))
+                await asyncio.wait_for(changed.wait(), timeout=timeout)
+            if not changed.is_set() and notifier.listening:
+                continue  # the wait ran out with nothing notified: nothing to re-read
             changed.clear()
-            out = await read_request(context, key_ring, out.id)
+            out = await _shared_read(context, key_ring, out.id)
     return out
+
+
+async def _shared_read(
+    context: AppContext, key_ring: KeyRing, request_id: uuid.UUID
+) -> ProvisioningRequestOut:
+    # Keyed by the wake-up version: a read started before the latest change is never shared
+    # with a wait that this change woke.
+    flight = (request_id, context.notifier.version(request_id))
+    return await context.request_reads.run(
+        flight, lambda: read_request(context, key_ring, request_id)
+    )
 
 
 async def request_owner(sessions: async_sessionmaker[AsyncSession], request_id: uuid.UUID) -> str:

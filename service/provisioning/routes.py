@@ -127,7 +127,11 @@ async def create_request(
     summary="A provisioning request; `wait_seconds` long-polls for a status change",
     operation_id="getProvisioningRequest",
     responses=problem_responses(
-        "not_found", "validation_failed", "encryption_unavailable", "decryption_failed"
+        "not_found",
+        "validation_failed",
+        "too_many_waits",
+        "encryption_unavailable",
+        "decryption_failed",
     ),
 )
 async def get_request(
@@ -152,8 +156,10 @@ async def get_request(
     await ensure_user_allowed(
         context, request, caller, await request_owner(context.sessions, request_id)
     )
-    out = await read_request(context, key_ring, request_id)
-    return await wait_for_change(context, key_ring, out, wait_seconds)
+    if not wait_seconds:
+        return await read_request(context, key_ring, request_id)
+    with context.waits.slot(caller.id):
+        return await wait_for_change(context, key_ring, request_id, wait_seconds)
 
 
 @router.get(

@@ -8,15 +8,24 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.audit.events import ANONYMOUS, Actor, caller_actor, record_refused_attempt
+from service.audit.events import (
+    ANONYMOUS,
+    ORIGIN_API,
+    Actor,
+    caller_actor,
+    record_refused_attempt,
+)
 from service.callers.store import authenticate_caller, scope_allows, user_allowed
 from service.crypto.keyring import KeyRing
 from service.models import Caller
 from service.state import AppContext
 from service.web.errors import Forbidden, Unauthorized
+from service.web.refusals import THROTTLED_KEY, Refusal, bearer_key
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
+    # Async although it awaits nothing: FastAPI runs a plain function dependency in a worker
+    # thread, a hand-off every request (a flood of refusals included) would pay.
     context: AppContext = request.app.state.context
     return context
 
@@ -38,7 +47,7 @@ async def get_session(context: ContextDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def get_key_ring(context: ContextDep) -> KeyRing:
+async def get_key_ring(context: ContextDep) -> KeyRing:
     return context.require_key_ring()
 
 
@@ -59,17 +68,33 @@ async def refuse(
     )
 
 
+def source_address(request: Request) -> str:
+    """The client's address (uvicorn takes it from X-Forwarded-For only from trusted proxies)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def refuse_anonymous(
+    context: AppContext, request: Request, error: str, *, key: str = "", origin: str = ORIGIN_API
+) -> None:
+    """Audit a refused anonymous request, folded per source; 429 once it floods."""
+    refusal = Refusal(ANONYMOUS, request.method, request.url.path, error, origin)
+    await context.refusals.refused(context.sessions, source_address(request), key, refusal)
+
+
 async def authenticated_caller(request: Request, context: ContextDep) -> Caller:
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    key = bearer_key(request.headers.get("authorization", ""))
     caller = None
-    if scheme.lower() == "bearer":
+    throttled = context.refusals.throttled_before_lookup(source_address(request), key)
+    if key and not throttled:
         # A short session of its own: holding one across the request while the handler
         # opens another would let a burst of requests exhaust the pool and wait on itself.
         async with context.sessions() as session:
-            caller = await authenticate_caller(session, key.strip())
+            caller = await authenticate_caller(session, key)
     if caller is None:
-        await refuse(context, request, ANONYMOUS, "missing or invalid API key")
+        reason = THROTTLED_KEY if throttled else "missing or invalid API key"
+        await refuse_anonymous(context, request, reason, key=key)
         raise Unauthorized()
+    context.refusals.authenticated(key)
     return caller
 
 

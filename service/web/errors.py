@@ -185,6 +185,35 @@ class MethodNotAllowed(ProblemError):
     )
 
 
+class PayloadTooLarge(ProblemError):
+    status, code, title = 413, "payload_too_large", "Payload too large"
+    meaning = "The request body is larger than MAX_BODY_BYTES (64 KiB by default)."
+    what_to_do = "Send a smaller body: no tsprov request needs more than a few hundred bytes."
+
+
+class BodyTooSlow(ProblemError):
+    status, code, title = 408, "body_too_slow", "Request body too slow"
+    meaning = "The request body did not arrive within BODY_TIMEOUT_SECONDS."
+    what_to_do = "Send the whole body at once, then retry; check the network in between."
+
+
+class RateLimited(ProblemError):
+    status, code, title = 429, "rate_limited", "Too many refused requests"
+    meaning = "Too many refused requests from this address or key; wait for Retry-After."
+    what_to_do = (
+        "Fix the API key (a refused key is what is being counted), wait the Retry-After "
+        "seconds, then retry."
+    )
+
+
+class TooManyWaits(ProblemError):
+    status, code, title = 429, "too_many_waits", "Too many long-polls"
+    meaning = "Too many concurrent long-polls (`wait_seconds`) for this key or this replica."
+    what_to_do = (
+        "Wait on fewer requests at once (or use webhooks), then retry after Retry-After."
+    )
+
+
 class IdentityMismatch(ProblemError):
     status, code, title = 403, "identity_mismatch", "Identity mismatch"
     meaning = (

@@ -18,15 +18,19 @@ from service.web.pages import render_page
 from service.web.problem import Problem
 
 # Every caller route authenticates against the database before anything else, so these can
-# answer any of them; and any path answers a method it does not take, or a request the
-# server cannot read at all, before a route sees it.
+# answer any of them (a flood of refused keys turns into rate_limited); and any path answers
+# a method it does not take, a body too large or too slow, or a request the server cannot
+# read at all, before a route sees it.
 ALWAYS_POSSIBLE = (
     "unauthorized",
     "forbidden",
+    "rate_limited",
     "database_unavailable",
     "internal_error",
     "method_not_allowed",
     "bad_request",
+    "payload_too_large",
+    "body_too_slow",
 )
 # What any route that calls Tailscale can answer when that call fails.
 UPSTREAM_FAILURES = ("upstream_unavailable", "upstream_refused", "upstream_oauth_error")
@@ -41,6 +45,12 @@ _HEADERS: dict[int, dict[str, Any]] = {
         "WWW-Authenticate": {
             "description": 'Always `Bearer realm="tsprov"`.',
             "schema": {"type": "string"},
+        }
+    },
+    429: {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying.",
+            "schema": {"type": "integer"},
         }
     },
     503: {

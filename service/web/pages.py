@@ -8,12 +8,20 @@ from html import escape
 from typing import Literal
 
 from fastapi.responses import HTMLResponse
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+# No framing anywhere (clickjacking a consent page), and pages that can load, post to, or be
+# based on nothing but what they carry inline.
+FRAME_POLICY = "frame-ancestors 'none'"
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; "
+    + FRAME_POLICY
+)
 BROWSER_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-    "frame-ancestors 'none'",
+    "Content-Security-Policy": PAGE_POLICY,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
 }
@@ -101,3 +109,28 @@ def _form_html(form: PageForm) -> str:
         f'<form method="post" action="{escape(form.action)}">{hidden}'
         f'<button type="submit">{escape(form.button)}</button></form>'
     )
+
+
+class FrameGuard:
+    """Pure ASGI middleware: every answer that sets no policy of its own may not be framed.
+
+    The documentation pages (``/docs``, ``/redoc``) are FastAPI's; this covers them too.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_guarded(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if "content-security-policy" not in headers:
+                    headers["Content-Security-Policy"] = FRAME_POLICY
+                headers.setdefault("X-Frame-Options", "DENY")
+            await send(message)
+
+        await self.app(scope, receive, send_guarded)

@@ -41,9 +41,16 @@ def problem_response(error: ProblemError) -> JSONResponse:
     )
 
 
+BROWSER_PATHS = frozenset({"/authorize", "/callback", "/done"})
+
+
+def is_browser_path(path: str) -> bool:
+    """Whether a person's browser reads the answer (a page), not a program (problem+json)."""
+    return path in BROWSER_PATHS or path.startswith("/problems/")
+
+
 def _is_browser(request: Request) -> bool:
-    path = request.url.path
-    return path in ("/authorize", "/callback", "/done") or path.startswith("/problems/")
+    return is_browser_path(request.url.path)
 
 
 def _safe_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -57,7 +64,9 @@ def _safe_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 async def _on_problem(request: Request, exc: Exception) -> Response:
     error = cast(ProblemError, exc)
     if _is_browser(request):
-        return render_page(error.status, error.title, error.detail)
+        page = render_page(error.status, error.title, error.detail)
+        page.headers.update(error.headers)  # Retry-After, say
+        return page
     return problem_response(error)
 
 

@@ -28,6 +28,13 @@ class PostgresProxy:
     def thaw(self) -> None:
         self._flowing.set()
 
+    async def drop(self) -> None:
+        """Cut every open connection, as a restart or a failover would; new ones still pass."""
+        tasks = list(self._connections)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()

@@ -1,0 +1,258 @@
+"""Refused requests made cheap: throttled per source and key prefix, folded in the audit trail.
+
+A refusal used to cost a key lookup and an audit append, which serialises on the chain; a
+flood of bad keys therefore slowed every good caller. Now each refusal takes a token from
+its source address's bucket and its key prefix's bucket; once either is empty the answer is
+429 with ``Retry-After``. Once a source or key prefix is out of tokens its requests are
+refused before the key lookup, so a flood costs no query at all; a key whose prefix has
+authenticated in this process is still looked up, so a good caller behind the same address
+as a flood (a shared NAT) keeps working. In the trail, the first refusal from a source in a
+minute is written as it happens, and the rest of that minute become one event carrying
+their count.
+
+The buckets and the folding live in this process: with several replicas each enforces its
+own limits, so the service-wide rate is at most the configured one times the replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.audit.events import (
+    ANONYMOUS,
+    ORIGIN_API,
+    Actor,
+    format_time,
+    record_refused_attempt,
+)
+from service.web.errors import RateLimited
+from service.web.problem_pages import problem_response
+
+log = logging.getLogger("tsprov.refusals")
+FOLD_WINDOW_SECONDS = 60.0
+FLUSH_EVERY_SECONDS = 10.0
+# Bounds memory under a flood from many addresses; past it the least recent are forgotten
+# (buckets) or counted together (folding, under the source "*").
+MAX_TRACKED = 10_000
+THROTTLED_KEY = "key not checked: too many refusals"
+KEY_PREFIX_LENGTH = 12  # "tsprov_" and five characters: tells keys apart, reveals little
+Clock = Callable[[], float]
+
+
+class TokenBuckets:
+    """One token bucket per name: ``burst`` tokens, refilled at ``per_second``."""
+
+    def __init__(self, burst: int, per_second: float, clock: Clock = time.monotonic) -> None:
+        self.burst, self.per_second, self._clock = burst, per_second, clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def _tokens(self, name: str, now: float) -> float:
+        tokens, updated = self._buckets.get(name, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - updated) * self.per_second)
+
+    def wait_for(self, name: str) -> float:
+        """Seconds until ``name`` has a token again; 0 when it has one now."""
+        tokens = self._tokens(name, self._clock())
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.per_second
+
+    def take(self, name: str) -> None:
+        now = self._clock()
+        self._buckets[name] = (max(0.0, self._tokens(name, now) - 1), now)
+        self._buckets.move_to_end(name)
+        if len(self._buckets) > MAX_TRACKED:
+            self._buckets.popitem(last=False)
+
+
+@dataclass
+class Refusal:
+    """One refused request, as the audit trail records it."""
+
+    actor: Actor
+    method: str
+    path: str
+    error: str
+    origin: str
+
+
+@dataclass
+class _Window:
+    opened: float
+    since: datetime
+    folded: int = 0
+    last: Refusal | None = None
+
+
+@dataclass
+class RefusalGuard:
+    """Throttles and folds refusals of anonymous requests for one process."""
+
+    burst: int = 20
+    per_second: float = 2.0
+    clock: Clock = time.monotonic
+    buckets: TokenBuckets = field(init=False)
+    _windows: dict[str, _Window] = field(init=False, default_factory=dict)
+    _known_prefixes: OrderedDict[str, None] = field(init=False, default_factory=OrderedDict)
+    _flusher: asyncio.Task[None] | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.buckets = TokenBuckets(self.burst, self.per_second, self.clock)
+
+    def throttled_before_lookup(self, source: str, key: str) -> bool:
+        """Whether to refuse without looking the key up: its source or prefix is flooding."""
+        if key and key[:KEY_PREFIX_LENGTH] in self._known_prefixes:
+            return False
+        names = [f"source:{source}"] + ([_prefix_name(key)] if key else [])
+        return any(self.buckets.wait_for(name) > 0 for name in names)
+
+    def authenticated(self, key: str) -> None:
+        """Remember a key prefix that belongs to a caller (bounded; least recent forgotten)."""
+        self._known_prefixes[key[:KEY_PREFIX_LENGTH]] = None
+        self._known_prefixes.move_to_end(key[:KEY_PREFIX_LENGTH])
+        if len(self._known_prefixes) > MAX_TRACKED:
+            self._known_prefixes.popitem(last=False)
+
+    async def refused(
+        self, sessions: async_sessionmaker[AsyncSession], source: str, key: str, refusal: Refusal
+    ) -> None:
+        """Audit (or fold) a refusal; raise 429 once the source or key prefix is out of tokens."""
+        names = [f"source:{source}"] + ([_prefix_name(key)] if key else [])
+        wait = max(self.buckets.wait_for(name) for name in names)
+        for name in names:
+            self.buckets.take(name)
+        await self._audit(sessions, source, refusal)
+        if wait > 0:
+            raise _rate_limited(wait)
+
+    async def _audit(
+        self, sessions: async_sessionmaker[AsyncSession], source: str, refusal: Refusal
+    ) -> None:
+        now = self.clock()
+        if source not in self._windows and len(self._windows) >= MAX_TRACKED:
+            source = "*"
+        window = self._windows.get(source)
+        if window is not None and now - window.opened < FOLD_WINDOW_SECONDS:
+            window.folded += 1
+            window.last = refusal
+            return
+        if window is not None:
+            await _write_folded(sessions, source, window)
+        self._windows[source] = _Window(opened=now, since=datetime.now(UTC))
+        await _write(sessions, source, refusal)
+
+    async def flush(
+        self, sessions: async_sessionmaker[AsyncSession], *, everything: bool = False
+    ) -> None:
+        """Write the folded count of every window that has closed (or of all, at shutdown)."""
+        now = self.clock()
+        for source, window in list(self._windows.items()):
+            if everything or now - window.opened >= FOLD_WINDOW_SECONDS:
+                del self._windows[source]
+                await _write_folded(sessions, source, window)
+
+    def start(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._flusher = asyncio.create_task(self._flush_regularly(sessions), name="tsprov-folds")
+
+    async def stop(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        with contextlib.suppress(Exception):  # a database gone at shutdown loses only counts
+            await self.flush(sessions, everything=True)
+
+    async def _flush_regularly(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY_SECONDS)
+            try:
+                await self.flush(sessions)
+            except Exception as exc:  # the next round tries again; the counts are kept
+                log.warning("writing folded refusals failed: %s", type(exc).__name__)
+
+
+def bearer_key(authorization: str) -> str:
+    """The key of an ``Authorization: Bearer`` header; empty for any other header."""
+    scheme, _, key = authorization.partition(" ")
+    return key.strip() if scheme.lower() == "bearer" else ""
+
+
+def _prefix_name(key: str) -> str:
+    return f"key:{key[:KEY_PREFIX_LENGTH]}"
+
+
+def _rate_limited(wait: float) -> RateLimited:
+    return RateLimited(
+        "Too many refused requests; retry later.",
+        headers={"Retry-After": str(max(1, math.ceil(wait)))},
+    )
+
+
+async def _write(
+    sessions: async_sessionmaker[AsyncSession],
+    source: str,
+    refusal: Refusal,
+    *,
+    folded: _Window | None = None,
+) -> None:
+    details, new = f"from {source}", None
+    if folded is not None:
+        details = f"{folded.folded} more refusals from {source} since {format_time(folded.since)}"
+        new = {"count": folded.folded, "source": source, "since": format_time(folded.since)}
+    await record_refused_attempt(
+        sessions,
+        actor=refusal.actor,
+        method=refusal.method,
+        path=refusal.path,
+        error=refusal.error,
+        origin=refusal.origin,
+        details=details,
+        new=new,
+    )
+
+
+async def _write_folded(
+    sessions: async_sessionmaker[AsyncSession], source: str, window: _Window
+) -> None:
+    if window.folded and window.last is not None:
+        await _write(sessions, source, window.last, folded=window)
+
+
+class RefuseFloodsEarly:
+    """Pure ASGI middleware: a caller API request from a flooding source, with a key this
+    process has not seen work, gets its 429 before routing and dependencies run.
+
+    The dependency that authenticates callers makes the same decision; deciding here first
+    makes each refusal in a flood cost only this.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        context = getattr(scope["app"].state, "context", None) if "app" in scope else None
+        if scope["type"] != "http" or context is None or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        key = bearer_key(Headers(scope=scope).get("authorization", ""))
+        source = scope["client"][0] if scope.get("client") else "unknown"
+        if not context.refusals.throttled_before_lookup(source, key):
+            await self.app(scope, receive, send)
+            return
+        refusal = Refusal(ANONYMOUS, scope["method"], scope["path"], THROTTLED_KEY, ORIGIN_API)
+        try:
+            await context.refusals.refused(context.sessions, source, key, refusal)
+        except RateLimited as limited:
+            await problem_response(limited)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)  # the bucket refilled meanwhile: decide as usual
