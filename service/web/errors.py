@@ -209,9 +209,7 @@ class RateLimited(ProblemError):
 class TooManyWaits(ProblemError):
     status, code, title = 429, "too_many_waits", "Too many long-polls"
     meaning = "Too many concurrent long-polls (`wait_seconds`) for this key or this replica."
-    what_to_do = (
-        "Wait on fewer requests at once (or use webhooks), then retry after Retry-After."
-    )
+    what_to_do = "Wait on fewer requests at once (or use webhooks), then retry after Retry-After."
 
 
 class IdentityMismatch(ProblemError):
