@@ -15,12 +15,15 @@ DEMO_USER = "alice"
 DEMO_LOGIN = "alice@example.com"
 DEMO_HOSTNAME = "devbox-1"
 DEMO_SCOPES = ("provision", "read", "audit", "admin")
+WRONG_LOGIN = "bob@example.com"
 
 
 @dataclass(frozen=True)
 class Step:
     title: str
     shell: str
+    # The login a person signs in as at the link this step prints, when it prints one.
+    approve_as: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,10 @@ class Banner:
 
 def steps(sandbox_url: str, user: str = DEMO_USER, login: str = DEMO_LOGIN) -> list[Step]:
     """The walkthrough's steps for ``user``, who must approve as ``login``."""
+    return [*_good_path(sandbox_url, user, login), *_wrong_person(user, login)]
+
+
+def _good_path(sandbox_url: str, user: str, login: str) -> list[Step]:
     auth = '-H "Authorization: Bearer $TSPROV_KEY"'
     return [
         Step(
@@ -58,6 +65,7 @@ def steps(sandbox_url: str, user: str = DEMO_USER, login: str = DEMO_LOGIN) -> l
             f"Open the consent link in a browser, sign in as {login} and Approve; the "
             "result page names the user, the device and what happens next:",
             f'echo "$REQ" | {_FIELD} consent_url',
+            approve_as=login,
         ),
         Step(
             "Once approved, claim the auth key (exactly once):",
@@ -74,6 +82,27 @@ def steps(sandbox_url: str, user: str = DEMO_USER, login: str = DEMO_LOGIN) -> l
         Step(
             f'Watch the request turn "joined", owned by {login} (it answers as soon as it has):',
             f'curl -s "$TSPROV/v1/provisioning-requests/$REQ_ID?wait_seconds=10" {auth} | {PRETTY}',
+        ),
+    ]
+
+
+def _wrong_person(user: str, login: str) -> list[Step]:
+    """The point of it all: a consent by anyone but the expected person hands out nothing."""
+    auth = '-H "Authorization: Bearer $TSPROV_KEY"'
+    return [
+        Step(
+            f"Now the identity check. Ask for another device for {user}, open its consent link "
+            f'and this time sign in as {WRONG_LOGIN}: tsprov refuses it ("Wrong Tailscale '
+            'account") and hands nothing out:',
+            f'REQ2=$(curl -s -X POST "$TSPROV/v1/users/{user}/provisioning-requests" {auth} '
+            "\\\n  -H 'Content-Type: application/json' -d '{}')\n"
+            f'REQ2_ID=$(echo "$REQ2" | {_FIELD} id)\n'
+            f'echo "$REQ2" | {_FIELD} consent_url',
+            approve_as=WRONG_LOGIN,
+        ),
+        Step(
+            f"That request failed and says why; {login} keeps every device already joined:",
+            f'curl -s "$TSPROV/v1/provisioning-requests/$REQ2_ID" {auth} | {PRETTY}',
         ),
         Step(
             f"The audit trail of all of it, for {user}:",
