@@ -65,6 +65,7 @@ async def seal_audit_trail(context: AppContext, session: AsyncSession) -> int:
     """Link committed audit events into the hash chain and sign the new head."""
     every = timedelta(seconds=context.settings.audit_checkpoint_interval_seconds)
     sealed = await seal_audit_events(session, context.audit_signer, checkpoint_every=every)
+    context.metrics.audit_sealer_lag.set(sealed.pending)
     if sealed.checkpoint is not None:
         publish_after_commit(session, sealed.checkpoint, context.metrics)
     return sealed.sealed

@@ -224,6 +224,8 @@ async def verify_audit_events(
 ) -> ChainReportOut:
     """Walk the sealed chain and check every checkpoint's signature. Needs `admin`."""
     report = await verify_chain(session, signer=context.audit_signer)
+    if not report.ok:
+        context.metrics.audit_verify_failures.inc()
     return ChainReportOut(**report.as_json())
 
 

@@ -37,6 +37,8 @@ log = logging.getLogger("tsprov.audit")
 class SealRound:
     sealed: int
     checkpoint: AuditSignedCheckpoint | None
+    # Events recorded but still outside the chain after the round: the sealer's lag.
+    pending: int = 0
 
 
 async def _seal_batch(session: AsyncSession, head: store.ChainHead, size: int) -> store.ChainHead:
@@ -92,9 +94,10 @@ async def seal_audit_events(
         if head.position - before < batch_size:
             break
     sealed = head.position - start.position
+    pending = await store.pending_count(session, head)
     now = datetime.now(UTC)
     if signer is None or not await _checkpoint_due(session, head, now, checkpoint_every):
-        return SealRound(sealed, None)
+        return SealRound(sealed, None, pending)
     facts = CheckpointFacts(seq=head.seq, count=head.position, hash=head.hash, time=now)
     checkpoint = await store.add_signed_checkpoint(
         session,
@@ -105,7 +108,7 @@ async def seal_audit_events(
         key_id=signer.key_id,
         signature=signer.sign(facts),
     )
-    return SealRound(sealed, checkpoint)
+    return SealRound(sealed, checkpoint, pending)
 
 
 async def seal_audit_trail_now(

@@ -196,12 +196,18 @@ async def event_id_at(session: AsyncSession, position: int) -> Any:
     )
 
 
-async def unsealed_counts(session: AsyncSession, head: ChainHead) -> tuple[int, Any]:
-    """How many events wait for the sealer, and the id of one left behind the head if any."""
+async def pending_count(session: AsyncSession, head: ChainHead) -> int:
+    """How many events wait for the sealer beyond ``head`` (an index range, not a scan)."""
     pending = await session.scalar(
         text("SELECT count(*) FROM audit_event WHERE (xid, seq) > (CAST(:xid AS xid8), :seq)"),
         {"xid": head.xid, "seq": head.seq},
     )
+    return int(pending or 0)
+
+
+async def unsealed_counts(session: AsyncSession, head: ChainHead) -> tuple[int, Any]:
+    """How many events wait for the sealer, and the id of one left behind the head if any."""
+    pending = await pending_count(session, head)
     skipped = await session.scalar(
         text(
             "SELECT e.id FROM audit_event e WHERE (e.xid, e.seq) < (CAST(:xid AS xid8), :seq) "
@@ -210,7 +216,7 @@ async def unsealed_counts(session: AsyncSession, head: ChainHead) -> tuple[int, 
         ),
         {"xid": head.xid, "seq": head.seq},
     )
-    return int(pending or 0), skipped
+    return pending, skipped
 
 
 async def add_signed_checkpoint(session: AsyncSession, **values: Any) -> AuditSignedCheckpoint:

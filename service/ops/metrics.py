@@ -139,6 +139,16 @@ class Metrics:
         self.upstream_retries.labels(endpoint).inc()
 
     def _audit(self) -> None:
+        self.audit_sealer_lag = Gauge(
+            "tsprov_audit_sealer_lag_events",
+            "Audit events recorded but not yet sealed into the chain, after the last round.",
+            registry=self.registry,
+        )
+        self.audit_verify_failures = Counter(
+            "tsprov_audit_verify_failures",
+            "Runs of GET /v1/audit/verify that found the chain broken.",
+            registry=self.registry,
+        )
         # The audit chain's latest signed checkpoint, published outside the database.
         self.audit_checkpoint_count = Gauge(
             "tsprov_audit_checkpoint_count",
