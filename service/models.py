@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
-from enum import StrEnum
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -20,48 +19,13 @@ from sqlalchemy import (
     Text,
     func,
 )
-from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.types import UserDefinedType
 
+from service.columns import TransactionId, now_column, string_enum, uuid_pk
 from service.db import Base
 from service.grants.status import GrantMode, GrantStatus
 from service.provisioning.status import RequestStatus
-
-
-def _uuid_pk() -> Mapped[uuid.UUID]:
-    return mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
-
-
-def _string_enum(enum: type[StrEnum], length: int) -> SAEnum:
-    """A StrEnum kept as its value in a plain VARCHAR: no database type to migrate."""
-    return SAEnum(
-        enum,
-        native_enum=False,
-        create_constraint=False,
-        length=length,
-        values_callable=lambda members: [member.value for member in members],
-    )
-
-
-class TransactionId(UserDefinedType[int]):
-    """Postgres ``xid8``: a 64-bit transaction id that never wraps around."""
-
-    cache_ok = True
-
-    def get_col_spec(self, **kw: Any) -> str:
-        return "xid8"
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _now() -> Mapped[datetime]:
-    # The wall clock, not now(): now() is the transaction's start, the same for every row
-    # a transaction writes, which would make "newest first" ambiguous.
-    return mapped_column(DateTime(timezone=True), default=_utc_now, server_default=func.now())
 
 
 class Caller(Base):
@@ -69,12 +33,12 @@ class Caller(Base):
 
     __tablename__ = "caller"
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     name: Mapped[str] = mapped_column(String(64), unique=True)
     key_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     scopes: Mapped[list[str]] = mapped_column(ARRAY(Text))
     user_patterns: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
-    created_at: Mapped[datetime] = _now()
+    created_at: Mapped[datetime] = now_column()
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
@@ -83,12 +47,12 @@ class UserAccount(Base):
 
     __tablename__ = "user_account"
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     user_id: Mapped[str] = mapped_column(String(128), unique=True)
     tailscale_login: Mapped[str | None] = mapped_column(String(320))
     display_name: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[datetime] = _now()
-    updated_at: Mapped[datetime] = _now()
+    created_at: Mapped[datetime] = now_column()
+    updated_at: Mapped[datetime] = now_column()
 
 
 class ConsentGrant(Base):
@@ -97,10 +61,10 @@ class ConsentGrant(Base):
     __tablename__ = "consent_grant"
     __table_args__ = (Index("ix_consent_grant_user_status", "user_id", "status"),)
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     user_id: Mapped[str] = mapped_column(String(128))
-    mode: Mapped[GrantMode] = mapped_column(_string_enum(GrantMode, 16))
-    status: Mapped[GrantStatus] = mapped_column(_string_enum(GrantStatus, 16))
+    mode: Mapped[GrantMode] = mapped_column(string_enum(GrantMode, 16))
+    status: Mapped[GrantStatus] = mapped_column(string_enum(GrantStatus, 16))
     login_name: Mapped[str | None] = mapped_column(String(320))
     scope: Mapped[str] = mapped_column(String(200))
     token_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -111,8 +75,8 @@ class ConsentGrant(Base):
     # When an identity source confirmed ``login_name`` as the user's; later claims skip the
     # check. Null: not (yet) confirmed.
     identity_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = _now()
-    updated_at: Mapped[datetime] = _now()
+    created_at: Mapped[datetime] = now_column()
+    updated_at: Mapped[datetime] = now_column()
 
 
 class ProvisioningRequest(Base):
@@ -124,9 +88,9 @@ class ProvisioningRequest(Base):
         Index("ix_provisioning_request_status", "status"),
     )
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     user_id: Mapped[str] = mapped_column(String(128))
-    status: Mapped[RequestStatus] = mapped_column(_string_enum(RequestStatus, 24))
+    status: Mapped[RequestStatus] = mapped_column(string_enum(RequestStatus, 24))
     hostname: Mapped[str | None] = mapped_column(String(63))
     description: Mapped[str | None] = mapped_column(String(50))
     return_to: Mapped[str | None] = mapped_column(String(512))
@@ -155,8 +119,8 @@ class ProvisioningRequest(Base):
     device_followed_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     failure_reason: Mapped[str | None] = mapped_column(String(200))
     created_by: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = _now()
-    updated_at: Mapped[datetime] = _now()
+    created_at: Mapped[datetime] = now_column()
+    updated_at: Mapped[datetime] = now_column()
 
 
 class ConsentFlow(Base):
@@ -164,14 +128,14 @@ class ConsentFlow(Base):
 
     __tablename__ = "consent_flow"
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     request_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("provisioning_request.id", ondelete="CASCADE"), index=True
     )
     state_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     browser_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     verifier_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = _now()
+    created_at: Mapped[datetime] = now_column()
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     consumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -181,13 +145,13 @@ class IdempotencyRecord(Base):
 
     __tablename__ = "idempotency_record"
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     caller_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("caller.id", ondelete="CASCADE"))
     key_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     request_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = _now()
+    created_at: Mapped[datetime] = now_column()
     wipe_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -246,7 +210,7 @@ class AuditSeal(Base):
     prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     canonical: Mapped[bytes] = mapped_column(LargeBinary)
-    sealed_at: Mapped[datetime] = _now()
+    sealed_at: Mapped[datetime] = now_column()
 
 
 class AuditSignedCheckpoint(Base):
@@ -278,7 +242,7 @@ class AuditCheckpoint(Base):
     last_xid: Mapped[int] = mapped_column(TransactionId)
     last_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     pruned_count: Mapped[int] = mapped_column(BigInteger)
-    created_at: Mapped[datetime] = _now()
+    created_at: Mapped[datetime] = now_column()
 
 
 class AuditLink(Base):
@@ -293,7 +257,7 @@ class AuditLink(Base):
         ForeignKey("audit_event.id", ondelete="CASCADE"), primary_key=True
     )
     upstream_event_group_id: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = _now()
+    created_at: Mapped[datetime] = now_column()
 
 
 class BackgroundRun(Base):

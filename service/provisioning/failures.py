@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from service.models import ProvisioningRequest
 from service.provisioning.status import RequestStatus
-from service.web.errors import PROBLEMS
+from service.web.problem_codes import PROBLEMS
 
 CONSENT_EXPIRED = "consent_expired"
 KEY_EXPIRED = "key_expired"

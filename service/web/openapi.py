@@ -7,15 +7,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from service.web.errors import (
-    ERROR_CODES,
-    ERROR_STATUS,
-    PROBLEM_JSON,
-    Unauthorized,
-    problem_for_code,
-)
+from service.web.errors import Unauthorized
 from service.web.pages import render_page
 from service.web.problem import Problem
+from service.web.problem_codes import ERROR_CODES, ERROR_STATUS, PROBLEM_JSON, problem_for_code
 
 # Every caller route authenticates against the database before anything else, so these can
 # answer any of them (a flood of refused keys turns into rate_limited); and any path answers

@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse
 
-from service.web.errors import PROBLEMS, BrowserError
+from service.web.errors import BrowserError
 from service.web.openapi import page_responses
 from service.web.pages import render_sections
+from service.web.problem_codes import PROBLEMS
 
 router = APIRouter(tags=["operations"])
 

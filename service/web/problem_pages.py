@@ -18,7 +18,6 @@ from starlette.routing import BaseRoute, Match
 from service.crypto.keyring import DecryptionError
 from service.tailscale.client import TailscaleError
 from service.web.errors import (
-    PROBLEM_JSON,
     BrowserError,
     Conflict,
     DatabaseUnavailable,
@@ -28,9 +27,9 @@ from service.web.errors import (
     NotFound,
     ProblemError,
     ValidationFailed,
-    problem_for_code,
 )
 from service.web.pages import render_page
+from service.web.problem_codes import PROBLEM_JSON, problem_for_code
 
 log = logging.getLogger("tsprov.errors")
 

@@ -13,7 +13,7 @@ import pytest
 
 from service.main import create_app
 from service.settings import Settings
-from service.web.errors import PROBLEMS
+from service.web.problem_codes import PROBLEMS
 from tests.conftest import CallerFactory, bearer
 
 Operation = tuple[str, str, dict[str, Any]]

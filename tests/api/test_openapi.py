@@ -12,8 +12,8 @@ import pytest
 
 from service.main import create_app
 from service.settings import Settings
-from service.web.errors import ERROR_CODES, ERROR_STATUS
 from service.web.problem import Problem
+from service.web.problem_codes import ERROR_CODES, ERROR_STATUS
 from tests.conftest import CallerFactory, bearer
 
 Operation = tuple[str, str, dict[str, Any]]

@@ -27,11 +27,11 @@ OWNERS: dict[str, str] = {
     "provisioning_request": "provisioning/store.py",
     "consent_flow": "consent/flow.py",
     "background_run": "jobs.py",
-    "audit_event": "audit/store.py",
-    "audit_checkpoint": "audit/store.py",
-    "audit_link": "audit/store.py",
-    "audit_seal": "audit/store.py",
-    "audit_signed_checkpoint": "audit/store.py",
+    "audit_event": "audit/store/",
+    "audit_checkpoint": "audit/store/",
+    "audit_link": "audit/store/",
+    "audit_seal": "audit/store/",
+    "audit_signed_checkpoint": "audit/store/",
 }
 # Infrastructure that touches every table by design: the schema itself, the role grants,
 # and re-sealing every secret column under a new key.

@@ -1,4 +1,4 @@
-"""Every query on the audit tables: events, seals, signed and pruning checkpoints, links.
+"""The chain's side of the audit tables: heads, seals, signed checkpoints, what is pending.
 
 The horizon is the oldest transaction still running *in this database*, other than the
 caller's own: every transaction below it has committed or rolled back, so no event written
@@ -8,32 +8,21 @@ below it can still appear. Transactions of other databases on the same server ar
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    ColumnElement,
-    DateTime,
     Row,
-    bindparam,
-    func,
     insert,
-    or_,
     select,
     text,
-    tuple_,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.models import (
     AuditCheckpoint,
     AuditEvent,
-    AuditLink,
     AuditSeal,
     AuditSignedCheckpoint,
 )
@@ -245,131 +234,3 @@ async def signed_checkpoint_for(session: AsyncSession, seq: int) -> AuditSignedC
 
 
 # Built once: constructing an ORM insert per event cost more than executing it.
-_INSERT_EVENT = (
-    insert(AuditEvent)
-    .values(
-        {
-            **{name: bindparam(name) for name in CONTENT_COLUMNS if name != "event_time"},
-            **{name: bindparam(name, type_=JSONB) for name in ("actor", "target", "old", "new")},
-            # Correlation with the logs, outside the hashed content.
-            "request_id": bindparam("request_id"),
-            # Never behind the newest committed event: replicas' clocks differ.
-            "event_time": func.greatest(
-                bindparam("now", type_=DateTime(timezone=True)),
-                select(func.max(AuditEvent.event_time)).scalar_subquery(),
-            ),
-        }
-    )
-    .returning(AuditEvent)
-)
-
-
-async def insert_event(session: AsyncSession, now: datetime, **values: Any) -> AuditEvent:
-    """One event, in one statement; its id is new and its time at least ``now``."""
-    params = {"id": uuid.uuid4(), "now": now, **values}
-    return (await session.execute(_INSERT_EVENT, params)).scalar_one()
-
-
-ReadEventRow = tuple[AuditEvent, str | None, bytes | None, bytes | None]
-
-
-async def events_page(
-    session: AsyncSession,
-    conditions: Sequence[ColumnElement[bool]],
-    after: tuple[datetime, int] | None,
-    limit: int,
-) -> list[ReadEventRow]:
-    """Events in time order, sealed or not, with their upstream link and chain fields."""
-    query = (
-        select(AuditEvent, AuditLink.upstream_event_group_id, AuditSeal.prev_hash, AuditSeal.hash)
-        .outerjoin(AuditLink, AuditLink.event_id == AuditEvent.id)
-        .outerjoin(AuditSeal, AuditSeal.event_seq == AuditEvent.seq)
-        .where(*conditions)
-        .order_by(AuditEvent.event_time, AuditEvent.seq)
-        .limit(limit)
-    )
-    if after is not None:
-        query = query.where(tuple_(AuditEvent.event_time, AuditEvent.seq) > tuple_(*after))
-    return [(row[0], row[1], row[2], row[3]) for row in await session.execute(query)]
-
-
-async def unlinked_node_events(
-    session: AsyncSession, event_name: str, node_ids: set[str], names: set[str]
-) -> list[AuditEvent]:
-    query = (
-        select(AuditEvent)
-        .outerjoin(AuditLink, AuditLink.event_id == AuditEvent.id)
-        .where(
-            AuditEvent.event_name == event_name,
-            AuditLink.event_id.is_(None),
-            or_(
-                AuditEvent.target["id"].astext.in_(node_ids),
-                AuditEvent.target["name"].astext.in_(names),
-            ),
-        )
-        .order_by(AuditEvent.seq)
-    )
-    return list(await session.scalars(query))
-
-
-async def link_event(session: AsyncSession, event_id: uuid.UUID, upstream_group: str) -> bool:
-    """Whether this link was stored; another replica may have linked the event first."""
-    inserted = await session.scalar(
-        upsert(AuditLink)
-        .values(event_id=event_id, upstream_event_group_id=upstream_group)
-        .on_conflict_do_nothing(index_elements=[AuditLink.event_id])
-        .returning(AuditLink.event_id)
-    )
-    return inserted is not None
-
-
-# Seals go with their events (ON DELETE CASCADE).
-_PRUNE_BATCH = text(
-    """
-    WITH doomed AS (
-        SELECT position, hash, event_seq FROM audit_seal
-        WHERE position < :bound ORDER BY position LIMIT :size
-    ), gone AS (
-        DELETE FROM audit_event e USING doomed d WHERE e.seq = d.event_seq
-        RETURNING d.position, d.hash, e.seq, e.xid
-    ), last AS (
-        SELECT position, hash, seq, xid FROM gone ORDER BY position DESC LIMIT 1
-    )
-    SELECT (SELECT count(*) FROM gone) AS pruned, last.* FROM last
-    """
-)
-_FIRST_KEPT = text(
-    """
-    SELECT COALESCE(
-        (SELECT min(s.position) FROM audit_seal s JOIN audit_event e ON e.seq = s.event_seq
-         WHERE e.event_time >= :cutoff),
-        (SELECT max(position) + 1 FROM audit_seal))
-    """
-)
-
-
-async def first_kept_position(session: AsyncSession, cutoff: datetime) -> int | None:
-    """The chain position pruning stops before: the first sealed event young enough to keep."""
-    first: int | None = await session.scalar(_FIRST_KEPT, {"cutoff": cutoff})
-    return first
-
-
-async def prune_batch(session: AsyncSession, bound: int, size: int) -> tuple[int, int | None]:
-    """Delete one batch and record its checkpoint; both commit together or not at all."""
-    row = (await session.execute(_PRUNE_BATCH, {"bound": bound, "size": size})).first()
-    if row is None:
-        return 0, None
-    total_before = await session.scalar(
-        select(AuditCheckpoint.pruned_count).order_by(AuditCheckpoint.id.desc()).limit(1)
-    )
-    session.add(
-        AuditCheckpoint(
-            last_seq=row.seq,
-            last_position=row.position,
-            last_xid=row.xid,
-            last_hash=row.hash,
-            pruned_count=(total_before or 0) + row.pruned,
-        )
-    )
-    await session.flush()
-    return int(row.pruned), int(row.seq)
