@@ -1,9 +1,9 @@
 """Audit trail at scale: fill N chained events, then time window queries, export and verify.
 
-    .venv/bin/python benchmarks/audit_bench.py [--events 1000000] [--runs 15]
+    .venv/bin/python -m benchmarks.audit_bench [--events 1000000] [--runs 15]
 
 Uses the database ``tsprov_bench`` (recreated) on the server the tests use: the one named by
-``TSPROV_DATABASE_URL``, else the local or private server ``service.devdb`` finds. Every
+``TSPROV_DATABASE_URL``, else the local or private server tsprov's dev tools find. Every
 figure is printed next to a plain-SQL baseline measured in the same run, so the ratios hold
 from one machine to another even when the absolute times do not.
 """
@@ -13,28 +13,33 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from service.audit import GENESIS_HASH, chain_hash, content_of
-from service.audit_chain import verify_chain
-from service.audit_query import AuditFilter, query_audit, stream_audit
-from service.devdb import PostgresServer, ensure_database, find_server, with_database
-from service.migrate import upgrade_head
+from benchmarks.database import resolve_server
+from benchmarks.tsprov_hooks import (
+    GENESIS_HASH,
+    AuditFilter,
+    chain_hash,
+    content_of,
+    ensure_database,
+    query_audit,
+    stream_audit,
+    upgrade_head,
+    verify_chain,
+    with_database,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "tsprov_bench"
 SPAN = timedelta(days=90)
 COPY_CHUNK = 50_000
@@ -53,15 +58,6 @@ SHAPES = (
     ("NODE", "CREATE", "", None, None),
     ("FAILED_REQUEST", "READ", "", None, None),
 )
-
-
-def resolve_server() -> PostgresServer:
-    """The server the tests use: TSPROV_DATABASE_URL's, else the one ``devdb`` finds."""
-    configured = os.environ.get("TSPROV_DATABASE_URL")
-    if not configured:
-        return find_server(ROOT)
-    parts = urlsplit(configured.replace("postgresql+asyncpg://", "postgresql://", 1))
-    return PostgresServer(urlunsplit((parts.scheme, parts.netloc, "", parts.query, "")))
 
 
 def synthetic_events(count: int, end: datetime, rng: random.Random) -> Iterator[tuple[Any, ...]]:
