@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck unit browser clean
+.PHONY: dev test lint typecheck unit browser bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ unit: $(STAMP) browser
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test: lint typecheck unit
+
+# tsprov next to a bare floor app under load; a few minutes (benchmarks/README.md).
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.provision_bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .tsprov .mypy_cache .ruff_cache .pytest_cache
