@@ -18,7 +18,7 @@ from benchmarks.cpu_share import cores_used, snapshot
 from benchmarks.database import asyncpg_url
 from benchmarks.floor_app import FloorConfig
 from benchmarks.load import LevelResult, run_level
-from benchmarks.servers import process_tree, rss_mib
+from benchmarks.servers import command_line, process_tree, rss_mib
 from benchmarks.sql_census import SqlCensus
 from benchmarks.stack import Stack
 from benchmarks.storm import refresh_storm
@@ -184,10 +184,12 @@ async def storm_rows(run: BenchRun) -> list[Row]:
 
 
 def worker_rss(pid: int) -> list[float]:
-    """RSS of each serving process: the one process, or uvicorn's workers below it."""
-    tree = process_tree(pid)
-    workers = tree[1:] if len(tree) > 1 else tree
-    return [rss for rss in map(rss_mib, workers) if rss is not None]
+    """RSS of each serving process: the one process, or the workers uvicorn spawned below it.
+
+    uvicorn's supervisor and multiprocessing's resource tracker serve nothing: left out.
+    """
+    spawned = [child for child in process_tree(pid)[1:] if "spawn_main" in command_line(child)]
+    return [rss for rss in map(rss_mib, spawned or [pid]) if rss is not None]
 
 
 async def rss_rows(run: BenchRun) -> list[Row]:

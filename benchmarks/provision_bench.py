@@ -52,7 +52,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 8, 32], help="callers")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds per level")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per level")
-    parser.add_argument("--rounds", type=int, default=1, help="times to run every level")
+    parser.add_argument("--rounds", type=int, default=3, help="times to run every level")
     parser.add_argument("--census-pairs", type=int, default=50, help="pairs counted for SQL")
     parser.add_argument("--storm-per-user", type=int, default=10, help="claims per storm user")
     parser.add_argument("--profile", type=Path, help="also profile tsprov at 8 callers, here")
