@@ -5,7 +5,10 @@ py-spy's raw output is one line per distinct stack, ``frame;frame;… count``, e
 by module and function, lines apart: self samples count the innermost frame of a stack,
 inclusive samples every function on it once. Only the thread holding the GIL is sampled
 (``--gil``): that is where the process spends CPU in Python, and idle threads (anyio's
-worker threads waiting for work, say) stay out of the ranking.
+worker threads waiting for work, say) stay out of the ranking. SQLAlchemy's async layer runs
+the ORM in greenlets, and py-spy shows a greenlet's stack from its own first frame
+(``Session.scalar``, ``Session.flush``, …), cut from the route that awaits it: so the
+roots of the stacks are counted too, and the ORM's share is read there, not under the routes.
 """
 
 from __future__ import annotations
@@ -48,11 +51,19 @@ def frame_name(frame: str) -> str:
     return f"{module}:{match['function']}"
 
 
+# Frames on nearly every stack of the serving thread: ranking them says nothing.
+ENTRY_FRAMES = ("service.cli:", "service.server:", "service.__main__:")
+
+
 @dataclass(frozen=True)
 class Profile:
     samples: int
     self_samples: Counter[str]
     inclusive_samples: Counter[str]
+    roots: Counter[str]
+
+    def top_roots(self, count: int) -> list[tuple[str, float]]:
+        return [(name, n / self.samples) for name, n in self.roots.most_common(count)]
 
     def by_package(self) -> list[tuple[str, float]]:
         """Self samples by top-level package: where the CPU goes, library by library."""
@@ -66,7 +77,9 @@ class Profile:
 
     def top_inclusive(self, count: int, prefix: str) -> list[tuple[str, float]]:
         ranked = (
-            item for item in self.inclusive_samples.most_common() if item[0].startswith(prefix)
+            item
+            for item in self.inclusive_samples.most_common()
+            if item[0].startswith(prefix) and not item[0].startswith(ENTRY_FRAMES)
         )
         return [(name, n / self.samples) for name, n in list(ranked)[:count]]
 
@@ -75,6 +88,7 @@ def read_profile(raw: Path) -> Profile:
     samples = 0
     self_samples: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    roots: Counter[str] = Counter()
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
@@ -88,6 +102,7 @@ def read_profile(raw: Path) -> Profile:
             continue
         samples += count
         self_samples[frames[-1]] += count
+        roots[frames[0]] += count
         for name in set(frames):
             inclusive[name] += count
-    return Profile(samples, self_samples, inclusive)
+    return Profile(samples, self_samples, inclusive, roots)

@@ -80,6 +80,9 @@ async def print_profile(run: BenchRun, directory: Path) -> None:
         print(f"    {share:6.1%}  {name}")
     print("  self samples by package:")
     print("    " + ", ".join(f"{name} {share:.1%}" for name, share in profile.by_package()[:TOP]))
-    print(f"  top {TOP} tsprov functions by inclusive samples:")
+    print("  roots of the sampled stacks (SQLAlchemy's greenlets start their own):")
+    for name, share in profile.top_roots(TOP):
+        print(f"    {share:6.1%}  {name}")
+    print(f"  top {TOP} tsprov functions by inclusive samples (greenlet work not included):")
     for name, share in profile.top_inclusive(TOP, "service."):
         print(f"    {share:6.1%}  {name}")
