@@ -88,7 +88,19 @@ async def throughput_rows(run: BenchRun) -> list[Row]:
     for callers in plan.levels:
         floor, tsprov = run.levels[("floor", callers)], run.levels[("tsprov", callers)]
         rows += _level_rows(callers, floor, tsprov)
-    return rows
+    return [*rows, _other_work_row(run)]
+
+
+def _other_work_row(run: BenchRun) -> Row:
+    """Cores taken by work outside the benchmark while each app was measured (mean)."""
+
+    def mean_other(app: str) -> str:
+        taken = [used.get("other", 0.0) + used["unattributed"]
+                 for (_, measured, _), used in run.cpu.items() if measured == app]  # fmt: skip
+        return f"{statistics.mean(taken):.2f} of {os.cpu_count()}"
+
+    return Row("cores busy with work outside the benchmark, mean over levels",
+               mean_other("floor"), mean_other("tsprov"))  # fmt: skip
 
 
 async def _measure_level(run: BenchRun, round_index: int, app: str, callers: int) -> None:
