@@ -88,6 +88,10 @@ async def throughput_rows(run: BenchRun) -> list[Row]:
     for callers in plan.levels:
         floor, tsprov = run.levels[("floor", callers)], run.levels[("tsprov", callers)]
         rows += _level_rows(callers, floor, tsprov)
+        for app, results in (("floor", floor), ("tsprov", tsprov)):
+            if failures := LevelResult.pooled(results).failures:
+                run.details.append(f"{app} failures at {callers} callers: " + ", ".join(
+                    f"{count} x {kind}" for kind, count in failures.most_common()))  # fmt: skip
     return [*rows, _other_work_row(run)]
 
 

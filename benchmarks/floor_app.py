@@ -16,6 +16,7 @@ async, asyncpg, httpx) and the same pool size, on the same database server.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -39,6 +40,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NO_STORE = {"Cache-Control": "no-store"}
+log = logging.getLogger("floor")
 
 
 class FloorBase(DeclarativeBase):
@@ -184,7 +186,8 @@ async def claim_request(state: FloorState, request_id: uuid.UUID) -> JSONRespons
         return JSONResponse({"code": "not_ready"}, status_code=409)
     try:
         minted = await mint_key(state, request)
-    except httpx.HTTPError:
+    except httpx.HTTPError as exc:
+        log.warning("mint failed upstream: %s", type(exc).__name__)
         return JSONResponse({"code": "upstream_unavailable"}, status_code=502)
     await store_outcome(state, request, minted)
     answer = {"auth_key": minted["key"], "expires_at": minted["expires"]}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import httpx
@@ -27,6 +28,8 @@ class LevelResult:
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     unavailable: int = 0
+    # each failed pair's HTTP status, or the client's exception, and how often
+    failures: Counter[str] = field(default_factory=Counter)
 
     @classmethod
     def pooled(cls, results: list[LevelResult]) -> LevelResult:
@@ -36,6 +39,7 @@ class LevelResult:
             pooled.latencies += result.latencies
             pooled.errors += result.errors
             pooled.unavailable += result.unavailable
+            pooled.failures += result.failures
         return pooled
 
     @property
@@ -78,17 +82,18 @@ async def _caller(
     while time.perf_counter() < window.end:
         started = time.perf_counter()
         try:
-            failure = await provision_pair(client, key, user)
-        except httpx.HTTPError:
-            failure = -1
+            failure = str(await provision_pair(client, key, user))
+        except httpx.HTTPError as exc:
+            failure = type(exc).__name__
         finished = time.perf_counter()
         if not window.holds(finished):
             continue
-        if failure == 0:
+        if failure == "0":
             result.latencies.append(finished - started)
         else:
             result.errors += 1
-            result.unavailable += failure == 503
+            result.unavailable += failure == "503"
+            result.failures[failure] += 1
 
 
 async def run_level(
