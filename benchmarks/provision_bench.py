@@ -5,11 +5,12 @@
 Starts the sandbox (reusable grants, auto-approving), ``tsprov serve`` and the floor app
 (``benchmarks/floor_app.py``) with the same worker count on the same Postgres server, each
 on its own database (``tsprov_provision_bench``, ``floor_provision_bench``: created, then
-dropped at the end). Gives 32 users a reusable grant through the real consent flow, makes a
-caller key with ``tsprov callers create``, and prints a table: pairs/s and latency at each
-level of concurrent callers (every level run ``--rounds`` times, the two apps taking turns),
-SQL per pair, a refresh storm over two replicas, and RSS per worker; then who used the CPU
-during each level. With ``--profile``, one more tsprov level at 8 callers runs under py-spy.
+dropped at the end). Gives 52 users (32 for the load, 20 for the storm) a reusable grant
+through the real consent flow, makes a caller key with ``tsprov callers create``, and prints
+a table: pairs/s and latency at each level of concurrent callers (every level run
+``--rounds`` times, the two apps taking turns), SQL per pair, a refresh storm over two
+replicas, and RSS per worker; then who used the CPU during each level. With ``--profile``,
+one more tsprov level at 8 callers runs under py-spy.
 """
 
 from __future__ import annotations
