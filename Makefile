@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck unit browser pgbouncer clean
+.PHONY: dev test lint typecheck unit browser pgbouncer bench clean
 
 $(STAMP): pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ unit: $(STAMP) browser pgbouncer
 	$(BIN)/pytest -q -p no:cacheprovider client/tests
 
 test: lint typecheck unit
+
+# tsprov next to a bare floor app under load; a few minutes (benchmarks/README.md).
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.provision_bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .tsprov .mypy_cache .ruff_cache .pytest_cache

@@ -1,1 +1,1 @@
-"""Benchmarks run against a real Postgres; see README.md."""
+"""Benchmarks of tsprov against a real Postgres; run each as ``python -m benchmarks.NAME``."""

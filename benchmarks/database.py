@@ -1,0 +1,42 @@
+"""The Postgres server the benchmarks use, and the databases they make and drop on it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from benchmarks.tsprov_hooks import PostgresServer, ensure_database, find_server, with_database
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def resolve_server() -> PostgresServer:
+    """The server the tests use: TSPROV_DATABASE_URL's, else the one tsprov's dev tools find."""
+    configured = os.environ.get("TSPROV_DATABASE_URL")
+    if not configured:
+        return find_server(ROOT)
+    parts = urlsplit(configured.replace("postgresql+asyncpg://", "postgresql://", 1))
+    return PostgresServer(urlunsplit((parts.scheme, parts.netloc, "", parts.query, "")))
+
+
+def asyncpg_url(url: str) -> str:
+    """The URL as SQLAlchemy's asyncpg dialect wants it."""
+    return url.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+async def fresh_database(server_url: str, name: str) -> str:
+    """Database ``name`` on the server, dropped and created anew; its postgresql:// URL."""
+    url = with_database(server_url, name)
+    await ensure_database(url, recreate=True)
+    return url
+
+
+async def drop_database(server_url: str, name: str) -> None:
+    connection = await asyncpg.connect(with_database(server_url, "postgres"), timeout=10)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
