@@ -27,6 +27,7 @@ from service.grants.store import expire_overdue_grants
 from service.provisioning.devices import watch_joined_devices
 from service.provisioning.upkeep import expire_overdue_requests, settle_stalled_mints
 from service.state import AppContext
+from service.webhooks.sender import WebhookSender
 
 log = logging.getLogger("tsprov.background")
 LINK_LOOKBACK = timedelta(hours=1)
@@ -89,16 +90,20 @@ async def run_job(context: AppContext, name: str) -> int:
 
 
 class BackgroundWorker:
-    """Runs every job each ``background_interval_seconds`` until stopped."""
+    """Runs every job each ``background_interval_seconds`` until stopped, and the webhook
+    sender, whose latency needs a loop of its own (``webhooks/sender.py``)."""
 
     def __init__(self, context: AppContext) -> None:
         self._context = context
         self._task: asyncio.Task[None] | None = None
+        self._webhooks = WebhookSender(context)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="tsprov-background")
+        self._webhooks.start()
 
     async def stop(self) -> None:
+        await self._webhooks.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -31,6 +31,7 @@ from service.users import routes as user_routes
 from service.web.errors import ERROR_CODES
 from service.web.openapi import document_problems
 from service.web.problem_pages import install_handlers
+from service.webhooks import routes as webhook_routes
 
 DESCRIPTION = """Provision Tailscale devices that carry a named person's identity.
 
@@ -126,7 +127,8 @@ def create_app(
         app.state.context = context
     install_handlers(app)
     app.middleware("http")(_observe_request)
-    for router in (health, consent_routes, provisioning_routes, user_routes, audit_routes):
+    routers = (health, consent_routes, provisioning_routes, user_routes, audit_routes)
+    for router in (*routers, webhook_routes):
         app.include_router(router.router)
     document_problems(app)
     return app

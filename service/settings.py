@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -71,8 +72,25 @@ class Settings(BaseSettings):
     # A key minted at claim time only has to live until its device joins; a short default
     # also bounds a key whose answer was lost and that nobody received.
     minted_key_expiry_seconds: int = Field(default=3600, ge=60, le=90 * 86400)
+    # Private, link-local and loopback webhook destinations are refused unless listed here.
+    webhook_allowed_networks: CommaList = Field(default_factory=list)
+    webhook_retry_base_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_max_interval_seconds: float = Field(default=6 * 3600.0, gt=0)
+    webhook_retry_window_seconds: float = Field(default=24 * 3600.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
 
     _split_allowlist = field_validator("return_to_allowlist", mode="before")(_split_commas)
+    _split_networks = field_validator("webhook_allowed_networks", mode="before")(_split_commas)
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not a network such as 10.0.0.0/8") from None
+        return value
 
     @field_validator("database_url")
     @classmethod

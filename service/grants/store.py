@@ -16,6 +16,7 @@ from service.crypto.sealed import token_context
 from service.grants.status import GrantMode, GrantStatus
 from service.models import ConsentGrant
 from service.tailscale.client import TokenGrant
+from service.webhooks.publish import publish_grant_change
 
 ONE_TIME_KEY_LIFETIME = 3600
 _AUTH_KEY_ID = re.compile(r"^tskey-auth-([A-Za-z0-9]+)-")
@@ -155,6 +156,7 @@ async def set_grant_status(
         error=error,
         user_id=grant.user_id,
     )
+    await publish_grant_change(session, grant)
 
 
 async def load_grant(session: AsyncSession, grant_id: uuid.UUID | None) -> ConsentGrant | None:

@@ -22,6 +22,9 @@ WORKING_TABLES = (
     "provisioning_request",
     "consent_flow",
     "idempotency_record",
+    "webhook_endpoint",
+    "webhook_event",
+    "webhook_delivery",
 )
 # The service may append to the trail and read it, never rewrite or delete it.
 APPEND_ONLY_TABLES = ("audit_event", "audit_link")

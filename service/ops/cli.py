@@ -19,6 +19,7 @@ from service.crypto.keyring import DecryptionError, KeyRingError
 from service.ops.app_role import AppRoleError
 from service.ops.devdb import DevDatabaseError
 from service.settings import Settings
+from service.webhooks import commands as webhook_commands
 
 Command = Callable[[argparse.Namespace], int]
 T = TypeVar("T")
@@ -124,6 +125,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return run(args, _with_sessions, admin_settings())
 
 
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    from service.webhooks.commands import run
+
+    return run(args, _with_sessions, admin_settings())
+
+
 def cmd_local(args: argparse.Namespace) -> int:
     # Development tooling lives outside the deployed package, so it is imported on demand.
     module = importlib.import_module("devstack.cli")
@@ -168,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub.add_parser("verify", help="check the hash chain")
     audit_sub.add_parser("prune", help="delete events past retention, keeping a checkpoint")
     audit.set_defaults(func=cmd_audit)
+    webhook_commands.add_parser(sub, cmd_webhooks)
     return parser
 
 

@@ -11,6 +11,7 @@ from service.audit.events import Actor, Target, record_event
 from service.models import ProvisioningRequest
 from service.provisioning.notify import notify_request_changed
 from service.provisioning.status import RequestStatus
+from service.webhooks.publish import publish_request_change
 
 
 def request_target(request: ProvisioningRequest, prop: str = "") -> Target:
@@ -71,3 +72,4 @@ async def change_status(
         user_id=request.user_id,
     )
     await notify_request_changed(session, request.id)
+    await publish_request_change(session, request)

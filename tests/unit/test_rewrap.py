@@ -31,7 +31,10 @@ from tests.helpers.sealing import seal_one_of_each
 from tests.helpers.stack import migrated_database
 
 REWRAP_DATABASE = "tsprov_rewrap"
-SEALED_TABLES = "consent_flow, provisioning_request, consent_grant, idempotency_record, caller"
+SEALED_TABLES = (
+    "consent_flow, provisioning_request, consent_grant, idempotency_record, caller, "
+    "webhook_endpoint"
+)
 OLD, NEW = generate_key_entry("old"), generate_key_entry("new")
 OLD_RING, ROTATED, NEW_ONLY = KeyRing.parse(OLD), KeyRing.parse(f"{NEW},{OLD}"), KeyRing.parse(NEW)
 VALUES_PER_SET = len(SEALED_COLUMNS)

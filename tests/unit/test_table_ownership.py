@@ -29,6 +29,9 @@ OWNERS: dict[str, str] = {
     "audit_event": "audit/",
     "audit_checkpoint": "audit/",
     "audit_link": "audit/",
+    "webhook_endpoint": "webhooks/store.py",
+    "webhook_event": "webhooks/outbox.py",
+    "webhook_delivery": "webhooks/outbox.py",
 }
 # Infrastructure that touches every table by design: the schema itself, the role grants,
 # and re-sealing every secret column under a new key.
