@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from service.audit.events import ORIGIN_API, Actor
-from service.crypto.keyring import KeyRing
 from service.db import transaction
 from service.settings import Settings
 from service.webhooks import store
@@ -53,10 +52,12 @@ def run(args: argparse.Namespace, with_sessions: WithSessions, settings: Setting
 
 
 async def _add(sessions: Any, settings: Settings, args: argparse.Namespace) -> int:
-    if not settings.key_ring_text:
+    from service.main import load_key_ring
+
+    key_ring = load_key_ring(settings)
+    if key_ring is None:
         print("tsprov: no encryption key: set TSPROV_ENCRYPTION_KEYS or _FILE", file=sys.stderr)
         return 1
-    key_ring = KeyRing.parse(settings.key_ring_text)
     events = [WebhookEventType(event) for event in args.event]
     try:
         async with transaction(sessions) as session:

@@ -67,7 +67,12 @@ async def create_webhook(
     return WebhookWithSecret(**WebhookOut.of(endpoint).model_dump(), secret=secret)
 
 
-@router.get("", response_model=WebhookList, summary="Registered endpoints, never their secrets")
+@router.get(
+    "",
+    response_model=WebhookList,
+    summary="Registered endpoints, never their secrets",
+    responses=problem_responses(),
+)
 async def list_webhooks(session: SessionDep, caller: AdminCaller) -> WebhookList:
     return WebhookList(items=[WebhookOut.of(e) for e in await store.list_endpoints(session)])
 
