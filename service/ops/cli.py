@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from service.crypto.keyring import DecryptionError, KeyRingError
+from service.ops import app_register
 from service.ops.app_role import AppRoleError
 from service.ops.devdb import DevDatabaseError
 from service.settings import Settings
@@ -131,6 +132,13 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
     return run(args, _with_sessions, admin_settings())
 
 
+def cmd_app(args: argparse.Namespace) -> int:
+    try:
+        return app_register.run(admin_settings(), args.name, args.secret_file)
+    except app_register.AppRegisterError as exc:
+        raise CommandError(str(exc)) from exc
+
+
 def cmd_local(args: argparse.Namespace) -> int:
     # Development tooling lives outside the deployed package, so it is imported on demand.
     module = importlib.import_module("devstack.cli")
@@ -176,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub.add_parser("prune", help="delete events past retention, keeping a checkpoint")
     audit.set_defaults(func=cmd_audit)
     webhook_commands.add_parser(sub, cmd_webhooks)
+    app_register.add_parser(sub, cmd_app)
     return parser
 
 
