@@ -19,6 +19,7 @@ from service.crypto.keyring import DecryptionError, KeyRingError
 from service.ops import app_register
 from service.ops.app_role import AppRoleError
 from service.ops.devdb import DevDatabaseError
+from service.ops.doctor import run as doctor
 from service.settings import Settings
 from service.webhooks import commands as webhook_commands
 
@@ -185,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.set_defaults(func=cmd_audit)
     webhook_commands.add_parser(sub, cmd_webhooks)
     app_register.add_parser(sub, cmd_app)
+    doctor.add_parser(sub, doctor.run)
     return parser
 
 
