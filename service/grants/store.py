@@ -145,6 +145,7 @@ async def set_grant_status(
     grant.status = status
     wipe_tokens(grant)
     await session.flush()
+    await publish_grant_change(session, grant)  # ahead of the serialised audit append
     await record_event(
         session,
         origin=origin,
@@ -156,7 +157,6 @@ async def set_grant_status(
         error=error,
         user_id=grant.user_id,
     )
-    await publish_grant_change(session, grant)
 
 
 async def load_grant(session: AsyncSession, grant_id: uuid.UUID | None) -> ConsentGrant | None:

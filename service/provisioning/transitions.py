@@ -59,6 +59,7 @@ async def change_status(
         # The hash stays, so an old link gets "already used" rather than "unknown".
         request.consent_token_ciphertext = None
     await session.flush()
+    await publish_request_change(session, request)  # ahead of the serialised audit append
     await record_event(
         session,
         origin=origin,
@@ -72,4 +73,3 @@ async def change_status(
         user_id=request.user_id,
     )
     await notify_request_changed(session, request.id)
-    await publish_request_change(session, request)

@@ -2,7 +2,8 @@
 arrive within a second or two of the change it reports, and the jobs tick every few seconds.
 
 A committed event wakes it through Postgres NOTIFY on every replica; between wake-ups it
-sleeps until the earliest retry is due (at most ``MAX_SLEEP``). Replicas share the work
+sleeps until the earliest retry is due, so an idle service does not touch the database for
+it. Without a listening connection it polls every ``POLL_SECONDS``. Replicas share the work
 through row leases, so a delivery is sent by one of them at a time.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 import asyncpg
@@ -22,7 +24,9 @@ from service.webhooks.delivery import deliver_due, seconds_until_next_due
 from service.webhooks.outbox import CHANNEL
 
 log = logging.getLogger("tsprov.webhooks")
-MAX_SLEEP = 1.0
+POLL_SECONDS = 1.0
+# A safety net while listening: a NOTIFY lost with a dropped connection is late, not lost.
+IDLE_SECONDS = 30.0
 
 
 class WebhookSender:
@@ -31,6 +35,7 @@ class WebhookSender:
         self._wake = asyncio.Event()
         self._connection: asyncpg.Connection[Any] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._listen_again_at = 0.0
         settings = context.settings
         timeout = httpx.Timeout(settings.webhook_timeout_seconds, connect=3.0)
         # Redirects are never followed: a 3xx is a failed attempt, not a new destination.
@@ -47,7 +52,7 @@ class WebhookSender:
             self._connection = await asyncpg.connect(dsn, timeout=5)
             await self._connection.add_listener(CHANNEL, self._on_notify)
         except (OSError, asyncpg.PostgresError, TimeoutError):
-            # Still delivered without it, only up to MAX_SLEEP later.
+            # Still delivered without it, only up to POLL_SECONDS later.
             log.warning("could not listen for webhook events; the sender polls instead")
             self._connection = None
 
@@ -71,16 +76,26 @@ class WebhookSender:
         self._wake.set()
 
     async def _run(self) -> None:
-        await self._listen()
         while True:
+            if not self._listening() and time.monotonic() >= self._listen_again_at:
+                self._listen_again_at = time.monotonic() + IDLE_SECONDS
+                await self._listen()
             self._wake.clear()
-            pause = MAX_SLEEP
+            pause = POLL_SECONDS
             try:
                 if await deliver_due(self._context, self._http):
                     continue  # more may be due at once
-                due_in = await seconds_until_next_due(self._context)
-                pause = MAX_SLEEP if due_in is None else min(MAX_SLEEP, due_in)
+                pause = self._pause(await seconds_until_next_due(self._context))
             except Exception as exc:  # a bad pass must not stop the sender
                 log.warning("webhook delivery pass failed: %s", type(exc).__name__)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=pause)
+
+    def _listening(self) -> bool:
+        return self._connection is not None and not self._connection.is_closed()
+
+    def _pause(self, due_in: float | None) -> float:
+        """Until the next retry is due; a new event wakes the sender sooner."""
+        if not self._listening():
+            return POLL_SECONDS if due_in is None else min(POLL_SECONDS, due_in)
+        return IDLE_SECONDS if due_in is None else min(IDLE_SECONDS, due_in)

@@ -10,9 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from service.callers.store import create_caller
+from service.crypto.keyring import generate_key_entry
 from service.ops.doctor.report import Check, Outcome
 from service.ops.doctor.run import run_checks
 from service.settings import Settings
@@ -169,3 +171,39 @@ def test_the_command_prints_one_line_per_check_and_exits_by_failures(stack: Stac
     assert "fix: check TSPROV_DATABASE_URL" in database
     # The checks that need no database still ran.
     assert any(line.startswith("ok    tailscale login:") for line in broken.stdout.splitlines())
+
+
+async def test_a_key_missing_from_the_ring_fails_with_its_fix(
+    stack: Stack, sandbox: httpx.AsyncClient, api: httpx.AsyncClient, browser: Browser
+) -> None:
+    await consent_once(stack, api, browser)  # at least one sealed value under the test keys
+    other_ring = generate_key_entry("elsewhere")
+    found = await doctor(
+        TEST_CREDENTIALS.service_settings(
+            stack.database_url, stack.service_url, stack.sandbox_url, other_ring
+        )
+    )
+    keys = found["encryption keys"]
+    assert keys.outcome == Outcome.FAIL
+    assert "missing from the ring" in keys.found
+    assert "put those keys back" in keys.fix
+
+
+async def test_a_hand_granted_update_on_the_audit_trail_fails_the_role_check(
+    stack: Stack,
+) -> None:
+    engine = create_async_engine(
+        stack.database_url.replace("postgresql://", "postgresql+asyncpg://")
+    )
+    role = stack.settings.app_role
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text(f'GRANT UPDATE ON audit_event TO "{role}"'))
+        found = await doctor(stack.settings)
+    finally:
+        async with engine.begin() as connection:
+            await connection.execute(text(f'REVOKE UPDATE ON audit_event FROM "{role}"'))
+        await engine.dispose()
+    assert found["database role"].outcome == Outcome.FAIL
+    assert "has UPDATE on audit_event" in found["database role"].found
+    assert (await doctor(stack.settings))["database role"].outcome == Outcome.WARN
