@@ -27,6 +27,7 @@ from service.grants.store import expire_overdue_grants
 from service.provisioning.devices import watch_joined_devices
 from service.provisioning.upkeep import expire_overdue_requests, settle_stalled_mints
 from service.state import AppContext
+from service.webhooks.outbox import purge_finished_deliveries
 from service.webhooks.sender import WebhookSender
 
 log = logging.getLogger("tsprov.background")
@@ -58,6 +59,10 @@ async def link_to_tailscale_log(context: AppContext, session: AsyncSession) -> i
     return await link_upstream_events(session, context.tailscale, since)
 
 
+async def purge_webhook_deliveries(context: AppContext, session: AsyncSession) -> int:
+    return await purge_finished_deliveries(session)
+
+
 @dataclass(frozen=True)
 class BackgroundJob:
     lock_id: int
@@ -72,6 +77,7 @@ JOBS: dict[str, BackgroundJob] = {
     "settle_pending_mints": BackgroundJob(4, settle_pending_mints),
     "watch_joined_devices": BackgroundJob(5, watch_joined_devices, every_ticks=2),
     "link_to_tailscale_log": BackgroundJob(6, link_to_tailscale_log, every_ticks=12),
+    "purge_webhook_deliveries": BackgroundJob(7, purge_webhook_deliveries, every_ticks=60),
 }
 JOB_LOCK_BASE = 0x7473_7072_6F76_1000
 

@@ -19,7 +19,6 @@ from service.crypto.keyring import DecryptionError, KeyRingError
 from service.ops import app_register
 from service.ops.app_role import AppRoleError
 from service.ops.devdb import DevDatabaseError
-from service.ops.doctor import run as doctor
 from service.settings import Settings
 from service.webhooks import commands as webhook_commands
 
@@ -140,6 +139,12 @@ def cmd_app(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from service.ops.doctor.run import run
+
+    return run(args)
+
+
 def cmd_local(args: argparse.Namespace) -> int:
     # Development tooling lives outside the deployed package, so it is imported on demand.
     module = importlib.import_module("devstack.cli")
@@ -186,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.set_defaults(func=cmd_audit)
     webhook_commands.add_parser(sub, cmd_webhooks)
     app_register.add_parser(sub, cmd_app)
-    doctor.add_parser(sub, doctor.run)
+    doctor = sub.add_parser("doctor", help="check settings, database, keys and Tailscale")
+    doctor.set_defaults(func=cmd_doctor)
     return parser
 
 

@@ -87,9 +87,7 @@ async def send_attempt(http: httpx.AsyncClient, settings: Settings, attempt: Att
 
 async def lease_due(context: AppContext) -> list[Attempt]:
     """Lease what is due, with each endpoint's URL and opened secret."""
-    settings, key_ring = context.settings, context.key_ring
-    if key_ring is None:
-        return []  # no endpoint can exist: registering one seals its secret
+    settings, key_ring = context.settings, context.require_key_ring()
     lease = timedelta(seconds=settings.webhook_timeout_seconds) + LEASE_MARGIN
     window = timedelta(seconds=settings.webhook_retry_window_seconds)
     async with transaction(context.sessions) as session:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import format_time
@@ -23,6 +23,8 @@ from service.webhooks.store import subscribed_endpoint_ids
 
 CHANNEL = "tsprov_webhook_queued"
 LAST_ERROR_LENGTH = 200
+# How long a finished delivery stays in its endpoint's log (and can be redelivered).
+DELIVERY_KEEP = timedelta(days=30)
 
 
 async def publish_event(
@@ -200,3 +202,19 @@ async def redeliver(
 async def event_type_of(session: AsyncSession, event_id: uuid.UUID) -> str:
     event_type = await session.scalar(select(WebhookEvent.type).where(WebhookEvent.id == event_id))
     return event_type or ""
+
+
+async def purge_finished_deliveries(session: AsyncSession) -> int:
+    """Deliveries finished a while ago, then events no delivery refers to any more."""
+    cutoff = datetime.now(UTC) - DELIVERY_KEEP
+    finished = await session.execute(
+        delete(WebhookDelivery).where(
+            WebhookDelivery.status != DeliveryStatus.PENDING,
+            WebhookDelivery.updated_at < cutoff,
+        )
+    )
+    referenced = select(WebhookDelivery.id).where(WebhookDelivery.event_id == WebhookEvent.id)
+    orphans = await session.execute(
+        delete(WebhookEvent).where(WebhookEvent.created_at < cutoff, ~referenced.exists())
+    )
+    return rows_changed(finished) + rows_changed(orphans)

@@ -28,8 +28,10 @@ from service.webhooks.status import EndpointStatus
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 
-async def _endpoint(session: SessionDep, webhook_id: uuid.UUID) -> WebhookEndpoint:
-    endpoint = await store.load_endpoint(session, webhook_id, lock=True)
+async def _endpoint(
+    session: SessionDep, webhook_id: uuid.UUID, *, lock: bool = True
+) -> WebhookEndpoint:
+    endpoint = await store.load_endpoint(session, webhook_id, lock=lock)
     if endpoint is None:
         raise NotFound("No such webhook.")
     return endpoint
@@ -121,7 +123,7 @@ async def rotate_webhook_secret(
 async def list_deliveries(
     webhook_id: uuid.UUID, session: SessionDep, caller: AdminCaller
 ) -> DeliveryList:
-    await _endpoint(session, webhook_id)
+    await _endpoint(session, webhook_id, lock=False)
     return await endpoint_deliveries(session, webhook_id)
 
 

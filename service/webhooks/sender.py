@@ -27,6 +27,8 @@ log = logging.getLogger("tsprov.webhooks")
 POLL_SECONDS = 1.0
 # A safety net while listening: a NOTIFY lost with a dropped connection is late, not lost.
 IDLE_SECONDS = 30.0
+MIN_PAUSE = 0.1
+ERROR_PAUSE = 5.0
 
 
 class WebhookSender:
@@ -81,15 +83,23 @@ class WebhookSender:
                 self._listen_again_at = time.monotonic() + IDLE_SECONDS
                 await self._listen()
             self._wake.clear()
-            pause = POLL_SECONDS
+            pause = ERROR_PAUSE
             try:
-                if await deliver_due(self._context, self._http):
-                    continue  # more may be due at once
-                pause = self._pause(await seconds_until_next_due(self._context))
+                pause = await self._send_due()
             except Exception as exc:  # a bad pass must not stop the sender
                 log.warning("webhook delivery pass failed: %s", type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=pause)
+            if pause:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=pause)
+
+    async def _send_due(self) -> float:
+        """Send what is due; how long to wait before the next pass."""
+        if self._context.key_ring is None:
+            return IDLE_SECONDS  # nothing can be signed (nor registered) without it
+        if await deliver_due(self._context, self._http):
+            return 0.0  # more may be due at once
+        # At least MIN_PAUSE: a delivery due but not taken is another replica's for a moment.
+        return max(MIN_PAUSE, self._pause(await seconds_until_next_due(self._context)))
 
     def _listening(self) -> bool:
         return self._connection is not None and not self._connection.is_closed()

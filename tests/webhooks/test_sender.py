@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.audit.events import WORKER, caller_actor
 from service.crypto.keyring import KeyRing
 from service.grants.status import GrantStatus
 from service.grants.store import set_grant_status, store_grant
-from service.models import AuditEvent, WebhookDelivery
+from service.models import AuditEvent, WebhookDelivery, WebhookEvent
 from service.state import AppContext
 from service.webhooks.delivery import deliver_due
+from service.webhooks.outbox import purge_finished_deliveries
 from service.webhooks.status import DeliveryStatus, EndpointStatus, WebhookEventType
 from service.webhooks.store import create_endpoint, load_endpoint
 from tests.helpers.api_calls import one_time_token
@@ -142,3 +144,29 @@ async def test_an_endpoint_answering_again_is_not_disabled_by_an_older_failure(
         endpoint = await load_endpoint(session, endpoint_id)
     assert endpoint is not None
     assert endpoint.status == EndpointStatus.ACTIVE
+
+
+async def test_finished_deliveries_leave_the_log_after_thirty_days(
+    context: AppContext, sessions: async_sessionmaker[AsyncSession], key_ring: KeyRing
+) -> None:
+    endpoint_id = await register(sessions, key_ring, "https://93.184.216.34/hook")
+    await revoke_a_grant(sessions, key_ring)
+    await revoke_a_grant(sessions, key_ring)
+    old, still_pending = await deliveries_of(sessions, endpoint_id)
+    async with sessions() as session, session.begin():
+        aged = datetime.now(UTC) - timedelta(days=31)
+        await session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.endpoint_id == endpoint_id)
+            .values(updated_at=aged, status=DeliveryStatus.PENDING)
+        )
+        await session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == old.id)
+            .values(status=DeliveryStatus.DELIVERED)
+        )
+        await session.execute(update(WebhookEvent).values(created_at=aged))
+        assert await purge_finished_deliveries(session) == 2  # the delivery and its event
+
+    [kept] = await deliveries_of(sessions, endpoint_id)
+    assert kept.id == still_pending.id

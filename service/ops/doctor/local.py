@@ -7,8 +7,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from service.crypto.keyring import KeyRing, KeyRingError
+from service.crypto.keyring import KeyRingError
 from service.crypto.rewrap import sealed_values_by_key
+from service.main import load_key_ring
 from service.ops.app_role import is_privileged, privilege_problems
 from service.ops.doctor.report import Check, fail, ok, skip, warn
 from service.settings import Settings
@@ -86,16 +87,15 @@ async def check_encryption_keys(
 ) -> Check:
     """The ring loads, and every sealed value is under a key it holds."""
     try:
-        text_ = settings.key_ring_text
-        if not text_:
-            return fail(
-                "encryption keys",
-                "none configured",
-                "`tsprov keys generate` into TSPROV_ENCRYPTION_KEYS_FILE",
-            )
-        ring = KeyRing.parse(text_)
+        ring = load_key_ring(settings)
     except (KeyRingError, OSError) as exc:
         return fail("encryption keys", f"cannot load: {exc}", "fix TSPROV_ENCRYPTION_KEYS(_FILE)")
+    if ring is None:
+        return fail(
+            "encryption keys",
+            "none configured",
+            "`tsprov keys generate` into TSPROV_ENCRYPTION_KEYS_FILE",
+        )
     if sessions is None:
         return skip(
             "encryption keys", f"ring loads (primary {ring.primary_id}); database not reachable"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable
-from typing import Any
 
 import httpx
 from alembic.script import ScriptDirectory
@@ -84,10 +82,3 @@ def run(_args: argparse.Namespace) -> int:
     for check in checks:
         print(check.line())
     return 1 if any(check.outcome == Outcome.FAIL for check in checks) else 0
-
-
-def add_parser(sub: Any, command: Callable[[argparse.Namespace], int]) -> None:
-    doctor = sub.add_parser(
-        "doctor", help="check settings, database, keys and Tailscale; one line each, with fixes"
-    )
-    doctor.set_defaults(func=command)
