@@ -25,7 +25,13 @@ from service.crypto.keyring import KeyRing, generate_key_entry, key_id_of
 from service.crypto.rewrap import RewrapReport, rewrap_all
 from service.crypto.sealed import SEALED_COLUMNS
 from service.db import transaction
-from service.models import ConsentFlow, ConsentGrant, IdempotencyRecord, ProvisioningRequest
+from service.models import (
+    ConsentFlow,
+    ConsentGrant,
+    IdempotencyRecord,
+    ProvisioningRequest,
+    WebhookEndpoint,
+)
 from service.settings import Settings
 from tests.helpers.sealing import seal_one_of_each
 from tests.helpers.stack import migrated_database
@@ -139,7 +145,7 @@ async def test_rewrap_moves_every_sealed_column_to_the_primary_key(
 
 
 @pytest.mark.parametrize(
-    "model", [ConsentGrant, ProvisioningRequest, ConsentFlow, IdempotencyRecord]
+    "model", [ConsentGrant, ProvisioningRequest, ConsentFlow, IdempotencyRecord, WebhookEndpoint]
 )
 async def test_a_locked_row_is_skipped_then_moved_once_released(
     committed: async_sessionmaker[AsyncSession],
