@@ -59,6 +59,10 @@ async def wake_sender(session: AsyncSession) -> None:
     await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
 
 
+class StillPending(ValueError):
+    """A redeliver asked of a delivery that is still being tried."""
+
+
 @dataclass(frozen=True)
 class ClaimedDelivery:
     """A delivery leased for one attempt, with what the attempt sends."""
@@ -180,8 +184,8 @@ async def list_deliveries(
 async def redeliver(
     session: AsyncSession, endpoint_id: uuid.UUID, delivery_id: uuid.UUID
 ) -> WebhookDelivery | None:
-    """Send a delivery again now, with a fresh retry window; None when it is not this
-    endpoint's."""
+    """Send a finished delivery again now, with a fresh retry window; None when it is not
+    this endpoint's, ``StillPending`` while it is being tried."""
     delivery = await session.scalar(
         select(WebhookDelivery)
         .where(WebhookDelivery.id == delivery_id, WebhookDelivery.endpoint_id == endpoint_id)
@@ -189,6 +193,9 @@ async def redeliver(
     )
     if delivery is None:
         return None
+    if delivery.status == DeliveryStatus.PENDING:
+        # Its attempt in flight would record over this reset when it ends.
+        raise StillPending("This delivery is still being tried; redeliver it once it ends.")
     now = datetime.now(UTC)
     delivery.status = DeliveryStatus.PENDING
     delivery.next_attempt_at = now

@@ -140,7 +140,10 @@ async def redeliver(
     endpoint = await _endpoint(session, webhook_id)
     if endpoint.status != EndpointStatus.ACTIVE:
         raise Conflict("This webhook is disabled; register its URL again to receive events.")
-    delivery = await outbox.redeliver(session, webhook_id, delivery_id)
+    try:
+        delivery = await outbox.redeliver(session, webhook_id, delivery_id)
+    except outbox.StillPending as exc:
+        raise Conflict(str(exc)) from exc
     if delivery is None:
         raise NotFound("No such delivery for this webhook.")
     event_type = await outbox.event_type_of(session, delivery.event_id)

@@ -22,6 +22,7 @@ from service.webhooks.delivery import deliver_due
 from service.webhooks.outbox import purge_finished_deliveries
 from service.webhooks.status import DeliveryStatus, EndpointStatus, WebhookEventType
 from service.webhooks.store import create_endpoint, load_endpoint
+from tests.conftest import CallerFactory, bearer
 from tests.helpers.api_calls import one_time_token
 from tests.helpers.webhook_receiver import WebhookReceiver
 
@@ -170,3 +171,31 @@ async def test_finished_deliveries_leave_the_log_after_thirty_days(
 
     [kept] = await deliveries_of(sessions, endpoint_id)
     assert kept.id == still_pending.id
+
+
+async def test_only_a_finished_delivery_can_be_redelivered(
+    client: httpx.AsyncClient,
+    make_caller: CallerFactory,
+    sessions: async_sessionmaker[AsyncSession],
+    key_ring: KeyRing,
+) -> None:
+    admin = bearer(await make_caller("admin"))
+    endpoint_id = await register(sessions, key_ring, "https://93.184.216.34/hook")
+    await revoke_a_grant(sessions, key_ring)
+    [delivery] = await deliveries_of(sessions, endpoint_id)
+    redeliver = f"/v1/webhooks/{endpoint_id}/deliveries/{delivery.id}/redeliver"
+
+    still_trying = await client.post(redeliver, headers=admin)
+    assert still_trying.status_code == 409
+    assert still_trying.json()["code"] == "conflict"
+
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery.id)
+            .values(status=DeliveryStatus.FAILED)
+        )
+    again = await client.post(redeliver, headers=admin)
+    assert again.status_code == 202
+    assert again.json()["status"] == "pending"
+    assert again.json()["webhook_id"] == f"msg_{delivery.event_id.hex}"
