@@ -31,6 +31,8 @@ from service.provisioning.devices import watch_joined_devices
 from service.provisioning.followup import follow_up_joined_devices
 from service.provisioning.upkeep import expire_overdue_requests, settle_stalled_mints
 from service.state import AppContext
+from service.webhooks.outbox import purge_finished_deliveries
+from service.webhooks.sender import WebhookSender
 
 log = logging.getLogger("tsprov.background")
 LINK_LOOKBACK = timedelta(hours=1)
@@ -71,6 +73,10 @@ async def seal_audit_trail(context: AppContext, session: AsyncSession) -> int:
     return sealed.sealed
 
 
+async def purge_webhook_deliveries(context: AppContext, session: AsyncSession) -> int:
+    return await purge_finished_deliveries(session)
+
+
 @dataclass(frozen=True)
 class BackgroundJob:
     lock_id: int
@@ -86,6 +92,7 @@ JOBS: dict[str, BackgroundJob] = {
     "settle_pending_mints": BackgroundJob(4, settle_pending_mints),
     "watch_joined_devices": BackgroundJob(5, watch_joined_devices),
     "link_to_tailscale_log": BackgroundJob(6, link_to_tailscale_log, every_ticks=12),
+    "purge_webhook_deliveries": BackgroundJob(9, purge_webhook_deliveries, every_ticks=60),
     "follow_up_joined_devices": BackgroundJob(8, follow_up_joined_devices, every_ticks=2),
     # Under its try-lock one replica seals at a time; writers never take this lock.
     "seal_audit_trail": BackgroundJob(SEALER_LOCK - JOB_LOCK_BASE, seal_audit_trail),
@@ -126,16 +133,20 @@ async def last_runs(session: AsyncSession) -> dict[str, datetime]:
 
 
 class BackgroundWorker:
-    """Runs every job each ``background_interval_seconds`` until stopped."""
+    """Runs every job each ``background_interval_seconds`` until stopped, and the webhook
+    sender, whose latency needs a loop of its own (``webhooks/sender.py``)."""
 
     def __init__(self, context: AppContext) -> None:
         self._context = context
         self._task: asyncio.Task[None] | None = None
+        self._webhooks = WebhookSender(context)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="tsprov-background")
+        self._webhooks.start()
 
     async def stop(self) -> None:
+        await self._webhooks.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -43,6 +43,7 @@ from service.web.pages import FrameGuard
 from service.web.problem_codes import ERROR_CODES
 from service.web.problem_pages import install_handlers
 from service.web.refusals import RefusalGuard, RefuseFloodsEarly
+from service.webhooks import routes as webhook_routes
 
 DOCS_ASSETS = "/docs-assets"
 DESCRIPTION = """Provision Tailscale devices that carry a named person's identity.
@@ -193,7 +194,7 @@ def create_app(
     )
     trace_app(app)
     routers = (health, consent_routes, provisioning_routes, user_routes, audit_routes, catalogue)
-    for router in routers:
+    for router in (*routers, webhook_routes):
         app.include_router(router.router)
     document_problems(app)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from enum import StrEnum
 from functools import cached_property
@@ -116,8 +117,25 @@ class Settings(BaseSettings):
     # provisions gets "<prefix>:<request id>" set to true, so Tailscale itself names the
     # request. Needs the observer to hold devices:posture_attributes; empty: not set.
     node_attribute: str = Field(default="", pattern=r"^(custom:[A-Za-z0-9_:]{1,88})?$")
+    # Private, link-local and loopback webhook destinations are refused unless listed here.
+    webhook_allowed_networks: CommaList = Field(default_factory=list)
+    webhook_retry_base_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_max_interval_seconds: float = Field(default=6 * 3600.0, gt=0)
+    webhook_retry_window_seconds: float = Field(default=24 * 3600.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
 
     _split_allowlist = field_validator("return_to_allowlist", mode="before")(_split_commas)
+    _split_networks = field_validator("webhook_allowed_networks", mode="before")(_split_commas)
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not a network such as 10.0.0.0/8") from None
+        return value
 
     @field_validator("database_url", "listen_database_url")
     @classmethod

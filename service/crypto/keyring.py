@@ -85,6 +85,10 @@ class KeyRing:
             keys.append((key_id, _decode_key(encoded)))
         return cls(keys)
 
+    @property
+    def key_ids(self) -> frozenset[str]:
+        return frozenset(self._ciphers)
+
     def encrypt(self, plaintext: bytes, context: CipherContext) -> bytes:
         nonce = os.urandom(NONCE_BYTES)
         sealed = self._ciphers[self.primary_id].encrypt(nonce, plaintext, context.associated_data())

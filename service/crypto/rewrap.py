@@ -112,3 +112,19 @@ def _reseal(key_ring: KeyRing, column: SealedColumn, row: Any) -> None:
     context = column.context(row)
     plain = key_ring.decrypt(getattr(row, column.attribute), context)  # a removed key fails here
     setattr(row, column.attribute, key_ring.encrypt(plain, context))
+
+
+async def sealed_values_by_key(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+    """How many sealed values each key id holds, across every sealed column."""
+    counts: dict[str, int] = {}
+    async with sessions() as session:
+        for column in SEALED_COLUMNS:
+            attribute = getattr(column.model, column.attribute)
+            # The key id leads every ciphertext, after one byte giving its length.
+            key_id = func.convert_from(
+                func.substring(attribute, 2, func.get_byte(attribute, 0)), "UTF8"
+            )
+            query = select(key_id, func.count()).where(attribute.is_not(None)).group_by(key_id)
+            for found, count in await session.execute(query):
+                counts[found] = counts.get(found, 0) + count
+    return counts

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from service.crypto.keyring import CipherContext
-from service.models import ConsentFlow, ConsentGrant, IdempotencyRecord, ProvisioningRequest
+from service.models import (
+    ConsentFlow,
+    ConsentGrant,
+    IdempotencyRecord,
+    ProvisioningRequest,
+    WebhookEndpoint,
+)
 
 
 def token_context(grant: ConsentGrant, column: Literal["token", "refresh"]) -> CipherContext:
@@ -34,6 +40,11 @@ def verifier_context(flow_id: uuid.UUID, request_id: uuid.UUID) -> CipherContext
 def idempotency_response_context(record_id: uuid.UUID, caller_id: uuid.UUID) -> CipherContext:
     """A replayable answer; the caller id stands where a user id would."""
     return CipherContext("idempotency_record", "response", str(record_id), str(caller_id))
+
+
+def webhook_secret_context(endpoint: WebhookEndpoint) -> CipherContext:
+    """A webhook endpoint's signing secret; its URL stands where a user id would."""
+    return CipherContext("webhook_endpoint", "secret", str(endpoint.id), endpoint.url)
 
 
 @dataclass(frozen=True)
@@ -59,4 +70,5 @@ SEALED_COLUMNS = (
         "response_ciphertext",
         lambda row: idempotency_response_context(row.id, row.caller_id),
     ),
+    SealedColumn(WebhookEndpoint, "secret_ciphertext", webhook_secret_context),
 )

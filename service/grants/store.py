@@ -16,6 +16,7 @@ from service.crypto.sealed import token_context
 from service.grants.status import GrantMode, GrantStatus
 from service.models import ConsentGrant
 from service.tailscale.client import TokenGrant
+from service.webhooks.publish import publish_grant_change
 
 ONE_TIME_KEY_LIFETIME = 3600
 _AUTH_KEY_ID = re.compile(r"^tskey-auth-([A-Za-z0-9]+)-")
@@ -150,6 +151,7 @@ async def set_grant_status(
     grant.status = status
     wipe_tokens(grant)
     await session.flush()
+    await publish_grant_change(session, grant)  # ahead of the serialised audit append
     await record_event(
         session,
         origin=origin,

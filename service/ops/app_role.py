@@ -23,6 +23,9 @@ WORKING_TABLES = (
     "consent_flow",
     "idempotency_record",
     "background_run",
+    "webhook_endpoint",
+    "webhook_event",
+    "webhook_delivery",
 )
 # The service may append to the trail and read it, never rewrite or delete it. The sealer
 # runs as the service too: seals and signed checkpoints are rows of their own, appended.
@@ -107,6 +110,14 @@ async def ensure_app_role(connection: AsyncConnection, role: str) -> None:
 async def _refuse_privileged(connection: AsyncConnection, role: str) -> None:
     # A superuser or the tables' owner bypasses every grant: the trail would not be
     # append-only for the service, however the grants read.
+    if await is_privileged(connection, role):
+        raise AppRoleError(
+            f"APP_ROLE {role} is a superuser or owns the tables; name a role of its own"
+        )
+
+
+async def is_privileged(connection: AsyncConnection, role: str) -> bool:
+    """True for a superuser or the tables' owner: no grant binds them."""
     privileged = await connection.scalar(
         text(
             "SELECT r.rolsuper OR EXISTS (SELECT FROM pg_tables "
@@ -115,10 +126,35 @@ async def _refuse_privileged(connection: AsyncConnection, role: str) -> None:
         ),
         {"role": role},
     )
-    if privileged:
-        raise AppRoleError(
-            f"APP_ROLE {role} is a superuser or owns the tables; name a role of its own"
+    return bool(privileged)
+
+
+async def privilege_problems(connection: AsyncConnection, role: str) -> list[str]:
+    """Where ``role``'s privileges differ from this module's lists; empty when they match."""
+    expected = [(table, "DELETE", True) for table in WORKING_TABLES]
+    expected += [(table, "INSERT", True) for table in ROW_APPEND_TABLES]
+    expected += [
+        (table, privilege, False)
+        for table in APPEND_ONLY_TABLES
+        for privilege in ("UPDATE", "DELETE")
+    ]
+    expected += [(table, "INSERT", False) for table in READ_ONLY_TABLES]
+    problems = []
+    for table, privilege, wanted in expected:
+        held = await connection.scalar(
+            text("SELECT has_table_privilege(:role, :table, :privilege)"),
+            {"role": role, "table": table, "privilege": privilege},
         )
+        if bool(held) != wanted:
+            problems.append(f"{'lacks' if wanted else 'has'} {privilege} on {table}")
+    # audit_event is insertable only through its content columns (seq and xid are the
+    # database's), which has_table_privilege does not see.
+    inserts_events = await connection.scalar(
+        text("SELECT has_any_column_privilege(:role, 'audit_event', 'INSERT')"), {"role": role}
+    )
+    if not inserts_events:
+        problems.append("lacks INSERT on audit_event's columns")
+    return problems
 
 
 RUNTIME_ROLE_QUERY = text(

@@ -19,9 +19,11 @@ from service.audit.commands import ExpectationError
 from service.audit.signing import SigningKeyError
 from service.callers.commands import add_callers_parser
 from service.crypto.keyring import DecryptionError, KeyRingError
+from service.ops import app_register
 from service.ops.app_role import AppRoleError
 from service.ops.devdb import DevDatabaseError
 from service.settings import Settings
+from service.webhooks import commands as webhook_commands
 
 Command = Callable[[argparse.Namespace], int]
 T = TypeVar("T")
@@ -139,6 +141,25 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return run(args, _with_sessions, admin_settings())
 
 
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    from service.webhooks.commands import run
+
+    return run(args, _with_sessions, admin_settings())
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    try:
+        return app_register.run(admin_settings(), args.name, args.secret_file)
+    except app_register.AppRegisterError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from service.ops.doctor.run import run
+
+    return run(args)
+
+
 def cmd_local(args: argparse.Namespace) -> int:
     # Development tooling lives outside the deployed package, so it is imported on demand.
     module = importlib.import_module("devstack.cli")
@@ -213,6 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub.add_parser("seal", help="seal recorded events into the chain now and sign the head")
     audit_sub.add_parser("prune", help="delete events past retention, keeping a checkpoint")
     audit.set_defaults(func=cmd_audit)
+    webhook_commands.add_parser(sub, cmd_webhooks)
+    app_register.add_parser(sub, cmd_app)
+    doctor = sub.add_parser("doctor", help="check settings, database, keys and Tailscale")
+    doctor.set_defaults(func=cmd_doctor)
     return parser
 
 

@@ -11,6 +11,7 @@ from service.audit.events import Actor, Target, record_event
 from service.models import ProvisioningRequest
 from service.provisioning.notify import notify_request_changed
 from service.provisioning.status import RequestStatus
+from service.webhooks.publish import publish_request_change
 
 
 def request_target(request: ProvisioningRequest, prop: str = "") -> Target:
@@ -58,6 +59,7 @@ async def change_status(
         # The hash stays, so an old link gets "already used" rather than "unknown".
         request.consent_token_ciphertext = None
     await session.flush()
+    await publish_request_change(session, request)  # ahead of the serialised audit append
     await record_event(
         session,
         origin=origin,

@@ -20,6 +20,8 @@ from service.provisioning.create import create_provisioning_request
 from service.provisioning.schemas import ProvisioningRequestCreate
 from service.settings import Settings
 from service.tailscale.client import TokenGrant
+from service.webhooks.status import WebhookEventType
+from service.webhooks.store import create_endpoint
 
 
 def reusable_token() -> TokenGrant:
@@ -65,3 +67,11 @@ async def seal_one_of_each(
     record.response_ciphertext = ring.encrypt(b'{"ok": true}', context)
     session.add(record)
     await session.flush()
+    await create_endpoint(
+        session,
+        ring,
+        f"https://{label}.example.com/hooks",
+        [WebhookEventType.REQUEST_READY],
+        actor=actor,
+        origin="CONFIG_API",
+    )

@@ -25,9 +25,11 @@ from service.crypto.sealed import token_context, verifier_context
 from service.db import create_engine
 from service.models import ConsentFlow, ConsentGrant, ProvisioningRequest
 from service.ops.logs import LogFormat
+from service.webhooks.status import WebhookEventType
 from tests.conftest import bearer
 from tests.helpers.browser import Browser, query_of
 from tests.helpers.steps import create_request, new_user
+from tests.helpers.webhook_receiver import WebhookReceiver
 from tests.security.conftest import APP_SECRET, OBSERVER_SECRET, CallerMaker, Stack
 from tests.security.logcapture import ProductionLogs
 
@@ -130,6 +132,17 @@ async def run_the_flows(run: SentinelRun, stack: Stack, sandbox: httpx.AsyncClie
     await sandbox.patch("/sandbox/switches", json={"forced_oauth_error": None})
 
 
+async def register_webhooks(run: SentinelRun, admin_key: str, url: str) -> None:
+    """An endpoint for every event, its secret rotated: both secrets are sentinels."""
+    body = {"url": url, "events": [str(event) for event in WebhookEventType]}
+    created = await run.api.post("/v1/webhooks", headers=bearer(admin_key), json=body)
+    assert created.status_code == 201, created.text
+    run.remember("webhook secret", created.json()["secret"])
+    rotate = f"/v1/webhooks/{created.json()['id']}/rotate-secret"
+    rotated = await run.api.post(rotate, headers=bearer(admin_key))
+    run.remember("rotated webhook secret", rotated.json()["secret"])
+
+
 async def fail_loudly(run: SentinelRun) -> None:
     """Refusals, and a crash with a traceback, each with a secret close at hand."""
     stranger = generate_caller_key()
@@ -210,10 +223,14 @@ async def test_item_17_no_sentinel_reaches_the_database_dump_or_any_log_line(
         api, browser, stack_sessions, key_ring, await make_stack_caller("provision", "read")
     )
     run.secrets |= {"client secret": APP_SECRET, "observer secret": OBSERVER_SECRET}
-    with ProductionLogs(log_format=log_format) as logs:
+    admin = await make_stack_caller("admin")
+    # The receiver starts first: starting a server configures uvicorn's loggers afresh.
+    with WebhookReceiver() as receiver, ProductionLogs(log_format=log_format) as logs:
+        await register_webhooks(run, admin, receiver.url)
         await run_the_flows(run, stack, sandbox)
         await fail_loudly(run)
         await log_an_sql_error(stack, run.key)
+        await receiver.wait_for(lambda item: item.json()["type"] == "provisioning_request.claimed")
     dump = await pg_dump(stack.database_url)
     lines = logs.lines()
 

@@ -25,13 +25,22 @@ from service.crypto.keyring import KeyRing, generate_key_entry, key_id_of
 from service.crypto.rewrap import RewrapReport, rewrap_all
 from service.crypto.sealed import SEALED_COLUMNS
 from service.db import transaction
-from service.models import ConsentFlow, ConsentGrant, IdempotencyRecord, ProvisioningRequest
+from service.models import (
+    ConsentFlow,
+    ConsentGrant,
+    IdempotencyRecord,
+    ProvisioningRequest,
+    WebhookEndpoint,
+)
 from service.settings import Settings
 from tests.helpers.sealing import seal_one_of_each
 from tests.helpers.stack import migrated_database
 
 REWRAP_DATABASE = "tsprov_rewrap"
-SEALED_TABLES = "consent_flow, provisioning_request, consent_grant, idempotency_record, caller"
+SEALED_TABLES = (
+    "consent_flow, provisioning_request, consent_grant, idempotency_record, caller, "
+    "webhook_endpoint"
+)
 OLD, NEW = generate_key_entry("old"), generate_key_entry("new")
 OLD_RING, ROTATED, NEW_ONLY = KeyRing.parse(OLD), KeyRing.parse(f"{NEW},{OLD}"), KeyRing.parse(NEW)
 VALUES_PER_SET = len(SEALED_COLUMNS)
@@ -136,7 +145,7 @@ async def test_rewrap_moves_every_sealed_column_to_the_primary_key(
 
 
 @pytest.mark.parametrize(
-    "model", [ConsentGrant, ProvisioningRequest, ConsentFlow, IdempotencyRecord]
+    "model", [ConsentGrant, ProvisioningRequest, ConsentFlow, IdempotencyRecord, WebhookEndpoint]
 )
 async def test_a_locked_row_is_skipped_then_moved_once_released(
     committed: async_sessionmaker[AsyncSession],

@@ -7,7 +7,13 @@ import uuid
 import pytest
 
 from service.crypto import sealed
-from service.models import ConsentFlow, ConsentGrant, IdempotencyRecord, ProvisioningRequest
+from service.models import (
+    ConsentFlow,
+    ConsentGrant,
+    IdempotencyRecord,
+    ProvisioningRequest,
+    WebhookEndpoint,
+)
 
 ROW = uuid.UUID("0b5e7c1a-3f0e-4c52-9d1e-6a2b8c4d5e6f")
 OWNER = uuid.UUID("7d9f2e4b-1a3c-4e5f-8b6d-0c2e4a6b8d0f")
@@ -17,6 +23,8 @@ GRANT = ConsentGrant(id=ROW, user_id=USER)
 REQUEST = ProvisioningRequest(id=ROW, user_id=USER)
 FLOW = ConsentFlow(id=ROW, request_id=OWNER)
 RECORD = IdempotencyRecord(id=ROW, caller_id=OWNER)
+HOOK_URL = "https://hooks.example.com/tsprov"
+ENDPOINT = WebhookEndpoint(id=ROW, url=HOOK_URL)
 
 
 def _sealed_by(table: str, column: str, owner: str) -> bytes:
@@ -34,12 +42,14 @@ PINNED = {
     ("idempotency_record", "response_ciphertext"): _sealed_by(
         "idempotency_record", "response", str(OWNER)
     ),
+    ("webhook_endpoint", "secret_ciphertext"): _sealed_by("webhook_endpoint", "secret", HOOK_URL),
 }
 SAMPLES = {
     ConsentGrant: GRANT,
     ProvisioningRequest: REQUEST,
     ConsentFlow: FLOW,
     IdempotencyRecord: RECORD,
+    WebhookEndpoint: ENDPOINT,
 }
 
 

@@ -32,6 +32,9 @@ OWNERS: dict[str, str] = {
     "audit_link": "audit/store/",
     "audit_seal": "audit/store/",
     "audit_signed_checkpoint": "audit/store/",
+    "webhook_endpoint": "webhooks/store.py",
+    "webhook_event": "webhooks/outbox.py",
+    "webhook_delivery": "webhooks/outbox.py",
 }
 # Infrastructure that touches every table by design: the schema itself, the role grants,
 # and re-sealing every secret column under a new key.

@@ -1,0 +1,1 @@
+"""``tsprov doctor``: check a deployment against everything it depends on."""
