@@ -26,7 +26,9 @@ def add_parser(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:
     webhooks = sub.add_parser("webhooks", help="webhook endpoints")
     actions = webhooks.add_subparsers(dest="action", required=True)
     add = actions.add_parser("add", help="register an endpoint; prints its secret last")
-    add.add_argument("url")
+    add.add_argument(
+        "url", help="https URL to send events to (http only to loopback in development)"
+    )
     add.add_argument(
         "--event",
         action="append",
@@ -36,7 +38,7 @@ def add_parser(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:
     )
     actions.add_parser("list", help="registered endpoints")
     remove = actions.add_parser("remove", help="remove an endpoint and its deliveries")
-    remove.add_argument("id", type=uuid.UUID)
+    remove.add_argument("id", type=uuid.UUID, help="the endpoint's id, as `webhooks list` shows it")
     webhooks.set_defaults(func=run)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, Strict
 
 from service.models import WebhookDelivery, WebhookEndpoint
 from service.web.fields import StrictBody
@@ -21,7 +22,8 @@ class WebhookCreate(StrictBody):
         description="https (plain http only to loopback in development); private, link-local "
         "and metadata addresses are refused unless WEBHOOK_ALLOWED_NETWORKS lists them.",
     )
-    events: list[WebhookEventType] = Field(
+    # Strict bodies take JSON types as they are; an event type arrives as its string.
+    events: list[Annotated[WebhookEventType, Strict(False)]] = Field(
         min_length=1, max_length=len(WebhookEventType), description="The event types to send."
     )
 

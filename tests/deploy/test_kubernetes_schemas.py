@@ -14,6 +14,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
+from service.audit.signing import generate_signing_key
 from service.settings import Settings
 from tests.deploy.manifests import (
     KUBERNETES_DIR,
@@ -32,9 +33,6 @@ from tests.deploy.manifests import (
 # The oldest Kubernetes the manifests claim (README.md), and the newest schema shipped.
 OLDEST_KUBERNETES = "1.30"
 KUBERNETES_VERSIONS = (OLDEST_KUBERNETES, kubernetes_validate.latest_version())
-# The checkpoint signer's key (security.md 42) is mounted ahead of the code that reads it.
-# Any other TSPROV_ name that Settings lacks is a typo, which Settings would ignore.
-AWAITED_SETTINGS = frozenset({"TSPROV_AUDIT_SIGNING_KEY_FILE"})
 
 
 def validate(document: Document, version: str) -> None:
@@ -108,6 +106,7 @@ def test_generated_settings_are_a_valid_config_map_of_known_settings() -> None:
         "oauth_client_id": "kStandIn",
         "oauth_client_secret": "stand-in-client-secret",
         "encryption_keys": "k1:" + base64.urlsafe_b64encode(bytes(32)).decode(),
+        "audit_signing_key": generate_signing_key(),
     }
     settings = Settings.model_validate(
         {key.removeprefix("TSPROV_").lower(): value for key, value in values.items()} | stand_ins
@@ -131,4 +130,5 @@ def test_every_tsprov_variable_is_a_setting_tsprov_reads() -> None:
         for variable in container.get("env", [])
     }
     assert names, "the workloads set no variable at all"
-    assert names - known_setting_names() <= AWAITED_SETTINGS
+    # A TSPROV_ name that Settings lacks is a typo, which Settings would ignore.
+    assert names - known_setting_names() == set()

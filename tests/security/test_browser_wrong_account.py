@@ -27,6 +27,8 @@ async def test_approving_as_someone_else_shows_what_to_do(
     async with chromium() as browser:
         page = await browser.new_page()
         await page.goto(request["consent_url"])
+        await page.click("text=Continue to Tailscale")  # tsprov's confirmation page first
+        await page.wait_for_url(f"{stack.sandbox_url}/**")
         await page.select_option("select[name=login]", "bob@example.com")
         await page.click("button[value=approve]")
         await page.wait_for_url(f"{stack.service_url}/callback*")

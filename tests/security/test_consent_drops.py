@@ -54,9 +54,18 @@ async def test_item_39_a_callback_after_the_consent_window_is_refused_before_the
 
 
 async def test_item_40_an_unknown_consenting_identity_is_audited_as_unknown(
-    api: httpx.AsyncClient, browser: Browser, caller_key: str, admin_key: str
+    api: httpx.AsyncClient,
+    sandbox: httpx.AsyncClient,
+    browser: Browser,
+    caller_key: str,
+    admin_key: str,
 ) -> None:
-    # The token names nobody (the sandbox's identity_field is off).
+    # Nothing names who consented: the token carries no login (the sandbox's identity_field
+    # is off), the key no owner, and the configuration log no actor for its creation.
+    switched = await sandbox.patch(
+        "/sandbox/switches", json={"consent_key_user_id": "empty", "consent_key_log": "absent"}
+    )
+    assert switched.status_code == 200
     user = new_user()
     await expect_login(api, admin_key, user, "bob@example.com")
     request = await create_request(api, caller_key, user)
@@ -84,10 +93,10 @@ async def test_item_41_a_mismatched_consent_s_key_is_revoked_upstream_and_the_dr
 
     page = await browser.consent(request["consent_url"], "alice@example.com")
     assert page.status_code == 403
-    keys = await sandbox_keys(sandbox)
-    assert len(keys) == 1  # the one-time key the consent issued
-    assert keys[0]["invalid"] is True
-    assert keys[0]["revoked"] is not None
+    # The one-time key the consent issued is no longer live (listings show live keys only),
+    # and the code was presented a second time to ask for that.
+    assert await sandbox_keys(sandbox) == []
+    assert len(await code_exchanges(sandbox)) == 2
 
     drops = [
         event

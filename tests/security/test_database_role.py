@@ -9,6 +9,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.audit.signing import generate_signing_key
 from service.main import create_app
 from service.ops.app_role import runtime_role_problems
 from service.settings import Settings
@@ -70,6 +71,7 @@ async def test_item_38_a_production_start_as_a_superuser_stops(
         oauth_client_id="prod-client",
         oauth_client_secret=SecretStr("a-real-looking-client-secret"),
         encryption_keys=SecretStr(key_ring_text),
+        audit_signing_key=SecretStr(generate_signing_key()),
     )
     app = create_app(settings, run_background=False)
     with pytest.raises(RuntimeError, match=r"refusing to start in production: .*superuser"):

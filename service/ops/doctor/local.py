@@ -7,9 +7,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from service.audit.signing import SigningKeyError
 from service.crypto.keyring import KeyRingError
 from service.crypto.rewrap import sealed_values_by_key
-from service.main import load_key_ring
+from service.main import load_audit_signer, load_key_ring
 from service.ops.app_role import is_privileged, privilege_problems
 from service.ops.doctor.report import Check, fail, ok, skip, warn
 from service.settings import Settings
@@ -121,3 +122,22 @@ async def check_encryption_keys(
             "run `tsprov keys rewrap` before removing any key",
         )
     return ok("encryption keys", f"ring loads; every sealed value is under {ring.primary_id}")
+
+
+def check_signing_key(settings: Settings) -> Check:
+    """The audit signing key loads: without it no checkpoint is signed."""
+    try:
+        signer = load_audit_signer(settings)
+    except (SigningKeyError, OSError) as exc:
+        return fail(
+            "audit signing key", f"cannot load: {exc}", "fix TSPROV_AUDIT_SIGNING_KEY(_FILE)"
+        )
+    if signer is None:
+        # Production refuses to start without one; a development stack can do without.
+        report = fail if settings.env == "production" else warn
+        return report(
+            "audit signing key",
+            "none configured: checkpoints go unsigned",
+            "`tsprov keys generate --signing` into TSPROV_AUDIT_SIGNING_KEY_FILE",
+        )
+    return ok("audit signing key", f"loads (key id {signer.key_id})")

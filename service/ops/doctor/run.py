@@ -15,7 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from service.db import create_engine, create_session_factory
 from service.ops.app_register import AppRegisterError, admin_token
 from service.ops.doctor.identity import check_identity_sources
-from service.ops.doctor.local import check_database, check_encryption_keys, check_settings
+from service.ops.doctor.local import (
+    check_database,
+    check_encryption_keys,
+    check_settings,
+    check_signing_key,
+)
 from service.ops.doctor.report import Check, Outcome
 from service.ops.doctor.upstream import check_api, check_app, check_login, observer_token
 from service.ops.migrate import alembic_config
@@ -62,6 +67,7 @@ async def run_checks(
         checks += await check_database(engine, settings, str(head))
         sessions = await reachable_sessions(engine)
         checks.append(await check_encryption_keys(settings, sessions))
+        checks.append(check_signing_key(settings))
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
             checks.append(await check_login(http, settings))
             checks.append(await check_api(http, settings))
