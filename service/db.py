@@ -31,6 +31,12 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# For a session that sends one read and nothing else: no transaction around it (the
+# driver's BEGIN and ROLLBACK are round trips of their own). The pool resets the connection
+# to the engine's isolation level when it is returned.
+READ_ALONE = {"isolation_level": "AUTOCOMMIT"}
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     """An engine whose errors never print bound parameters (they can be secrets)."""
     return create_async_engine(
