@@ -16,13 +16,12 @@ from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
 from pydantic import SecretStr
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import ORIGIN_API, Actor, Target, format_time, record_event
 from service.db import transaction
 from service.grants.refresh import access_token_for, fresh_access_token
-from service.grants.store import load_grant, mark_identity_verified
+from service.grants.store import load_grant, mark_identity_verified, stamp_last_used
 from service.models import ConsentGrant, ProvisioningRequest
 from service.provisioning.create import DEFAULT_CONSENT_TTL_SECONDS, consent_url, issue_consent_link
 from service.provisioning.first_key import KeyCheck, check_minted_key, key_check_for
@@ -156,9 +155,7 @@ async def _note_grant_use(session: AsyncSession, plan: MintPlan, confirmed: str 
         return
     last = plan.grant_last_used_at
     if last is None or now - last >= GRANT_USE_RESOLUTION:
-        await session.execute(
-            update(ConsentGrant).where(ConsentGrant.id == plan.grant_id).values(last_used_at=now)
-        )
+        await stamp_last_used(session, plan.grant_id, now)
 
 
 async def _store_minted(
