@@ -40,3 +40,20 @@ async def drop_database(server_url: str, name: str) -> None:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await connection.close()
+
+
+async def serving_login(database_url: str, login: str, app_role: str = "tsprov_app") -> str:
+    """The URL for ``login``, a login role in ``app_role``: production serves as no superuser.
+
+    ``tsprov migrate`` made ``app_role``; the login is the cluster's, so it is made once.
+    """
+    connection = await asyncpg.connect(database_url, timeout=10)
+    try:
+        exists = await connection.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", login)
+        if not exists:
+            await connection.execute(f'CREATE ROLE "{login}" LOGIN IN ROLE "{app_role}"')
+    finally:
+        await connection.close()
+    parts = urlsplit(database_url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, f"{login}@{host}", parts.path, parts.query, ""))

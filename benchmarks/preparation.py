@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from benchmarks.servers import clean_environment, tsprov_command
-from benchmarks.stack import REUSABLE_SCOPE, Stack
+from benchmarks.stack import CONSENTING_LOGIN, REUSABLE_SCOPE, Stack
 
 CONSENT_CONCURRENCY = 4
 
@@ -33,12 +33,11 @@ def run_tsprov(stack: Stack, *arguments: str) -> str:
     return done.stdout
 
 
-def create_caller_key(stack: Stack) -> str:
-    """A caller with the provision and read scopes; the key is the last line printed."""
+def create_caller_key(stack: Stack, scopes: tuple[str, ...] = ("provision", "read")) -> str:
+    """A caller with ``scopes``; the key is the last line printed."""
     name = f"bench-{secrets.token_hex(4)}"
-    printed = run_tsprov(
-        stack, "callers", "create", name, "--scope", "provision", "--scope", "read"
-    )
+    options = [part for scope in scopes for part in ("--scope", scope)]
+    printed = run_tsprov(stack, "callers", "create", name, *options)
     return printed.strip().splitlines()[-1]
 
 
@@ -49,8 +48,16 @@ def bearer(key: str) -> dict[str, str]:
 _HIDDEN_FIELD = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 
 
-async def consent(api: httpx.AsyncClient, key: str, user: str) -> None:
-    """Give ``user`` a live reusable grant by walking its consent link to the result page."""
+async def consent(api: httpx.AsyncClient, key: str, admin_key: str, user: str) -> None:
+    """Give ``user`` a live reusable grant by walking its consent link to the result page.
+
+    Production binds a grant to the user's expected login before a key goes out: the user
+    is told the login the sandbox approves as, with the admin key.
+    """
+    named = await api.put(
+        f"/v1/users/{user}", headers=bearer(admin_key), json={"tailscale_login": CONSENTING_LOGIN}
+    )
+    named.raise_for_status()
     created = await api.post(
         f"/v1/users/{user}/provisioning-requests", headers=bearer(key), json={}
     )
@@ -66,12 +73,12 @@ async def consent(api: httpx.AsyncClient, key: str, user: str) -> None:
         raise RuntimeError(f"consent for {user} ended at {landed.url.path} ({landed.status_code})")
 
 
-async def consent_users(tsprov_url: str, key: str, users: list[str]) -> None:
+async def consent_users(tsprov_url: str, key: str, admin_key: str, users: list[str]) -> None:
     limit = asyncio.Semaphore(CONSENT_CONCURRENCY)
 
     async def one(api: httpx.AsyncClient, user: str) -> None:
         async with limit:
-            await consent(api, key, user)
+            await consent(api, key, admin_key, user)
 
     async with httpx.AsyncClient(base_url=tsprov_url, timeout=30) as api:
         await asyncio.gather(*(one(api, user) for user in users))

@@ -1,6 +1,7 @@
 """Create + claim pairs through tsprov and through a bare floor app, side by side.
 
     .venv/bin/python -m benchmarks.provision_bench [--workers 1] [--seconds 10] [--profile DIR]
+    .venv/bin/python -m benchmarks.provision_bench --census-only   # SQL per pair alone
 
 Starts the sandbox (reusable grants, auto-approving), ``tsprov serve`` and the floor app
 (``benchmarks/floor_app.py``) with the same worker count on the same Postgres server, each
@@ -24,8 +25,14 @@ from pathlib import Path
 
 import asyncpg
 
-from benchmarks.database import asyncpg_url, drop_database, fresh_database, resolve_server
-from benchmarks.figures import SECTIONS, BenchRun, Plan, Row
+from benchmarks.database import (
+    asyncpg_url,
+    drop_database,
+    fresh_database,
+    resolve_server,
+    serving_login,
+)
+from benchmarks.figures import SECTIONS, BenchRun, Plan, Row, Section, statement_rows
 from benchmarks.floor_app import create_schema
 from benchmarks.preparation import (
     consent_users,
@@ -43,9 +50,13 @@ from benchmarks.printout import (
 from benchmarks.servers import process_tree
 from benchmarks.stack import Stack
 
-TSPROV_DATABASE = "tsprov_provision_bench"
-FLOOR_DATABASE = "floor_provision_bench"
+# The suffix the tests use keeps runs from several checkouts on one server apart.
+_SUFFIX = os.environ.get("TSPROV_TEST_DB_SUFFIX", "")
+TSPROV_DATABASE = f"tsprov_provision_bench{_SUFFIX}"
+FLOOR_DATABASE = f"floor_provision_bench{_SUFFIX}"
 STORM_USERS = 20
+# tsprov serves as this login in its app role; migrations and the CLI run as the owner.
+SERVING_LOGIN = "tsprov_bench_svc"
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -59,6 +70,9 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--storm-per-user", type=int, default=10, help="claims per storm user")
     parser.add_argument("--profile", type=Path, help="also profile tsprov at 8 callers, here")
     parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
+    parser.add_argument(
+        "--census-only", action="store_true", help="only the SQL per pair: no load, no storm"
+    )
     return parser.parse_args()
 
 
@@ -81,8 +95,10 @@ async def prepare(stack: Stack, plan: Plan) -> BenchRun:
     tsprov = stack.start_tsprov(0)
     key = create_caller_key(stack)
     load_users = [f"load-{index:02d}" for index in range(max(plan.levels))]
-    storm_users = [f"storm-{index:02d}" for index in range(STORM_USERS)]
-    await consent_users(tsprov.url, key, load_users + storm_users)
+    storm_count = STORM_USERS if plan.storm_per_user else 0
+    storm_users = [f"storm-{index:02d}" for index in range(storm_count)]
+    admin_key = create_caller_key(stack, ("admin",))
+    await consent_users(tsprov.url, key, admin_key, load_users + storm_users)
     token = await sandbox_access_token(stack)
     stack.start_floor(token)
     return BenchRun(stack, plan, key, load_users, storm_users, token)
@@ -99,11 +115,12 @@ def workers_note(stack: Stack) -> str:
     )
 
 
-async def measure(stack: Stack, plan: Plan, profile: Path | None) -> None:
+async def measure(stack: Stack, plan: Plan, profile: Path | None, census_only: bool) -> None:
     run = await prepare(stack, plan)
     print(f"workers: {workers_note(stack)}", flush=True)
     rows: list[Row] = []
-    for section in SECTIONS:
+    sections: tuple[Section, ...] = (statement_rows,) if census_only else SECTIONS
+    for section in sections:
         print(f"  … {section.__name__.removesuffix('_rows')}", flush=True)
         rows += await section(run)
     print_table(rows)
@@ -125,8 +142,9 @@ async def run_benchmark(server_url: str, arguments: argparse.Namespace) -> None:
                 arguments.census_pairs, arguments.storm_per_user, arguments.rounds)  # fmt: skip
     try:
         run_tsprov(stack, "migrate")
+        stack.tsprov_serving_database = await serving_login(tsprov_url, SERVING_LOGIN)
         await create_schema(asyncpg_url(floor_url))
-        await measure(stack, plan, arguments.profile)
+        await measure(stack, plan, arguments.profile, arguments.census_only)
     finally:
         stack.stop_all()
         if not arguments.keep:
@@ -136,6 +154,9 @@ async def run_benchmark(server_url: str, arguments: argparse.Namespace) -> None:
 
 def main() -> None:
     arguments = parse_arguments()
+    if arguments.census_only:
+        # The census cycles over the load users: a few are enough, and the storm is skipped.
+        arguments.levels, arguments.profile, arguments.storm_per_user = [4], None, 0
     if arguments.profile is not None:
         arguments.profile.mkdir(parents=True, exist_ok=True)
     server = resolve_server()

@@ -8,7 +8,8 @@ What the hooks cannot see, counted from what is known of the driver: asyncpg sen
 COMMIT (or ROLLBACK) as round trips of their own, for a transaction that ran a statement;
 and an engine with ``pool_pre_ping`` pings at every checkout of a pooled connection, which
 SQLAlchemy's asyncpg dialect does as BEGIN, ``;``, ROLLBACK: three round trips, one more
-(rolled-back) transaction.
+(rolled-back) transaction. A connection in autocommit has SQLAlchemy's begin and end
+events but no BEGIN on the wire: its statements count, as no transaction.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+AUTOCOMMIT = "AUTOCOMMIT"
 _SPACE = re.compile(r"\s+")
 _PLACEHOLDER = re.compile(r"\$\d+(::[A-Z_\[\]]+)?|%\([^)]*\)s")
 _PLACEHOLDER_RUN = re.compile(r"\?(, \?)+")
@@ -109,6 +111,8 @@ class SqlCensus:
             self._open[id(connection)] += 1
 
     def _on_begin(self, connection: Connection) -> None:
+        if connection.get_execution_options().get("isolation_level") == AUTOCOMMIT:
+            return  # the driver sends no BEGIN: the statements run on their own
         self._open[id(connection)] = 0
 
     def _on_commit(self, connection: Connection) -> None:

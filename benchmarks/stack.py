@@ -21,11 +21,14 @@ from benchmarks.servers import (
     tsprov_command,
     wait_ready,
 )
-from benchmarks.tsprov_hooks import generate_key_entry
+from benchmarks.tsprov_hooks import generate_key_entry, generate_signing_key
 
 # The sandbox approves every consent at once as this tailnet user.
 CONSENTING_LOGIN = "alice@example.com"
 REUSABLE_SCOPE = "auth_keys:create"
+# The token response names the consenting login here, so production's identity binding can
+# confirm it before a key goes out.
+IDENTITY_FIELD = "consenting_login"
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,8 @@ class Credentials:
     app_secret: str = field(default_factory=lambda: "tskey-app-" + secrets.token_urlsafe(24))
     admin_token: str = field(default_factory=lambda: "tskey-api-" + secrets.token_urlsafe(24))
     encryption_keys: str = field(default_factory=lambda: generate_key_entry("bench1"))
+    # Production refuses to start without one: the audit chain's heads are signed.
+    audit_signing_key: str = field(default_factory=generate_signing_key)
 
 
 @dataclass
@@ -50,6 +55,8 @@ class Stack:
     tsprov_ports: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
     floor_port: int = field(default_factory=free_port)
     servers: dict[str, Server] = field(default_factory=dict)
+    # What ``tsprov serve`` connects as, once the app role exists; the owner's URL until then.
+    tsprov_serving_database: str = ""
 
     @property
     def sandbox_url(self) -> str:
@@ -69,13 +76,14 @@ class Stack:
             TSPROV_SANDBOX_APP_REDIRECT_URIS=",".join([*callbacks, self.floor_callback]),
             TSPROV_SANDBOX_GRANT_MODE="reusable",
             TSPROV_SANDBOX_AUTO_APPROVE=CONSENTING_LOGIN,
+            TSPROV_SANDBOX_IDENTITY_FIELD=IDENTITY_FIELD,
         )
 
     def tsprov_environment(self, port: int) -> dict[str, str]:
         """Production settings (refusing sample secrets), talking to the sandbox."""
         return clean_environment(
             TSPROV_ENV="production",
-            TSPROV_DATABASE_URL=self.tsprov_database,
+            TSPROV_DATABASE_URL=self.tsprov_serving_database or self.tsprov_database,
             TSPROV_PUBLIC_URL=f"http://127.0.0.1:{port}",
             TSPROV_TAILSCALE_LOGIN_URL=self.sandbox_url,
             TSPROV_TAILSCALE_API_URL=self.sandbox_url,
@@ -84,6 +92,8 @@ class Stack:
             TSPROV_OAUTH_CLIENT_SECRET=self.credentials.app_secret,
             TSPROV_OAUTH_SCOPE=REUSABLE_SCOPE,
             TSPROV_ENCRYPTION_KEYS=self.credentials.encryption_keys,
+            TSPROV_AUDIT_SIGNING_KEY=self.credentials.audit_signing_key,
+            TSPROV_TOKEN_LOGIN_FIELD=IDENTITY_FIELD,
         )
 
     def start_sandbox(self) -> Server:

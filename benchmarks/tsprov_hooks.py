@@ -14,6 +14,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from service.audit.signing import generate_signing_key
 from service.crypto.keyring import generate_key_entry
 from service.main import create_app
 from service.ops.devdb import PostgresServer, ensure_database, find_server, with_database
@@ -25,6 +26,7 @@ __all__ = [
     "expire_access_tokens",
     "find_server",
     "generate_key_entry",
+    "generate_signing_key",
     "in_process_service",
     "with_database",
 ]

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from sqlalchemy import URL, CursorResult, MetaData, Result, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -29,6 +30,23 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# For a session that sends one read and nothing else: no transaction around it (the
+# driver's BEGIN and ROLLBACK are round trips of their own). The pool resets the connection
+# to the engine's isolation level when it is returned.
+READ_ALONE = {"isolation_level": "AUTOCOMMIT"}
+
+
+async def read_alone(session: AsyncSession) -> None:
+    """Run the session's next read outside any transaction (see READ_ALONE).
+
+    A session bound to a connection whose transaction someone else opened joins it instead.
+    """
+    bind = session.bind
+    if isinstance(bind, AsyncConnection) and bind.in_transaction():
+        return
+    await session.connection(execution_options=READ_ALONE)
 
 
 def create_engine(settings: Settings) -> AsyncEngine:

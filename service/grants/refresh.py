@@ -67,6 +67,17 @@ def _access_token(key_ring: KeyRing, grant: ConsentGrant) -> SecretStr:
     return SecretStr(key_ring.decrypt_text(grant.token_ciphertext, token_context(grant, "token")))
 
 
+def fresh_access_token(key_ring: KeyRing, grant: ConsentGrant) -> SecretStr | None:
+    """The token of an active grant not yet due for refresh, read in the caller's transaction.
+
+    None otherwise: ``access_token_for`` then refreshes under the row lock, or raises why
+    the grant cannot be used.
+    """
+    if grant.status != GrantStatus.ACTIVE or grant.token_ciphertext is None:
+        return None
+    return _access_token(key_ring, grant) if _fresh(grant) else None
+
+
 async def _fresh_access_token(context: AppContext, grant_id: uuid.UUID) -> SecretStr | None:
     async with transaction(context.sessions) as session:
         grant = _usable(await load_grant(session, grant_id))

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import Actor, Target, format_optional_time, record_event
@@ -169,6 +169,13 @@ async def load_grant(session: AsyncSession, grant_id: uuid.UUID | None) -> Conse
     if grant_id is None:
         return None
     return await session.get(ConsentGrant, grant_id)
+
+
+async def stamp_last_used(session: AsyncSession, grant_id: uuid.UUID, at: datetime) -> None:
+    """Set when the grant last gave a key, without reading the row first."""
+    await session.execute(
+        update(ConsentGrant).where(ConsentGrant.id == grant_id).values(last_used_at=at)
+    )
 
 
 async def try_lock_grant(session: AsyncSession, grant_id: uuid.UUID) -> ConsentGrant | None:

@@ -20,7 +20,7 @@ from service.grants.store import load_grant, set_grant_status
 from service.models import ConsentGrant, ProvisioningRequest
 from service.provisioning.first_key import MISMATCH_DETAIL
 from service.provisioning.handout import claim_answer
-from service.provisioning.minting import mint_and_hand_out
+from service.provisioning.minting import mint_and_hand_out, plan_mint
 from service.provisioning.schemas import ClaimOut
 from service.provisioning.status import HANDED_OUT_STATUSES, RequestStatus
 from service.provisioning.store import load_request
@@ -51,7 +51,8 @@ async def claim_provisioning_request(
 
     A one-time key goes out in one transaction with the status change. A reusable grant's
     mint commits its intent (``mint_started_at``) first, in its own transaction, so that a
-    second claim sees the claim in progress and a crash is settled by the reconciler.
+    second claim sees the claim in progress and a crash is settled by the reconciler; that
+    transaction also reads what the mint needs (the key check, a fresh access token).
     """
     async with transaction(context.sessions) as session:
         request = await load_request(session, request_id, lock=True)
@@ -63,9 +64,9 @@ async def claim_provisioning_request(
             return await _hand_out_one_time_key(context, session, request, grant, actor)
         if request.mint_started_at is not None:
             raise AlreadyClaimed("This request is being claimed right now.")
-        request.mint_started_at = started = datetime.now(UTC)
-        grant_id = grant.id
-    return await mint_and_hand_out(context, actor, request_id, grant_id, started)
+        request.mint_started_at = datetime.now(UTC)
+        plan = await plan_mint(context, session, request, grant)
+    return await mint_and_hand_out(context, actor, plan)
 
 
 async def _hand_out_one_time_key(

@@ -12,7 +12,7 @@ from service.crypto.digests import lookup_digest
 from service.crypto.keyring import KeyRing
 from service.crypto.sealed import consent_token_context
 from service.grants.store import find_live_reusable_grant
-from service.models import ProvisioningRequest
+from service.models import ConsentGrant, ProvisioningRequest
 from service.provisioning.schemas import ProvisioningRequestCreate
 from service.provisioning.status import RequestStatus
 from service.provisioning.store import insert_request, new_request
@@ -79,6 +79,23 @@ async def create_provisioning_request(
     body: ProvisioningRequestCreate,
 ) -> ProvisioningRequest:
     """``ready`` at once under a live reusable grant, otherwise awaiting consent."""
+    request, _ = await create_request_under_grant(session, settings, key_ring, actor, user_id, body)
+    return request
+
+
+async def create_request_under_grant(
+    session: AsyncSession,
+    settings: Settings,
+    key_ring: KeyRing,
+    actor: Actor,
+    user_id: str,
+    body: ProvisioningRequestCreate,
+) -> tuple[ProvisioningRequest, ConsentGrant | None]:
+    """The new request and the live reusable grant it is ready under, if any.
+
+    The answer names the grant: handing it back spares reading it again (the session keeps
+    only weak references, so the row read here would otherwise be gone by then).
+    """
     if body.return_to is not None and not return_to_allowed(settings, body.return_to):
         raise ValidationFailed("return_to is not on the allowlist.")
     user = await ensure_user(session, actor, user_id, origin=ORIGIN_API)
@@ -106,4 +123,4 @@ async def create_provisioning_request(
         new=new,
         user_id=user_id,
     )
-    return request
+    return request, grant

@@ -27,7 +27,7 @@ from service.consent.mismatch import (
 )
 from service.db import transaction
 from service.grants.store import load_grant
-from service.models import ProvisioningRequest
+from service.models import ConsentGrant, ProvisioningRequest
 from service.provisioning.store import load_request
 from service.settings import IdentityBinding, Settings
 from service.state import AppContext
@@ -48,13 +48,12 @@ class KeyCheck:
 
 
 async def key_check_for(
-    session: AsyncSession, settings: Settings, request: ProvisioningRequest, grant_id: uuid.UUID
+    session: AsyncSession, settings: Settings, request: ProvisioningRequest, grant: ConsentGrant
 ) -> KeyCheck:
     """Whether this claim's key must be checked, and against which login."""
     if settings.binding == IdentityBinding.OFF:
         return KeyCheck(needed=False)
-    grant = await load_grant(session, grant_id)
-    if grant is None or grant.identity_verified_at is not None:
+    if grant.identity_verified_at is not None:
         return KeyCheck(needed=False)
     user = await find_user(session, request.user_id)
     expected = settings.expected_login(request.user_id, user.tailscale_login if user else None)

@@ -12,18 +12,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import ORIGIN_API, Actor, Target, format_time, record_event
 from service.db import transaction
-from service.grants.refresh import access_token_for
-from service.grants.store import load_grant, mark_identity_verified
-from service.models import ProvisioningRequest
+from service.grants.refresh import access_token_for, fresh_access_token
+from service.grants.store import load_grant, mark_identity_verified, stamp_last_used
+from service.models import ConsentGrant, ProvisioningRequest
 from service.provisioning.create import DEFAULT_CONSENT_TTL_SECONDS, consent_url, issue_consent_link
-from service.provisioning.first_key import check_minted_key, key_check_for
+from service.provisioning.first_key import KeyCheck, check_minted_key, key_check_for
 from service.provisioning.handout import claim_answer
 from service.provisioning.schemas import ClaimOut
 from service.provisioning.status import RequestStatus
@@ -34,6 +35,8 @@ from service.tailscale.client import MintedKey, OutcomeUnknown, TailscaleError
 from service.web.errors import ConsentRequired, GrantRevoked, NotReady
 
 MINT_DESCRIPTION_PREFIX = "tsprov"
+# A grant's last_used_at is kept to this resolution (see _note_grant_use).
+GRANT_USE_RESOLUTION = timedelta(minutes=1)
 
 
 def mint_description(request_id: uuid.UUID) -> str:
@@ -41,20 +44,41 @@ def mint_description(request_id: uuid.UUID) -> str:
     return f"{MINT_DESCRIPTION_PREFIX}-{request_id.hex[:16]}"
 
 
-async def mint_and_hand_out(
-    context: AppContext,
-    actor: Actor,
-    request_id: uuid.UUID,
-    grant_id: uuid.UUID,
-    started: datetime,
-) -> ClaimOut:
-    """Mint the request's key (its intent, ``started``, is committed) and record the outcome."""
-    mint = _Mint(request_id, started)
-    async with transaction(context.sessions) as session:
-        request = await load_request(session, request_id)
-        check = await key_check_for(session, context.settings, request, grant_id)
+@dataclass(frozen=True)
+class MintPlan:
+    """What a claim's locked transaction read for the mint, committed with its intent."""
+
+    request: ProvisioningRequest
+    grant_id: uuid.UUID
+    started: datetime
+    check: KeyCheck
+    # None when the token is due (or the grant unusable): access_token_for settles it.
+    access_token: SecretStr | None
+    grant_last_used_at: datetime | None
+
+
+async def plan_mint(
+    context: AppContext, session: AsyncSession, request: ProvisioningRequest, grant: ConsentGrant
+) -> MintPlan:
+    """Read, in the claim's transaction, what the mint needs; ``mint_started_at`` is set."""
+    if request.mint_started_at is None:
+        raise ValueError("plan_mint needs the mint's intent set on the request")
+    return MintPlan(
+        request=request,
+        grant_id=grant.id,
+        started=request.mint_started_at,
+        check=await key_check_for(session, context.settings, request, grant),
+        access_token=fresh_access_token(context.require_key_ring(), grant),
+        grant_last_used_at=grant.last_used_at,
+    )
+
+
+async def mint_and_hand_out(context: AppContext, actor: Actor, plan: MintPlan) -> ClaimOut:
+    """Mint the request's key (its intent, ``plan.started``, is committed); record the outcome."""
+    request, grant_id = plan.request, plan.grant_id
+    mint = _Mint(request.id, plan.started)
     try:
-        access_token = await access_token_for(context, grant_id)
+        access_token = plan.access_token or await access_token_for(context, grant_id)
         minted = await context.tailscale.create_auth_key(
             access_token,
             reusable=False,
@@ -79,11 +103,11 @@ async def mint_and_hand_out(
         await _clear_mint(context, actor, mint)
         raise
     confirmed = None
-    if check.needed:
+    if plan.check.needed:
         confirmed = await check_minted_key(
-            context, actor, request_id, check, minted, access_token, mint.is_current
+            context, actor, request.id, plan.check, minted, access_token, mint.is_current
         )
-    return await _record_minted(context, actor, mint, minted, confirmed)
+    return await _record_minted(context, actor, plan, minted, confirmed)
 
 
 @dataclass(frozen=True)
@@ -97,15 +121,14 @@ class _Mint:
 
 
 async def _record_minted(
-    context: AppContext, actor: Actor, mint: _Mint, minted: MintedKey, confirmed: str | None
+    context: AppContext, actor: Actor, plan: MintPlan, minted: MintedKey, confirmed: str | None
 ) -> ClaimOut:
+    mint = _Mint(plan.request.id, plan.started)
     async with transaction(context.sessions) as session:
         request = await load_request(session, mint.request_id, lock=True)
         handed_out = mint.is_current(request)
         if handed_out:
-            grant = await load_grant(session, request.grant_id)
-            if confirmed and grant is not None:
-                mark_identity_verified(grant, confirmed)
+            await _note_grant_use(session, plan, confirmed)
             await _store_minted(session, request, actor, minted)
         else:
             await _discard_minted(session, request, actor, minted)
@@ -115,6 +138,24 @@ async def _record_minted(
             extra={"request_status": request.status},
         )
     return claim_answer(minted.key.get_secret_value(), minted.expires, request.hostname)
+
+
+async def _note_grant_use(session: AsyncSession, plan: MintPlan, confirmed: str | None) -> None:
+    """The grant gave a key: its confirmed login, and ``last_used_at`` to the minute.
+
+    Writing the time at every claim would lock the grant's row (which a refresh holds) once
+    per claim; a time less than GRANT_USE_RESOLUTION old is left as it is.
+    """
+    now = datetime.now(UTC)
+    if confirmed:
+        grant = await load_grant(session, plan.grant_id)
+        if grant is not None:
+            mark_identity_verified(grant, confirmed)
+            grant.last_used_at = now
+        return
+    last = plan.grant_last_used_at
+    if last is None or now - last >= GRANT_USE_RESOLUTION:
+        await stamp_last_used(session, plan.grant_id, now)
 
 
 async def _store_minted(

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.crypto.keyring import KeyRing
+from service.db import read_alone
 from service.grants.store import grants_by_id, load_grant
 from service.models import ConsentGrant, ProvisioningRequest
 from service.provisioning.create import consent_url
@@ -134,6 +135,7 @@ async def _shared_read(
 async def request_owner(sessions: async_sessionmaker[AsyncSession], request_id: uuid.UUID) -> str:
     """The user a request is for, read before anything else so access can be checked first."""
     async with sessions() as session:
+        await read_alone(session)  # one SELECT: no transaction around it
         user_id = await owner_of(session, request_id)
     if user_id is None:
         raise NotFound("No such provisioning request.")

@@ -12,10 +12,9 @@ from fastapi.responses import JSONResponse
 from service.audit.events import caller_actor
 from service.callers.idempotency import Answer, fingerprint, run_idempotent
 from service.db import transaction
-from service.grants.store import load_grant
 from service.provisioning.cancel import cancel_request
 from service.provisioning.claim import claim_provisioning_request
-from service.provisioning.create import create_provisioning_request
+from service.provisioning.create import create_request_under_grant
 from service.provisioning.reading import (
     list_user_requests,
     read_request,
@@ -107,10 +106,9 @@ async def create_request(
 
     async def create() -> Answer:
         async with transaction(context.sessions) as session:
-            request = await create_provisioning_request(
+            request, grant = await create_request_under_grant(
                 session, context.settings, key_ring, actor, user_id, body
             )
-            grant = await load_grant(session, request.grant_id)
             out = request_out(context.settings, key_ring, request, grant)
         return Answer(201, out.model_dump(mode="json"))
 
@@ -218,9 +216,12 @@ async def claim(
 ) -> JSONResponse:
     """The auth key and the `tailscale up` line that uses it, once the user approved. It is
     handed out once; send an `Idempotency-Key` so a lost answer can be asked for again."""
-    await ensure_user_allowed(
-        context, request, caller, await request_owner(context.sessions, request_id)
-    )
+    if caller.user_patterns:
+        # Checked before anything else; a key without patterns may act for every user, and
+        # an unknown request is a 404 from the claim's own read.
+        await ensure_user_allowed(
+            context, request, caller, await request_owner(context.sessions, request_id)
+        )
     actor = caller_actor(caller.id, caller.name)
 
     async def hand_out() -> Answer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import Boolean, Executable, column, exists, false, select, true, union_all
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,17 +27,21 @@ async def find_user(session: AsyncSession, user_id: str) -> UserAccount | None:
 async def ensure_user(
     session: AsyncSession, actor: Actor, user_id: str, *, origin: str
 ) -> UserAccount:
-    """The user, created (and audited) on first mention; safe under concurrent first use."""
-    inserted = await session.scalar(
-        insert(UserAccount)
-        .values(id=uuid.uuid4(), user_id=user_id)
-        .on_conflict_do_nothing(index_elements=[UserAccount.user_id])
-        .returning(UserAccount.id)
-    )
-    user = await find_user(session, user_id)
-    if user is None:  # only if deleted between the two statements
+    """The user, created (and audited) on first mention; safe under concurrent first use.
+
+    Usually one statement: the insert, skipped when the user exists, and else the existing
+    row. When another transaction inserted the user after this statement's snapshot was
+    taken, the insert waits for it and skips, and the snapshot cannot see its row: then
+    the row is read again, with a new snapshot.
+    """
+    found = (await session.execute(_user_upsert(user_id))).one_or_none()
+    user: UserAccount | None = found[0] if found else None
+    inserted = bool(found and found[1])
+    if user is None:
+        user = await find_user(session, user_id)
+    if user is None:  # only if deleted in between
         raise NotFound("No such user.")
-    if inserted is not None:
+    if inserted:
         await record_event(
             session,
             origin=origin,
@@ -47,6 +51,24 @@ async def ensure_user(
             user_id=user_id,
         )
     return user
+
+
+def _user_upsert(user_id: str) -> Executable:
+    table = UserAccount.__table__
+    fresh = (
+        insert(UserAccount)
+        .values(id=uuid.uuid4(), user_id=user_id)
+        .on_conflict_do_nothing(index_elements=[UserAccount.user_id])
+        .returning(*table.c)
+        .cte("fresh")
+    )
+    either = union_all(
+        select(*fresh.c, true().label("inserted")),
+        select(*table.c, false().label("inserted")).where(
+            table.c.user_id == user_id, ~exists(select(fresh.c.id))
+        ),
+    )
+    return select(UserAccount, column("inserted", Boolean)).from_statement(either)
 
 
 async def put_user(

@@ -17,6 +17,7 @@ from service.audit.events import (
 )
 from service.callers.store import authenticate_caller, scope_allows, user_allowed
 from service.crypto.keyring import KeyRing
+from service.db import read_alone
 from service.models import Caller
 from service.state import AppContext
 from service.web.errors import Forbidden, Unauthorized
@@ -88,7 +89,10 @@ async def authenticated_caller(request: Request, context: ContextDep) -> Caller:
     if key and not throttled:
         # A short session of its own: holding one across the request while the handler
         # opens another would let a burst of requests exhaust the pool and wait on itself.
+        # One SELECT needs no transaction around it: autocommit spares BEGIN and ROLLBACK,
+        # and it still reads the latest committed row, so a revoked key stops at once.
         async with context.sessions() as session:
+            await read_alone(session)
             caller = await authenticate_caller(session, key)
     if caller is None:
         reason = THROTTLED_KEY if throttled else "missing or invalid API key"

@@ -130,3 +130,27 @@ async def test_a_refused_refresh_asks_for_consent_again(
     grants = (await reusable_api.get(f"/v1/users/{user}", headers=bearer(caller_key))).json()
     assert [grant["status"] for grant in grants["grants"]] == ["needs_consent"]
     assert await token_calls(sandbox, "refresh_token") == 1
+
+
+async def test_a_grant_says_when_it_last_gave_a_key_to_the_minute(
+    reusable_api: httpx.AsyncClient,
+    sandbox: httpx.AsyncClient,
+    browser: Browser,
+    caller_key: str,
+) -> None:
+    await reusable_mode(sandbox)
+    user, first = await consented_user(reusable_api, browser, caller_key)
+
+    async def last_used() -> str | None:
+        answer = await reusable_api.get(f"/v1/users/{user}", headers=bearer(caller_key))
+        assert answer.status_code == 200, answer.text
+        stamp: str | None = answer.json()["grants"][0]["last_used_at"]
+        return stamp
+
+    await claim_and_join(reusable_api, sandbox, caller_key, first["id"], "r1")
+    stamped = await last_used()
+    assert stamped is not None
+    second = await ask_ready(reusable_api, caller_key, user, hostname="r2")
+    await claim_and_join(reusable_api, sandbox, caller_key, second["id"], "r2")
+    # Within a minute of the last stamp the grant's row is not written again.
+    assert await last_used() == stamped
