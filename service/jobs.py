@@ -52,7 +52,7 @@ async def purge_spent_records(context: AppContext, session: AsyncSession) -> int
 
 async def settle_pending_mints(context: AppContext, session: AsyncSession) -> int:
     cutoff = datetime.now(UTC) - context.settings.operation_lease
-    return await settle_stalled_mints(session, cutoff)
+    return await settle_stalled_mints(context, session, cutoff)
 
 
 async def link_to_tailscale_log(context: AppContext, session: AsyncSession) -> int:

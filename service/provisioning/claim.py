@@ -64,6 +64,7 @@ async def claim_provisioning_request(
         if request.mint_started_at is not None:
             raise AlreadyClaimed("This request is being claimed right now.")
         request.mint_started_at = started = datetime.now(UTC)
+        request.mint_owner = context.notifier.mint_owner
         grant_id = grant.id
     return await mint_and_hand_out(context, actor, request_id, grant_id, started)
 

@@ -199,6 +199,16 @@ class TailscaleClient:
         response = await self._observer_call("GET", url, None, absent_ok=True)
         return None if response.status == 404 else wire.key_owner(response.body)
 
+    async def list_keys(self, access_token: SecretStr | None = None) -> list[wire.ListedKey]:
+        """Every live key the token sees (the observer's, with ``all``, when none is given)."""
+        url = self._tailnet_url("keys")
+        if access_token is None:
+            response = await self._observer_call("GET", url, {"all": "true"})
+        else:
+            response = await self._send("GET", url, IDEMPOTENT, access_token)
+            wire.expect_success(response.status)
+        return [wire.listed_key(item) for item in wire.object_list(response.body, "keys")]
+
     async def user_login(self, user_id: str) -> str | None:
         """A user's login name (observer, ``users:read``); None when there is no such user."""
         url = self._api_url(f"users/{_path_id(user_id, 'user id')}")

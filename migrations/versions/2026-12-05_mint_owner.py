@@ -1,0 +1,28 @@
+"""The process that owns a key mint, so a dead owner's mint is settled at once.
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-05
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+TABLE = "provisioning_request"
+
+
+def upgrade() -> None:
+    # Nullable: a mint from before this revision, or one started while its process was not
+    # listening, has no owner to watch and is settled by the lease alone.
+    op.add_column(TABLE, sa.Column("mint_owner", sa.String(length=64), nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column(TABLE, "mint_owner")
