@@ -13,7 +13,6 @@ import uuid
 from pydantic import SecretStr
 
 from service.grants.refresh import access_token_for
-from service.provisioning.minting import mint_description
 from service.state import AppContext
 from service.tailscale.client import TailscaleError, UpstreamRefused
 from service.tailscale.wire import ListedKey
@@ -21,10 +20,9 @@ from service.web.errors import ProblemError
 
 
 async def delete_orphan_keys(
-    context: AppContext, request_id: uuid.UUID, grant_id: uuid.UUID | None
+    context: AppContext, description: str, grant_id: uuid.UUID | None
 ) -> str:
-    """Look for the request's minted keys at Tailscale and delete them; say what was done."""
-    description = mint_description(request_id)
+    """Look for the keys named ``description`` at Tailscale and delete them; say what was done."""
     try:
         token, found = await _find_described(context, description, grant_id)
     except (TailscaleError, ProblemError) as exc:
@@ -59,6 +57,21 @@ async def _find_described(
         raise _NoCredential("no observer and no grant to look with")
     token = await access_token_for(context, grant_id)
     return token, _described(await context.tailscale.list_keys(token), description)
+
+
+async def delete_dropped_key(context: AppContext, key_id: str, access_token: SecretStr) -> str:
+    """Delete a key that tsprov minted and will not hand out; say what was done."""
+    try:
+        if context.tailscale.has_observer:
+            try:
+                await context.tailscale.delete_key(key_id)
+                return "it was deleted at Tailscale"
+            except UpstreamRefused:
+                pass  # the observer may not delete user keys: the grant's token may
+        await context.tailscale.delete_key(key_id, access_token)
+    except TailscaleError as exc:
+        return f"it could not be deleted at Tailscale ({_why(exc)}) and expires there on its own"
+    return "it was deleted at Tailscale"
 
 
 def _described(keys: list[ListedKey], description: str) -> list[str]:

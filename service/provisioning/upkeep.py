@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import ORIGIN_BACKGROUND, WORKER, Actor, format_time, record_event
+from service.provisioning.minting import mint_description
 from service.provisioning.notify import notify_request_changed
 from service.provisioning.orphans import delete_orphan_keys
 from service.provisioning.status import RequestStatus
@@ -32,7 +33,9 @@ async def settle_stalled_mints(context: AppContext, session: AsyncSession, cutof
     have made is looked for and deleted first, while the mint still bars a second one."""
     rows = await lock_stalled_mints(session, cutoff)
     # Every upstream call before the first audit append: the chain lock is never held waiting.
-    fates = [await delete_orphan_keys(context, row.id, row.grant_id) for row in rows]
+    fates = [
+        await delete_orphan_keys(context, mint_description(row.id), row.grant_id) for row in rows
+    ]
     for request, fate in zip(rows, fates, strict=True):
         started = request.mint_started_at
         why = "its lease ran out" if started and started < cutoff else "its process is gone"
