@@ -29,7 +29,11 @@ from service.grants.store import expire_overdue_grants
 from service.models import BackgroundRun
 from service.provisioning.devices import watch_joined_devices
 from service.provisioning.followup import follow_up_joined_devices
-from service.provisioning.upkeep import expire_overdue_requests, settle_stalled_mints
+from service.provisioning.upkeep import (
+    expire_overdue_requests,
+    settle_stalled_mints,
+    sweep_orphan_keys,
+)
 from service.state import AppContext
 
 log = logging.getLogger("tsprov.background")
@@ -83,6 +87,7 @@ JOBS: dict[str, BackgroundJob] = {
     "expire_grants": BackgroundJob(2, expire_grants),
     "purge_spent_records": BackgroundJob(3, purge_spent_records),
     "settle_pending_mints": BackgroundJob(4, settle_pending_mints),
+    "sweep_orphan_keys": BackgroundJob(9, sweep_orphan_keys),
     "watch_joined_devices": BackgroundJob(5, watch_joined_devices),
     "link_to_tailscale_log": BackgroundJob(6, link_to_tailscale_log, every_ticks=12),
     "follow_up_joined_devices": BackgroundJob(8, follow_up_joined_devices, every_ticks=2),

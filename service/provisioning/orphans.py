@@ -20,11 +20,13 @@ from service.web.errors import ProblemError
 
 
 async def delete_orphan_keys(
-    context: AppContext, description: str, grant_id: uuid.UUID | None
+    context: AppContext, description: str, grant_id: uuid.UUID | None, keep: str | None = None
 ) -> str:
-    """Look for the keys named ``description`` at Tailscale and delete them; say what was done."""
+    """Delete the live keys named ``description`` at Tailscale but ``keep`` (the one handed
+    out); say what was done. Called under the request's row lock with no mint in flight."""
     try:
         token, found = await _find_described(context, description, grant_id)
+        found = [key_id for key_id in found if key_id != keep]
     except (TailscaleError, ProblemError) as exc:
         return (
             f"could not look for its key at Tailscale ({_why(exc)}); a key Tailscale made "

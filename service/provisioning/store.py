@@ -167,6 +167,17 @@ async def lock_stalled_mints(session: AsyncSession, cutoff: datetime) -> list[Pr
     return list(await session.scalars(query.with_for_update(skip_locked=True)))
 
 
+async def lock_due_orphan_sweeps(
+    session: AsyncSession, now: datetime, limit: int
+) -> list[ProvisioningRequest]:
+    """Requests due a last look for a settled mint's key, with no mint of theirs in flight."""
+    query = select(ProvisioningRequest).where(
+        ProvisioningRequest.orphan_sweep_at <= now,
+        ProvisioningRequest.mint_started_at.is_(None),
+    )
+    return list(await session.scalars(query.limit(limit).with_for_update(skip_locked=True)))
+
+
 async def count_requests_by_status(session: AsyncSession) -> dict[str, int]:
     """How many requests hold each status, every status present (for the metrics gauge)."""
     rows = await session.execute(

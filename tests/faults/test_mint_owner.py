@@ -32,7 +32,7 @@ KEY_OBSERVER_SCOPES = ["devices:core", "logs:configuration:read", "auth_keys"]
 
 async def lost_mint(
     start_granted: GrantFactory, sandbox: httpx.AsyncClient, caller_key: str
-) -> str:
+) -> tuple[str, httpx.AsyncClient]:
     """A reusable grant's claim whose key Tailscale made but whose answer was lost."""
     service, user = await start_granted()
     request_id = await ready_request(service.api, caller_key, user)
@@ -41,7 +41,7 @@ async def lost_mint(
     assert lost.json()["code"] == "upstream_outcome_unknown", lost.text
     minted = await logged(sandbox, "keys", method="POST", settle=1)
     assert len(minted) == 1
-    return request_id
+    return request_id, service.api
 
 
 async def set_owner(db: Sessions, request_id: str, owner: str) -> None:
@@ -49,6 +49,14 @@ async def set_owner(db: Sessions, request_id: str, owner: str) -> None:
         await session.execute(
             text("UPDATE provisioning_request SET mint_owner = :o WHERE id = :id"),
             {"o": owner, "id": uuid.UUID(request_id)},
+        )
+
+
+async def sweep_due_now(db: Sessions, request_id: str) -> None:
+    async with db() as session, session.begin():
+        await session.execute(
+            text("UPDATE provisioning_request SET orphan_sweep_at = now() WHERE id = :id"),
+            {"id": uuid.UUID(request_id)},
         )
 
 
@@ -73,7 +81,7 @@ async def test_a_dead_owners_mint_is_settled_at_once_and_its_key_deleted(
     jobs_context: AppContext,
 ) -> None:
     await set_switches(sandbox, observer_scopes=KEY_OBSERVER_SCOPES)
-    request_id = await lost_mint(start_granted, sandbox, caller_key)
+    request_id, api = await lost_mint(start_granted, sandbox, caller_key)
     await set_owner(db, request_id, f"{PROCESS_NAME_PREFIX}{uuid.uuid4().hex}")  # not connected
 
     assert await run_job(jobs_context, "settle_pending_mints") >= 1
@@ -82,6 +90,13 @@ async def test_a_dead_owners_mint_is_settled_at_once_and_its_key_deleted(
     deleted = await logged(sandbox, "keys", method="DELETE", settle=1)
     assert len(deleted) == 1, "the key the dead mint left was not deleted at Tailscale"
     assert "was deleted" in await settled_details(db, request_id)
+
+    # Claimed again; the last look, once due, leaves the key handed out alone.
+    again = await claim(api, caller_key, request_id)
+    assert again.status_code == 200, again.text
+    await sweep_due_now(db, request_id)
+    assert await run_job(jobs_context, "sweep_orphan_keys") == 1
+    assert len(await logged(sandbox, "keys", method="DELETE")) == 1
 
 
 async def test_a_live_owners_mint_keeps_its_lease_until_the_owner_is_gone(
@@ -92,7 +107,7 @@ async def test_a_live_owners_mint_keeps_its_lease_until_the_owner_is_gone(
     jobs_context: AppContext,
     faults_database_url: str,
 ) -> None:
-    request_id = await lost_mint(start_granted, sandbox, caller_key)
+    request_id, _ = await lost_mint(start_granted, sandbox, caller_key)
     owner = f"{PROCESS_NAME_PREFIX}{uuid.uuid4().hex}"
     dsn = faults_database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
     alive = await asyncpg.connect(dsn, server_settings={"application_name": owner})
