@@ -8,6 +8,7 @@ two-minute lease, and deletes the key Tailscale made for the dead claim.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import httpx
@@ -25,6 +26,7 @@ from tests.helpers.fault_flows import (
     ready_request,
     set_switches,
 )
+from tests.helpers.figures import report_figure
 from tests.helpers.steps import Sessions
 
 KEY_OBSERVER_SCOPES = ["devices:core", "logs:configuration:read", "auth_keys"]
@@ -77,6 +79,7 @@ async def test_kill_9_mid_mint_then_restart_is_claimable_and_the_orphan_key_dele
         await mint_intent_committed(db, request_id)
         await asyncio.sleep(0.5)  # the key is made; its answer is on its way
         process.kill()
+        killed = time.monotonic()
         await asyncio.gather(cut, return_exceptions=True)
     # Tailscale made the key for a claim whose process is gone: nobody holds its secret.
     await logged(sandbox, "keys", method="POST", settle=1)  # logged once its answer has ended
@@ -87,10 +90,14 @@ async def test_kill_9_mid_mint_then_restart_is_claimable_and_the_orphan_key_dele
         tsprov_serve(settings, tmp_path / "restarted.log") as (url, _),
         httpx.AsyncClient(base_url=url, timeout=30) as api,
     ):
+        restarted = time.monotonic()
         await claim_until_handed_out(api, caller_key, request_id)
+        report_figure("claimable_after_restart_seconds", time.monotonic() - restarted)
         again = await claim(api, caller_key, request_id)
         # Deleted at the first look, or at the last once every call the mint made has ended.
         deleted = await deleted_keys(sandbox)
+        report_figure("orphan_key_deleted_after_kill_seconds", time.monotonic() - killed)
+        report_figure("orphan_keys_deleted", deleted)
 
     assert again.json()["code"] == "already_claimed"
     assert len(await logged(sandbox, "keys", method="POST")) == 2  # the orphan and the one out

@@ -26,6 +26,7 @@ from tests.conftest import bearer
 from tests.faults.test_listener_restart import Cluster
 from tests.faults.test_listener_restart import cluster as cluster  # the fixture, re-exported
 from tests.faults.test_shutdown import tsprov_serve
+from tests.helpers.figures import report_figure
 from tests.helpers.steps import new_user
 
 # Generous: a cluster stop or start on a busy two-core machine; never a measured figure.
@@ -91,7 +92,9 @@ async def test_a_database_stopped_then_restarted_under_a_real_process(
         port = urlsplit(cluster.url).port
         options = f"-p {port} -c listen_addresses=127.0.0.1 -k {cluster.data.parent}"
         await asyncio.to_thread(cluster.pg_ctl, "-l", log, "-o", options, "-w", "start")
+        back = time.monotonic()
         await eventually(lambda: answers("/readyz", 200), "ready once Postgres is back")
+        report_figure("ready_after_postgres_back_seconds", time.monotonic() - back)
         await eventually(listening, "the listening connection back")
 
         await asyncio.to_thread(cluster.pg_ctl, "-l", log, "-m", "fast", "-w", "restart")
@@ -107,7 +110,9 @@ async def test_a_database_stopped_then_restarted_under_a_real_process(
             )
         )
         await asyncio.sleep(0.5)  # parked on its wake-up
+        changed = time.monotonic()
         cancelled = await api.delete(f"/v1/provisioning-requests/{request_id}", headers=bearer(key))
         assert cancelled.status_code == 204
         woken = await asyncio.wait_for(poll, 20)
+        report_figure("long_poll_wake_after_restart_seconds", time.monotonic() - changed)
     assert woken.json()["status"] == "cancelled"
