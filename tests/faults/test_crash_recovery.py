@@ -27,7 +27,7 @@ from tests.helpers.fault_flows import (
     set_switches,
 )
 from tests.helpers.figures import report_figure
-from tests.helpers.steps import Sessions
+from tests.helpers.steps import Sessions, create_request, fetch_request, new_user
 
 KEY_OBSERVER_SCOPES = ["devices:core", "logs:configuration:read", "auth_keys"]
 # Far inside the two-minute lease: only a settled dead owner lets a claim through by then.
@@ -102,3 +102,38 @@ async def test_kill_9_mid_mint_then_restart_is_claimable_and_the_orphan_key_dele
     assert again.json()["code"] == "already_claimed"
     assert len(await logged(sandbox, "keys", method="POST")) == 2  # the orphan and the one out
     assert deleted == 1, "the key minted for the dead claim is still live at Tailscale"
+
+
+async def test_kill_9_during_the_code_exchange_leaves_the_request_awaiting_consent(
+    start_service: ServiceFactory,
+    base_settings: Settings,
+    sandbox: httpx.AsyncClient,
+    browser: Browser,
+    caller_key: str,
+    tmp_path: Path,
+) -> None:
+    await set_switches(sandbox, grant_mode="reusable")
+    replica = await start_service(reusable=True)
+    created = await create_request(replica.api, caller_key, new_user())
+    authorize_url = await browser.open_consent(created["consent_url"])
+    callback_url = httpx.URL(await browser.decide(authorize_url, login="alice@example.com"))
+    # The code exchange is held at Tailscale while the process doing it is killed.
+    await add_fault(sandbox, route="token", latency_seconds=3.0, fail_times=1)
+    async with tsprov_serve(base_settings, tmp_path / "callback.log") as (url, process):
+        served = httpx.URL(url)
+        exchange = asyncio.create_task(
+            browser.get(str(callback_url.copy_with(host=served.host, port=served.port)))
+        )
+        await asyncio.sleep(1.0)  # the callback is waiting on Tailscale's token endpoint
+        process.kill()
+        cut = await asyncio.gather(exchange, return_exceptions=True)
+    assert isinstance(cut[0], httpx.TransportError), cut[0]
+
+    waiting = await fetch_request(replica.api, caller_key, created["id"])
+    assert waiting["status"] == "awaiting_consent"
+    reopened = await browser.consent(created["consent_url"], login="alice@example.com")
+    assert reopened.status_code == 303, reopened.text
+    assert (await fetch_request(replica.api, caller_key, created["id"]))["status"] == "ready"
+    # Both exchanges reached Tailscale: the one cut by the kill, and the reopened link's.
+    exchanges = await logged(sandbox, "token", grant_type="authorization_code", settle=2)
+    assert len(exchanges) == 2
