@@ -118,7 +118,8 @@ async def test_kill_9_during_the_code_exchange_leaves_the_request_awaiting_conse
     authorize_url = await browser.open_consent(created["consent_url"])
     callback_url = httpx.URL(await browser.decide(authorize_url, login="alice@example.com"))
     # The code exchange is held at Tailscale while the process doing it is killed.
-    await add_fault(sandbox, route="token", latency_seconds=3.0, fail_times=1)
+    held = {"route": "token", "grant_type": "authorization_code", "latency_seconds": 3.0}
+    await add_fault(sandbox, **held, fail_times=1)
     async with tsprov_serve(base_settings, tmp_path / "callback.log") as (url, process):
         served = httpx.URL(url)
         exchange = asyncio.create_task(
