@@ -87,7 +87,7 @@ JOBS: dict[str, BackgroundJob] = {
     "expire_grants": BackgroundJob(2, expire_grants),
     "purge_spent_records": BackgroundJob(3, purge_spent_records),
     "settle_pending_mints": BackgroundJob(4, settle_pending_mints),
-    "sweep_orphan_keys": BackgroundJob(9, sweep_orphan_keys),
+    "sweep_orphan_keys": BackgroundJob(10, sweep_orphan_keys),
     "watch_joined_devices": BackgroundJob(5, watch_joined_devices),
     "link_to_tailscale_log": BackgroundJob(6, link_to_tailscale_log, every_ticks=12),
     "follow_up_joined_devices": BackgroundJob(8, follow_up_joined_devices, every_ticks=2),
