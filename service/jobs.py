@@ -29,7 +29,11 @@ from service.grants.store import expire_overdue_grants
 from service.models import BackgroundRun
 from service.provisioning.devices import watch_joined_devices
 from service.provisioning.followup import follow_up_joined_devices
-from service.provisioning.upkeep import expire_overdue_requests, settle_stalled_mints
+from service.provisioning.upkeep import (
+    expire_overdue_requests,
+    settle_stalled_mints,
+    sweep_orphan_keys,
+)
 from service.state import AppContext
 from service.webhooks.outbox import purge_finished_deliveries
 from service.webhooks.sender import WebhookSender
@@ -54,7 +58,7 @@ async def purge_spent_records(context: AppContext, session: AsyncSession) -> int
 
 async def settle_pending_mints(context: AppContext, session: AsyncSession) -> int:
     cutoff = datetime.now(UTC) - context.settings.operation_lease
-    return await settle_stalled_mints(session, cutoff)
+    return await settle_stalled_mints(context, session, cutoff)
 
 
 async def link_to_tailscale_log(context: AppContext, session: AsyncSession) -> int:
@@ -90,6 +94,7 @@ JOBS: dict[str, BackgroundJob] = {
     "expire_grants": BackgroundJob(2, expire_grants),
     "purge_spent_records": BackgroundJob(3, purge_spent_records),
     "settle_pending_mints": BackgroundJob(4, settle_pending_mints),
+    "sweep_orphan_keys": BackgroundJob(10, sweep_orphan_keys),
     "watch_joined_devices": BackgroundJob(5, watch_joined_devices),
     "link_to_tailscale_log": BackgroundJob(6, link_to_tailscale_log, every_ticks=12),
     "purge_webhook_deliveries": BackgroundJob(9, purge_webhook_deliveries, every_ticks=60),

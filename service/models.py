@@ -107,6 +107,10 @@ class ProvisioningRequest(Base):
     key_id: Mapped[str | None] = mapped_column(String(64))
     key_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     mint_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The application_name of the minting process's listening connection (see notify.py).
+    mint_owner: Mapped[str | None] = mapped_column(String(64))
+    # A settled mint's last look at Tailscale for the key it may have left (orphans.py).
+    orphan_sweep_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     device_node_id: Mapped[str | None] = mapped_column(String(64))
     device_name: Mapped[str | None] = mapped_column(String(255))

@@ -65,6 +65,7 @@ async def claim_provisioning_request(
         if request.mint_started_at is not None:
             raise AlreadyClaimed("This request is being claimed right now.")
         request.mint_started_at = datetime.now(UTC)
+        request.mint_owner = context.notifier.mint_owner
         plan = await plan_mint(context, session, request, grant)
     return await mint_and_hand_out(context, actor, plan)
 

@@ -26,6 +26,7 @@ from service.models import ConsentGrant, ProvisioningRequest
 from service.provisioning.create import DEFAULT_CONSENT_TTL_SECONDS, consent_url, issue_consent_link
 from service.provisioning.first_key import KeyCheck, check_minted_key, key_check_for
 from service.provisioning.handout import claim_answer
+from service.provisioning.orphans import delete_dropped_key
 from service.provisioning.schemas import ClaimOut
 from service.provisioning.status import RequestStatus
 from service.provisioning.store import load_request
@@ -107,7 +108,7 @@ async def mint_and_hand_out(context: AppContext, actor: Actor, plan: MintPlan) -
         confirmed = await check_minted_key(
             context, actor, request.id, plan.check, minted, access_token, mint.is_current
         )
-    return await _record_minted(context, actor, plan, minted, confirmed)
+    return await _record_minted(context, actor, plan, minted, confirmed, access_token)
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,12 @@ class _Mint:
 
 
 async def _record_minted(
-    context: AppContext, actor: Actor, plan: MintPlan, minted: MintedKey, confirmed: str | None
+    context: AppContext,
+    actor: Actor,
+    plan: MintPlan,
+    minted: MintedKey,
+    confirmed: str | None,
+    access_token: SecretStr,
 ) -> ClaimOut:
     mint = _Mint(plan.request.id, plan.started)
     async with transaction(context.sessions) as session:
@@ -131,7 +137,9 @@ async def _record_minted(
             await _note_grant_use(session, plan, confirmed)
             await _store_minted(session, request, actor, minted)
         else:
-            await _discard_minted(session, request, actor, minted)
+            # Deleted before the audit append: the chain lock is never held across a call.
+            fate = await delete_dropped_key(context, minted.key_id, access_token)
+            await _discard_minted(session, request, actor, minted, fate)
     if not handed_out:
         raise NotReady(
             "The request changed while its key was minted; the key was not handed out.",
@@ -179,7 +187,11 @@ async def _store_minted(
 
 
 async def _discard_minted(
-    session: AsyncSession, request: ProvisioningRequest, actor: Actor, minted: MintedKey
+    session: AsyncSession,
+    request: ProvisioningRequest,
+    actor: Actor,
+    minted: MintedKey,
+    fate: str,
 ) -> None:
     """Cancelled, offboarded or settled meanwhile: audit the key that nobody will receive."""
     await record_request_failure(
@@ -188,7 +200,7 @@ async def _discard_minted(
         actor=actor,
         origin=ORIGIN_API,
         error=f"request became {request.status} during the mint; key {minted.key_id} "
-        "was not handed out and expires at Tailscale on its own",
+        f"was not handed out; {fate}",
     )
 
 

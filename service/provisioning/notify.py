@@ -28,6 +28,7 @@ RECONNECT_FIRST_SECONDS = 0.5
 RECONNECT_MAX_SECONDS = 10.0
 # A connection cut without a word (a dropped route, a frozen peer) is noticed only by using it.
 HEARTBEAT_SECONDS = 30.0
+PROCESS_NAME_PREFIX = "tsprov-"
 log = logging.getLogger("tsprov.notify")
 # A string: asyncpg's classes are generic only to the type checker.
 Connection: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
@@ -46,6 +47,8 @@ class RequestNotifier:
 
     def __init__(self, database_url: str) -> None:
         self._dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        # This process's name in pg_stat_activity while it listens: the owner of its mints.
+        self.process_name = f"{PROCESS_NAME_PREFIX}{uuid.uuid4().hex}"
         self._waiters: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
         self._connection: asyncpg.Connection[Any] | None = None
         self._keeper: asyncio.Task[None] | None = None
@@ -53,6 +56,11 @@ class RequestNotifier:
         # Per watched request, how many wake-ups it has had: a re-read started at a version
         # has seen every change notified before it.
         self._versions: dict[str, int] = {}
+
+    @property
+    def mint_owner(self) -> str | None:
+        """Who owns a mint started now: this process, when Postgres can see it alive."""
+        return self.process_name if self.listening else None
 
     @property
     def listening(self) -> bool:
@@ -78,7 +86,9 @@ class RequestNotifier:
 
     async def _connect(self) -> bool:
         try:
-            connection = await asyncpg.connect(self._dsn, timeout=5)
+            connection = await asyncpg.connect(
+                self._dsn, timeout=5, server_settings={"application_name": self.process_name}
+            )
             await connection.add_listener(CHANNEL, self._on_notify)
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             # Long-polls still work without it: they re-read on a short timer.

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, column, exists, func, or_, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.models import ProvisioningRequest
@@ -148,13 +148,34 @@ async def lock_overdue_requests(
     return list(await session.scalars(query.with_for_update(skip_locked=True).limit(limit)))
 
 
+# Every connection's application_name; each tsprov process names its listening connection.
+_SESSIONS = table("pg_stat_activity", column("application_name"))
+
+
 async def lock_stalled_mints(session: AsyncSession, cutoff: datetime) -> list[ProvisioningRequest]:
-    """Ready requests whose key mint started before ``cutoff`` and never settled."""
+    """Ready requests whose key mint never settled: started before ``cutoff`` (the lease), or
+    owned by a process that Postgres no longer sees connected (it died)."""
+    owner_gone = and_(
+        ProvisioningRequest.mint_owner.is_not(None),
+        ~exists().where(_SESSIONS.c.application_name == ProvisioningRequest.mint_owner),
+    )
     query = select(ProvisioningRequest).where(
         ProvisioningRequest.status == RequestStatus.READY,
-        ProvisioningRequest.mint_started_at < cutoff,
+        ProvisioningRequest.mint_started_at.is_not(None),
+        or_(ProvisioningRequest.mint_started_at < cutoff, owner_gone),
     )
     return list(await session.scalars(query.with_for_update(skip_locked=True)))
+
+
+async def lock_due_orphan_sweeps(
+    session: AsyncSession, now: datetime, limit: int
+) -> list[ProvisioningRequest]:
+    """Requests due a last look for a settled mint's key, with no mint of theirs in flight."""
+    query = select(ProvisioningRequest).where(
+        ProvisioningRequest.orphan_sweep_at <= now,
+        ProvisioningRequest.mint_started_at.is_(None),
+    )
+    return list(await session.scalars(query.limit(limit).with_for_update(skip_locked=True)))
 
 
 async def count_requests_by_status(session: AsyncSession) -> dict[str, int]:

@@ -132,6 +132,16 @@ class TailscaleClient(ObserverCalls):
             # Not a 4xx: Tailscale may have made the key even though its answer is unreadable.
             raise OutcomeUnknown(str(exc)) from None
 
+    async def list_keys(self, access_token: SecretStr | None = None) -> list[wire.ListedKey]:
+        """Every live key the token sees (the observer's, with ``all``, when none is given)."""
+        url = self._tailnet_url("keys")
+        if access_token is None:
+            response = await self._observer_call("GET", url, {"all": "true"})
+        else:
+            response = await self._send("GET", url, IDEMPOTENT, access_token)
+            wire.expect_success(response.status)
+        return [wire.listed_key(item) for item in wire.object_list(response.body, "keys")]
+
     async def delete_key(self, key_id: str, access_token: SecretStr | None = None) -> bool:
         """Delete a key with the given token, else the observer's; True unless already gone."""
         url = self._tailnet_url(f"keys/{path_id(key_id, 'key id')}")

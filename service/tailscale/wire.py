@@ -243,6 +243,23 @@ def key_owner(body: bytes) -> KeyOwner:
     )
 
 
+@dataclass(frozen=True)
+class ListedKey:
+    """One key of ``GET keys``: enough to find a key by the description tsprov gave it."""
+
+    key_id: str
+    description: str
+    invalid: bool
+
+
+def listed_key(data: Mapping[str, Any]) -> ListedKey:
+    return ListedKey(
+        key_id=_required_str(data, "id"),
+        description=_optional(data, "description", str) or "",
+        invalid=bool(_optional(data, "invalid", bool)),
+    )
+
+
 def login_name(body: bytes) -> str:
     """A User object's ``loginName``."""
     return _required_str(json_object(body), "loginName")

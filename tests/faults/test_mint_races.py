@@ -13,9 +13,11 @@ from tests.faults.conftest import GrantFactory
 from tests.helpers.fault_flows import (
     add_fault,
     claim,
+    logged,
     mint_intent_committed,
     ready_request,
     request_status,
+    set_switches,
 )
 from tests.helpers.steps import Sessions, expire_access_tokens
 
@@ -32,6 +34,7 @@ async def test_a_request_cancelled_during_its_mint_never_hands_out_the_key(
     caller_key: str,
     db: Sessions,
 ) -> None:
+    await set_switches(sandbox, observer_scopes=["devices:core", "auth_keys"])
     service, user = await start_granted()
     request_id = await ready_request(service.api, caller_key, user)
     await add_fault(sandbox, route="keys", method="POST", latency_seconds=0.8, fail_times=1)
@@ -46,6 +49,8 @@ async def test_a_request_cancelled_during_its_mint_never_hands_out_the_key(
     assert answer.json()["request_status"] == "cancelled"
     assert "tskey" not in answer.text
     assert await request_status(service.api, caller_key, request_id) == "cancelled"
+    # The key Tailscale made reached nobody: it is deleted there, not left live.
+    assert len(await logged(sandbox, "keys", method="DELETE", settle=1)) == 1
 
 
 async def test_offboarding_during_a_mint_wins_over_the_claim(

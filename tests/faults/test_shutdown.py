@@ -36,6 +36,7 @@ from tests.helpers.fault_flows import (
     mint_intent_committed,
     ready_request,
 )
+from tests.helpers.figures import report_figure
 from tests.helpers.servers import free_port, serve_environment
 from tests.helpers.steps import Sessions, create_request, new_user
 
@@ -161,6 +162,8 @@ async def test_sigterm_drops_readiness_first_then_answers_every_call_in_flight(
     assert readiness.status_code == 503
     assert readiness.json()["checks"]["accepting"] is False
     assert all(readiness_seen < done for _, done in claim_answers)
+    finished = sum(answer.status_code == 200 for answer, _ in claim_answers)
+    report_figure("claims_finished_during_drain", f"{finished} of {len(claim_answers)}")
     assert_every_call_answered(poll_answers, claim_answers, signalled)
     assert len(await logged(sandbox, "keys", method="POST", settle=10)) == 10
     assert exit_code == 0
@@ -264,6 +267,8 @@ async def test_workers_each_answer_and_each_drains_its_claims_on_sigterm(
         answers = await asyncio.gather(*claims)
         exit_code = await asyncio.wait_for(process.wait(), 30)
 
+    finished = sum(answer.status_code == 200 for answer in answers)
+    report_figure("claims_finished_during_drain_two_workers", f"{finished} of {len(answers)}")
     assert [answer.status_code for answer in answers] == [200] * 6
     assert len({answer.json()["auth_key"] for answer in answers}) == 6
     assert exit_code == 0
