@@ -123,7 +123,7 @@ async def _audit_new_grant(
         new={"mode": grant.mode, "status": grant.status, "expiresAt": expires},
         user_id=grant.user_id,
     )
-    if grant.mode == "once":
+    if grant.mode == GrantMode.ONCE:
         key_id = auth_key_id(token.access_token.get_secret_value())
         await record_event(
             session,

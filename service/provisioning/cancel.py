@@ -21,12 +21,12 @@ async def cancel_provisioning_request(
     session: AsyncSession, request: ProvisioningRequest, actor: Actor
 ) -> None:
     """Cancel an open request; a one-time key it held is wiped with its grant."""
-    if request.status == "cancelled":
+    if request.status == RequestStatus.CANCELLED:
         return
     if request.status not in OPEN_STATUSES:
         raise Conflict(f"The request is already {request.status}.")
     grant = await load_grant(session, request.grant_id)
-    if grant is not None and grant.mode == GrantMode.ONCE and grant.status == "active":
+    if grant is not None and grant.mode == GrantMode.ONCE and grant.status == GrantStatus.ACTIVE:
         await set_grant_status(
             session, grant, GrantStatus.REVOKED, actor=actor, origin=ORIGIN_API, action="REVOKE"
         )

@@ -15,7 +15,7 @@ from service.consent.identity import unverified_detail
 from service.consent.mismatch import IDENTITY_MISMATCH, IDENTITY_UNVERIFIED
 from service.crypto.sealed import token_context
 from service.db import transaction
-from service.grants.status import GrantStatus
+from service.grants.status import GrantMode, GrantStatus
 from service.grants.store import load_grant, set_grant_status
 from service.models import ConsentGrant, ProvisioningRequest
 from service.provisioning.first_key import MISMATCH_DETAIL
@@ -37,7 +37,7 @@ def _check_claimable(request: ProvisioningRequest) -> None:
         raise IdentityMismatch(MISMATCH_DETAIL, extra=status)
     if request.status == RequestStatus.FAILED and request.failure_reason == IDENTITY_UNVERIFIED:
         raise IdentityUnverified(unverified_detail(), extra=status)
-    if request.status != "ready":
+    if request.status != RequestStatus.READY:
         raise NotReady(
             f"The request is {request.status}, not ready.",
             extra={"request_status": request.status},
@@ -60,7 +60,7 @@ async def claim_provisioning_request(
         grant = await load_grant(session, request.grant_id)
         if grant is None:
             raise NotReady("The request has no grant.", extra={"request_status": request.status})
-        if grant.mode == "once":
+        if grant.mode == GrantMode.ONCE:
             return await _hand_out_one_time_key(context, session, request, grant, actor)
         if request.mint_started_at is not None:
             raise AlreadyClaimed("This request is being claimed right now.")
@@ -77,7 +77,7 @@ async def _hand_out_one_time_key(
     grant: ConsentGrant,
     actor: Actor,
 ) -> ClaimOut:
-    if grant.token_ciphertext is None or grant.status != "active":
+    if grant.token_ciphertext is None or grant.status != GrantStatus.ACTIVE:
         raise NotReady("The one-time key is gone.", extra={"request_status": request.status})
     expires = request.key_expires_at
     if expires is not None and expires <= datetime.now(UTC):

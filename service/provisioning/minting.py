@@ -253,7 +253,7 @@ async def _back_to_consent(context: AppContext, actor: Actor, mint: _Mint) -> No
                 details="the grant needs consent again",
             )
         link = consent_url(context.settings, key_ring, request)
-    if status != "awaiting_consent":
+    if status != RequestStatus.AWAITING_CONSENT:
         raise NotReady("The request is no longer ready.", extra={"request_status": status})
     raise ConsentRequired(
         "The user must consent again; send them the consent_url.", extra={"consent_url": link}

@@ -55,7 +55,7 @@ async def change_status(
     old_status = request.status
     request.status = new_status
     request.updated_at = datetime.now(UTC)
-    if new_status != "awaiting_consent":
+    if new_status != RequestStatus.AWAITING_CONSENT:
         # The hash stays, so an old link gets "already used" rather than "unknown".
         request.consent_token_ciphertext = None
     await session.flush()
