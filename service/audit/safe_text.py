@@ -2,7 +2,7 @@
 
 Control characters, the bidi embedding, override and isolate marks, zero-width and other
 format characters, and the line and paragraph separators can split a log line, reorder what
-an operator reads, or hide text. They are kept as a visible ``\\uXXXX`` instead, so the trail
+an operator reads, or hide text. They are kept as a visible backslash-u escape instead, so the trail
 still shows that something odd was sent, and what.
 """
 
@@ -26,7 +26,7 @@ def _visible_escape(char: str) -> str:
 
 
 def escape_invisible(text: str) -> str:
-    """``text`` with every invisible or line-breaking character written as ``\\uXXXX``."""
+    """``text`` with every invisible or line-breaking character written as a backslash-u escape."""
     if text.isprintable():  # the common case: nothing to do, and no per-character loop
         return text
     return "".join(_visible_escape(char) if _invisible(char) else char for char in text)

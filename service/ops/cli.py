@@ -52,8 +52,7 @@ def _with_sessions(work: Callable[[Any], Awaitable[T]]) -> T:
 
 
 def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
+    if (value := int(text)) < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
     return value
 
