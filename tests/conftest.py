@@ -27,7 +27,10 @@ from service.ops.migrate import upgrade_head
 from service.provisioning.notify import RequestNotifier
 from service.settings import Settings
 from service.state import AppContext
+from tests.helpers.early_imports import import_lazy_modules_now
 from tests.helpers.stack import scoped_database_name
+
+import_lazy_modules_now()
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DATABASE = "tsprov_test"
