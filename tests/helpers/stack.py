@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -13,11 +14,14 @@ import pytest
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from sandbox.app import create_app as create_sandbox
 from sandbox.settings import SandboxSettings
+from service.main import create_app
 from service.ops.devdb import ensure_database, with_database
 from service.ops.migrate import upgrade_head
 from service.settings import Settings
 from tests.helpers.browser import Browser
+from tests.helpers.servers import ThreadedServer
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,37 @@ def migrated_database(server_url: str, name: str) -> str:
     asyncio.run(ensure_database(url, recreate=True))
     upgrade_head(url)
     return url
+
+
+@dataclass
+class ServedStack:
+    """The sandbox and one tsprov as real HTTP servers on loopback, on ``database_url``."""
+
+    service_url: str
+    sandbox_url: str
+    database_url: str
+    settings: Settings
+
+
+@contextmanager
+def served_stack(
+    database_url: str,
+    keys: str,
+    credentials: Credentials = TEST_CREDENTIALS,
+    **overrides: Any,
+) -> Iterator[ServedStack]:
+    """Start both servers (each names the other), yield them, stop them; ``overrides`` are
+    the service's settings that differ from ``Credentials.service_settings``."""
+    late = LateApp()
+    service = ThreadedServer(late)
+    sandbox_settings = credentials.sandbox_settings([f"{service.url}/callback"])
+    with ThreadedServer(create_sandbox(sandbox_settings)) as sandbox_server:
+        settings = credentials.service_settings(
+            database_url, service.url, sandbox_server.url, keys, **overrides
+        )
+        late.app = create_app(settings)
+        with service:
+            yield ServedStack(service.url, sandbox_server.url, database_url, settings)
 
 
 class RunningStack(Protocol):

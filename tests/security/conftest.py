@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -22,15 +21,20 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from sandbox.app import create_app as create_sandbox
 from service.callers.store import create_caller
 from service.crypto.keyring import KeyRing
-from service.main import create_app
 from service.settings import Settings
-from tests.helpers.servers import ThreadedServer
 
 # api, browser and sandbox are fixtures: per-test clients of the stack, shared across suites.
-from tests.helpers.stack import Credentials, LateApp, api, browser, migrated_database, sandbox  # noqa: F401
+from tests.helpers.stack import (  # noqa: F401
+    Credentials,
+    ServedStack,
+    api,
+    browser,
+    migrated_database,
+    sandbox,
+    served_stack,
+)
 from tests.security.inprocess import InProcessStack, build_stack
 
 STACK_DATABASE = "tsprov_sec"
@@ -51,12 +55,8 @@ CallerMaker = Callable[..., Awaitable[str]]
 StackFactory = Callable[..., Awaitable[InProcessStack]]
 
 
-@dataclass
-class Stack:
-    service_url: str
-    sandbox_url: str
-    database_url: str
-    settings: Settings
+# What this suite's tests annotate the running stack with.
+Stack = ServedStack
 
 
 @pytest.fixture(scope="session")
@@ -66,21 +66,14 @@ def stack_database_url(postgres_server: str) -> str:
 
 @pytest.fixture(scope="session")
 def stack(stack_database_url: str, key_ring_text: str) -> Iterator[Stack]:
-    late = LateApp()
-    service = ThreadedServer(late)
-    sandbox_settings = CREDENTIALS.sandbox_settings([f"{service.url}/callback"])
-    with ThreadedServer(create_sandbox(sandbox_settings)) as sandbox_server:
-        settings = CREDENTIALS.service_settings(
-            stack_database_url,
-            service.url,
-            sandbox_server.url,
-            key_ring_text,
-            token_login_field=IDENTITY_FIELD,
-            upstream_deadline_seconds=20,
-        )
-        late.app = create_app(settings)
-        with service:
-            yield Stack(service.url, sandbox_server.url, stack_database_url, settings)
+    with served_stack(
+        stack_database_url,
+        key_ring_text,
+        CREDENTIALS,
+        token_login_field=IDENTITY_FIELD,
+        upstream_deadline_seconds=20,
+    ) as served:
+        yield served
 
 
 @pytest.fixture(scope="session")

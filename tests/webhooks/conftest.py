@@ -5,34 +5,25 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from sandbox.app import create_app as create_sandbox
 from service.callers.store import create_caller
-from service.main import create_app
-from service.settings import Settings
 from tests.conftest import bearer
-from tests.helpers.servers import ThreadedServer
 
 # api, browser and sandbox are fixtures: per-test clients of the stack, shared across suites.
-from tests.helpers.stack import TEST_CREDENTIALS, LateApp, api, browser, migrated_database, sandbox  # noqa: F401
+from tests.helpers.stack import ServedStack, api, browser, migrated_database, sandbox, served_stack  # noqa: F401
 
 WEBHOOK_DATABASE = "tsprov_webhooks"
 RETRY_BASE_SECONDS = 0.2
 RegisterWebhook = Callable[[str, list[str]], Awaitable[dict[str, Any]]]
 
 
-@dataclass
-class Stack:
-    service_url: str
-    sandbox_url: str
-    database_url: str
-    settings: Settings
+# What this suite's tests annotate the running stack with.
+Stack = ServedStack
 
 
 @pytest.fixture(scope="session")
@@ -43,20 +34,10 @@ def webhook_database_url(postgres_server: str) -> str:
 
 @pytest.fixture(scope="session")
 def stack(webhook_database_url: str, key_ring_text: str) -> Iterator[Stack]:
-    late = LateApp()
-    service = ThreadedServer(late)
-    sandbox_settings = TEST_CREDENTIALS.sandbox_settings([f"{service.url}/callback"])
-    with ThreadedServer(create_sandbox(sandbox_settings)) as sandbox_server:
-        settings = TEST_CREDENTIALS.service_settings(
-            webhook_database_url,
-            service.url,
-            sandbox_server.url,
-            key_ring_text,
-            webhook_retry_base_seconds=RETRY_BASE_SECONDS,
-        )
-        late.app = create_app(settings)
-        with service:
-            yield Stack(service.url, sandbox_server.url, webhook_database_url, settings)
+    with served_stack(
+        webhook_database_url, key_ring_text, webhook_retry_base_seconds=RETRY_BASE_SECONDS
+    ) as served:
+        yield served
 
 
 @pytest.fixture
