@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -85,7 +86,10 @@ class ProvisioningRequest(Base):
     __tablename__ = "provisioning_request"
     __table_args__ = (
         Index("ix_provisioning_request_user_created", "user_id", "created_at", "id"),
-        Index("ix_provisioning_request_status", "status"),
+        # The console's lists, newest first (migration 0010).
+        Index("ix_provisioning_request_created", "created_at", "id"),
+        Index("ix_provisioning_request_status_created", "status", "created_at", "id"),
+        Index("ix_provisioning_request_caller_created", "created_by", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -177,6 +181,8 @@ class AuditEvent(Base):
         Index("ix_audit_event_time", "event_time", "seq"),
         Index("ix_audit_event_user", "user_id", "event_time"),
         Index("ix_audit_event_xid", "xid", "seq"),
+        # When each caller last acted, for the console (migration 0010).
+        Index("ix_audit_event_actor", text("(actor ->> 'id')"), "event_time"),
     )
 
     seq: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)

@@ -202,6 +202,21 @@ async def grants_of_user(session: AsyncSession, user_id: str) -> list[ConsentGra
     return list(await session.scalars(query.order_by(ConsentGrant.created_at.desc())))
 
 
+async def grant_counts(
+    session: AsyncSession, user_ids: list[str]
+) -> dict[str, dict[GrantStatus, int]]:
+    """How many grants each of these users holds in each status (for a page of users)."""
+    query = (
+        select(ConsentGrant.user_id, ConsentGrant.status, func.count())
+        .where(ConsentGrant.user_id.in_(user_ids))
+        .group_by(ConsentGrant.user_id, ConsentGrant.status)
+    )
+    counted: dict[str, dict[GrantStatus, int]] = {user_id: {} for user_id in user_ids}
+    for user_id, status, count in await session.execute(query):
+        counted[user_id][status] = int(count)
+    return counted
+
+
 async def lock_live_grants(session: AsyncSession, user_id: str) -> list[ConsentGrant]:
     """A user's grants that could still serve a key, locked in a fixed order."""
     query = select(ConsentGrant).where(

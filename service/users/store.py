@@ -24,6 +24,17 @@ async def find_user(session: AsyncSession, user_id: str) -> UserAccount | None:
     return await session.scalar(select(UserAccount).where(UserAccount.user_id == user_id))
 
 
+async def page_of_users(
+    session: AsyncSession, after_user_id: str | None, limit: int
+) -> list[UserAccount]:
+    """Up to ``limit + 1`` users in ``user_id`` order after the given one (keyset on the
+    unique index)."""
+    query = select(UserAccount)
+    if after_user_id is not None:
+        query = query.where(UserAccount.user_id > after_user_id)
+    return list(await session.scalars(query.order_by(UserAccount.user_id).limit(limit + 1)))
+
+
 async def ensure_user(
     session: AsyncSession, actor: Actor, user_id: str, *, origin: str
 ) -> UserAccount:
