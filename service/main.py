@@ -15,6 +15,7 @@ from service import __version__
 from service.audit import routes as audit_routes
 from service.audit.signing import AuditSigner
 from service.consent import routes as consent_routes
+from service.console.routes import install_console
 from service.crypto.keyring import KeyRing
 from service.db import create_engine, create_session_factory
 from service.jobs import BackgroundWorker
@@ -182,6 +183,7 @@ def create_app(
     if context is not None:
         app.state.context = context
     install_handlers(app)
+    install_console(app, settings)
     app.add_middleware(DocsPolicy, paths=("/docs", "/redoc"))
     app.middleware("http")(observe_request)
     app.add_middleware(RefuseFloodsEarly)
