@@ -60,7 +60,7 @@ def _requests(count: int, end: datetime, rng: random.Random) -> Iterator[tuple[A
         if joined:
             grant = (uuid.uuid4(), user, GrantMode.ONCE.value, GrantStatus.USED.value, user,
                      "auth_keys:create:once", created, created + timedelta(minutes=2))  # fmt: skip
-        request = (
+        request: tuple[Any, ...] = (
             uuid.uuid4(), user, status.value, f"host-{n}", False, False, [],
             grant[0] if grant else None, f"k{n}" if joined else None,
             f"n{n}" if joined else None, f"host-{n}.tail.ts.net" if joined else None,
@@ -92,7 +92,7 @@ async def _copy_people(connection: asyncpg.Connection, end: datetime) -> None:
         records=users,
         columns=("id", "user_id", "tailscale_login", "created_at", "updated_at"),
     )
-    callers = [
+    callers: list[tuple[Any, ...]] = [
         (uuid.uuid4(), f"service-{n}", os.urandom(32), ["provision", "read"], [], end - SPAN)
         for n in range(CALLERS)
     ]

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from service.console.errors import ConsolePageError
 from service.console.identity import TrustedIdentity
+from service.console.operators.routes import router as operators_router
 from service.console.pages import PACKAGE, on_console_page_error
 from service.settings import Settings
 
@@ -32,3 +33,4 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(TrustedIdentity, settings=settings)
     app.add_exception_handler(ConsolePageError, on_console_page_error)
     app.include_router(router)
+    app.include_router(operators_router)

@@ -23,7 +23,12 @@ log = logging.getLogger("tsprov.offboarding")
 
 
 async def offboard_user(
-    context: AppContext, actor: Actor, user_id: str, *, delete_devices: bool
+    context: AppContext,
+    actor: Actor,
+    user_id: str,
+    *,
+    delete_devices: bool,
+    origin: str = ORIGIN_API,
 ) -> OffboardOut:
     """Revoke every grant (secrets wiped), cancel open requests, optionally delete devices.
 
@@ -42,18 +47,18 @@ async def offboard_user(
                 request,
                 RequestStatus.CANCELLED,
                 actor=actor,
-                origin=ORIGIN_API,
+                origin=origin,
                 details="user offboarded",
             )
         for grant in grants:
             await set_grant_status(
-                session, grant, GrantStatus.REVOKED, actor=actor, origin=ORIGIN_API, action="REVOKE"
+                session, grant, GrantStatus.REVOKED, actor=actor, origin=origin, action="REVOKE"
             )
         devices = await provisioned_devices(session, user_id) if delete_devices else []
     deleted, kept = [], []
     for device in devices:
         node_id = device.device_node_id or ""
-        if await _try_delete(context, actor, user_id, node_id, device.device_name):
+        if await _try_delete(context, actor, user_id, node_id, device.device_name, origin):
             deleted.append(node_id)
         else:
             kept.append(node_id)
@@ -67,18 +72,23 @@ async def offboard_user(
 
 
 async def _try_delete(
-    context: AppContext, actor: Actor, user_id: str, node_id: str, name: str | None
+    context: AppContext, actor: Actor, user_id: str, node_id: str, name: str | None, origin: str
 ) -> bool:
     """One device that Tailscale will not delete must not lose the offboarding summary."""
     try:
-        return await delete_device(context, actor, user_id, node_id, name)
+        return await delete_device(context, actor, user_id, node_id, name, origin)
     except TailscaleError as exc:
         log.warning("device %s not deleted during offboarding: %s", node_id, exc.code)
         return False
 
 
 async def delete_device(
-    context: AppContext, actor: Actor, user_id: str, node_id: str, name: str | None
+    context: AppContext,
+    actor: Actor,
+    user_id: str,
+    node_id: str,
+    name: str | None,
+    origin: str = ORIGIN_API,
 ) -> bool:
     """Delete at Tailscale through the observer; audited as NODE.DELETE."""
     if not context.tailscale.has_observer:
@@ -87,7 +97,7 @@ async def delete_device(
     async with transaction(context.sessions) as session:
         await record_event(
             session,
-            origin=ORIGIN_API,
+            origin=origin,
             actor=actor,
             target=Target(id=node_id, name=name or "", type="NODE"),
             action="DELETE",
