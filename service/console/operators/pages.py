@@ -20,7 +20,7 @@ from service.console.pages import render
 from service.ops.health_report import gather_health
 from service.provisioning.overview import request_timeline, requests_page
 from service.provisioning.status import RequestStatus
-from service.provisioning.store import count_by_status, provisioned_devices
+from service.provisioning.store import provisioned_devices
 from service.users.directory import users_page
 from service.users.store import user_with_grants
 from service.web.deps import ContextDep, SessionDep
@@ -61,7 +61,6 @@ async def requests(
         request,
         "operators/requests.html",
         title="Provisioning requests",
-        counts=await count_by_status(session),
         statuses=list(RequestStatus),
         wanted=wanted,
         times=(form_moment(wanted.created_from), form_moment(wanted.created_until)),
