@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -46,6 +47,8 @@ class UserAccount(Base):
     """A person callers name by ``user_id``."""
 
     __tablename__ = "user_account"
+    # /me finds the users who expect a login.
+    __table_args__ = (Index("ix_user_account_login", text("lower(tailscale_login)")),)
 
     id: Mapped[uuid.UUID] = uuid_pk()
     user_id: Mapped[str] = mapped_column(String(128), unique=True)
@@ -59,7 +62,11 @@ class ConsentGrant(Base):
     """What one consent yields: a one-time key, or access and refresh tokens."""
 
     __tablename__ = "consent_grant"
-    __table_args__ = (Index("ix_consent_grant_user_status", "user_id", "status"),)
+    __table_args__ = (
+        Index("ix_consent_grant_user_status", "user_id", "status"),
+        # /me finds the grants a login gave, whoever they were for.
+        Index("ix_consent_grant_login", text("lower(login_name)")),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     user_id: Mapped[str] = mapped_column(String(128))

@@ -84,8 +84,10 @@ async def page_for_user(
     return list(await session.scalars(query.limit(limit + 1)))
 
 
-async def provisioned_devices(session: AsyncSession, user_id: str) -> list[ProvisioningRequest]:
-    """A user's requests whose device joined, newest join first."""
+async def provisioned_devices(
+    session: AsyncSession, user_id: str, limit: int | None = None
+) -> list[ProvisioningRequest]:
+    """A user's requests whose device joined, newest join first (the newest ``limit``)."""
     query = (
         select(ProvisioningRequest)
         .where(
@@ -93,7 +95,7 @@ async def provisioned_devices(session: AsyncSession, user_id: str) -> list[Provi
         )
         .order_by(ProvisioningRequest.device_joined_at.desc())
     )
-    return list(await session.scalars(query))
+    return list(await session.scalars(query.limit(limit)))
 
 
 async def lock_open_requests(session: AsyncSession, user_id: str) -> list[ProvisioningRequest]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, Executable, column, exists, false, select, true, union_all
+from sqlalchemy import Boolean, Executable, column, exists, false, func, select, true, union_all
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,12 @@ def user_target(user: UserAccount, prop: str = "") -> Target:
 
 async def find_user(session: AsyncSession, user_id: str) -> UserAccount | None:
     return await session.scalar(select(UserAccount).where(UserAccount.user_id == user_id))
+
+
+async def users_expecting(session: AsyncSession, login: str, limit: int) -> list[UserAccount]:
+    """Users whose expected Tailscale login was set to ``login`` (logins ignore case)."""
+    query = select(UserAccount).where(func.lower(UserAccount.tailscale_login) == login.lower())
+    return list(await session.scalars(query.order_by(UserAccount.user_id).limit(limit)))
 
 
 async def ensure_user(
