@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from devstack.log_labels import COMPONENT
 
@@ -23,7 +23,7 @@ class QuietSignalServer(uvicorn.Server):
         yield
 
 
-def make_server(app: FastAPI, port: int, log_config: dict[str, Any] | None) -> uvicorn.Server:
+def make_server(app: ASGIApp, port: int, log_config: dict[str, Any] | None) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

@@ -9,6 +9,7 @@ raising ``ConsolePageError`` anywhere in a console route answers one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -39,6 +40,14 @@ templates = Jinja2Templates(
         undefined=StrictUndefined,
     )
 )
+
+
+def when(moment: datetime | None) -> str:
+    """A time as pages show it: UTC to the minute, or a dash."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
+
+
+templates.env.filters["when"] = when
 
 
 def render(request: Request, template: str, *, status: int = 200, **values: Any) -> HTMLResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import Response
 
+from service.console import me
 from service.console.errors import ConsolePageError
 from service.console.identity import TrustedIdentity
 from service.console.operators.routes import router as operators_router
@@ -34,3 +35,4 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(ConsolePageError, on_console_page_error)
     app.include_router(router)
     app.include_router(operators_router)
+    app.include_router(me.router)

@@ -105,7 +105,7 @@ async def page_of_requests(
     """Up to ``limit + 1`` requests of any user, newest first, after the cursor (keyset).
 
     Each filter has an index led by its column and ending in ``(created_at, id)``
-    (migration 0010), so a page costs the same at any depth.
+    (migration 0011), so a page costs the same at any depth.
     """
     query = select(ProvisioningRequest)
     if wanted.user_id is not None:
@@ -138,8 +138,10 @@ async def device_counts(session: AsyncSession, user_ids: list[str]) -> dict[str,
     return {user_id: counted.get(user_id, 0) for user_id in user_ids}
 
 
-async def provisioned_devices(session: AsyncSession, user_id: str) -> list[ProvisioningRequest]:
-    """A user's requests whose device joined, newest join first."""
+async def provisioned_devices(
+    session: AsyncSession, user_id: str, limit: int | None = None
+) -> list[ProvisioningRequest]:
+    """A user's requests whose device joined, newest join first (the newest ``limit``)."""
     query = (
         select(ProvisioningRequest)
         .where(
@@ -147,7 +149,7 @@ async def provisioned_devices(session: AsyncSession, user_id: str) -> list[Provi
         )
         .order_by(ProvisioningRequest.device_joined_at.desc())
     )
-    return list(await session.scalars(query))
+    return list(await session.scalars(query.limit(limit)))
 
 
 async def lock_open_requests(session: AsyncSession, user_id: str) -> list[ProvisioningRequest]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, Executable, column, exists, false, select, true, union_all
+from sqlalchemy import Boolean, Executable, column, exists, false, func, select, true, union_all
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,6 +33,12 @@ async def page_of_users(
     if after_user_id is not None:
         query = query.where(UserAccount.user_id > after_user_id)
     return list(await session.scalars(query.order_by(UserAccount.user_id).limit(limit + 1)))
+
+
+async def users_expecting(session: AsyncSession, login: str, limit: int) -> list[UserAccount]:
+    """Users whose expected Tailscale login was set to ``login`` (logins ignore case)."""
+    query = select(UserAccount).where(func.lower(UserAccount.tailscale_login) == login.lower())
+    return list(await session.scalars(query.order_by(UserAccount.user_id).limit(limit)))
 
 
 async def ensure_user(

@@ -20,10 +20,14 @@ async def test_with_headers_off_no_page_or_api_trusts_them_from_loopback(
     async with browser_from(app, "127.0.0.1") as browser:
         page = await browser.get("/probe/whoami", headers=SERVE_HEADERS)
         api = await browser.get("/v1/users/alice/provisioning-requests", headers=SERVE_HEADERS)
+        me = await browser.get("/me", headers=SERVE_HEADERS)
         assert "<h1" in page.text
         assert "nobody" in page.text
         assert "alice@example.com" not in page.text
         assert api.status_code == 401
+        assert me.status_code == 403
+        assert "Sign in through Tailscale Serve" in me.text
+        assert "alice@example.com" not in me.text
 
 
 async def test_with_serve_headers_from_the_proxy_they_name_the_person(

@@ -95,7 +95,9 @@ async def cancel(
                 back=(back, "No, back to the request"),
             ),
         )
-    await cancel_request(context.sessions, person_actor(operator), request_id, ORIGIN_CONSOLE)
+    await cancel_request(
+        context.sessions, person_actor(operator), request_id, origin=ORIGIN_CONSOLE
+    )
     return message_page(
         request, 200, "Request cancelled", str(request_id), back=(back, "Back to its timeline")
     )

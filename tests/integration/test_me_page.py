@@ -1,0 +1,177 @@
+"""/me over real HTTP, signed in through the tailscale serve stand-in (issue 19, done-when):
+alice sees hers and not bob's; withdrawing revokes at the sandbox; declining reaches the
+caller; her consent link opened as bob is refused before Tailscale."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from tests.conftest import bearer
+from tests.helpers.console_flows import (
+    confirm_action,
+    consented_request,
+    expect_login,
+    joined_device,
+    sandbox_keys,
+)
+from tests.helpers.serve_standin import ConsoleStack
+from tests.helpers.stack import SANDBOX_ADMIN
+from tests.helpers.steps import create_request, fetch_request, new_user
+
+ALICE = "alice@example.com"
+BOB = "bob@example.com"
+
+
+@pytest.fixture
+async def api(console_stack: ConsoleStack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=console_stack.service_url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+async def sandbox(console_stack: ConsoleStack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=console_stack.sandbox_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+async def keys(console_stack: ConsoleStack) -> tuple[str, str]:
+    """A caller key (provision, read) and an admin key."""
+    return await console_stack.new_caller(), await console_stack.new_caller("admin")
+
+
+async def authorize_calls(sandbox: httpx.AsyncClient) -> int:
+    """How many times a browser opened the sandbox's consent screen."""
+    log = await sandbox.get("/sandbox/requests", params={"route": "authorize"})
+    return len(log.json()["requests"])
+
+
+def signed_in(stack: ConsoleStack, login: str) -> httpx.AsyncClient:
+    """A browser reaching tsprov through the stand-in as ``login``, keeping its cookies."""
+    return httpx.AsyncClient(base_url=stack.as_login(login), timeout=60)
+
+
+async def test_alices_page_lists_her_requests_grants_and_devices_and_not_bobs(
+    console_stack: ConsoleStack,
+    api: httpx.AsyncClient,
+    sandbox: httpx.AsyncClient,
+    keys: tuple[str, str],
+) -> None:
+    key, admin = keys
+    hers, his = new_user(), new_user()
+    await expect_login(api, admin, hers, ALICE)
+    await expect_login(api, admin, his, BOB)
+    waiting = await create_request(api, key, hers, hostname="alice-waiting")
+    await create_request(api, key, his, hostname="bob-waiting")
+    ready = await consented_request(console_stack, api, key, hers, ALICE, "alice-box")
+    joined = await joined_device(api, sandbox, key, ready["id"], "alice-box")
+    bobs = await consented_request(console_stack, api, key, his, BOB, "bob-box")
+    await joined_device(api, sandbox, key, bobs["id"], "bob-box")
+
+    async with signed_in(console_stack, ALICE) as browser:
+        page = await browser.get("/me")
+        assert page.status_code == 200
+        text = page.text
+        assert "alice-waiting" in text
+        assert f"/me/requests/{waiting['id']}/decline" in text
+        assert joined["device"]["node_id"] in text
+        assert f"/me/requests/{ready['id']}" in text
+        assert hers in text
+        for foreign in ("bob-waiting", "bob-box", his, bobs["id"]):
+            assert foreign not in text
+        assert "tskey-" not in text
+        history = await browser.get(f"/me/requests/{ready['id']}")
+        assert history.status_code == 200
+        assert "joined" in history.text
+        refused = await browser.get(f"/me/requests/{bobs['id']}")
+        assert refused.status_code == 404
+        assert "bob-box" not in refused.text
+
+
+async def test_withdrawing_her_grant_revokes_it_at_the_sandbox(
+    console_stack: ConsoleStack,
+    api: httpx.AsyncClient,
+    sandbox: httpx.AsyncClient,
+    keys: tuple[str, str],
+) -> None:
+    key, admin = keys
+    user = new_user()
+    await expect_login(api, admin, user, ALICE)
+    before = await sandbox_keys(sandbox)
+    ready = await consented_request(console_stack, api, key, user, ALICE, "withdrawn-box")
+    [key_id] = [found for found in await sandbox_keys(sandbox) if found not in before]
+
+    user_info = await api.get(f"/v1/users/{user}", headers=bearer(key))
+    [grant] = user_info.json()["grants"]
+    async with signed_in(console_stack, ALICE) as browser:
+        page = (await browser.get("/me")).text
+        done = await confirm_action(browser, page, f"/me/grants/{grant['id']}/withdraw")
+        assert done.status_code == 200, done.text
+        assert "Grant withdrawn" in done.text
+        assert "deleted at Tailscale" in done.text
+
+    at_sandbox = await sandbox.get(f"/api/v2/tailnet/-/keys/{key_id}", headers=SANDBOX_ADMIN)
+    assert at_sandbox.json()["invalid"] is True
+    after = await fetch_request(api, key, ready["id"])
+    assert after["status"] == "cancelled"
+    assert after["failure"]["code"] == "grant_withdrawn"
+    claim = await api.post(f"/v1/provisioning-requests/{ready['id']}/claim", headers=bearer(key))
+    assert claim.status_code == 409
+
+
+async def test_declining_makes_the_caller_see_cancelled_with_the_reason(
+    console_stack: ConsoleStack, api: httpx.AsyncClient, keys: tuple[str, str]
+) -> None:
+    key, admin = keys
+    user = new_user()
+    await expect_login(api, admin, user, ALICE)
+    request = await create_request(api, key, user, hostname="declined-box")
+    action = f"/me/requests/{request['id']}/decline"
+
+    async with signed_in(console_stack, ALICE) as browser:
+        page = (await browser.get("/me")).text
+        assert (await browser.get(action)).status_code == 405  # a GET never acts
+        done = await confirm_action(browser, page, action)
+        assert done.status_code == 200, done.text
+        assert "Request declined" in done.text
+
+    seen = await fetch_request(api, key, request["id"])
+    assert seen["status"] == "cancelled"
+    assert seen["failure"]["code"] == "user_declined"
+    assert "declined" in seen["failure"]["message"]
+
+
+async def test_alices_consent_link_opened_as_bob_is_refused_before_tailscale(
+    console_stack: ConsoleStack,
+    api: httpx.AsyncClient,
+    sandbox: httpx.AsyncClient,
+    keys: tuple[str, str],
+) -> None:
+    key, admin = keys
+    user = new_user()
+    await expect_login(api, admin, user, ALICE)
+    request = await create_request(api, key, user, hostname="not-bobs")
+    link = httpx.URL(request["consent_url"])
+    authorizes = await authorize_calls(sandbox)
+
+    async with signed_in(console_stack, BOB) as browser:
+        refused = await browser.get(f"/authorize?{link.query.decode()}")
+        assert refused.status_code == 403
+        assert "signed in to the tailnet as bob@example.com" in refused.text
+        assert "csrf_token" not in refused.text  # no button leads on to Tailscale
+    async with signed_in(console_stack, ALICE) as browser:
+        page = await browser.get(f"/authorize?{link.query.decode()}")
+        assert page.status_code == 200
+        assert "You are signed in to the tailnet as alice@example.com" in page.text
+
+    assert await authorize_calls(sandbox) == authorizes  # bob's browser never got there
+    still = await fetch_request(api, key, request["id"])
+    assert still["status"] == "awaiting_consent"
+    window = {"start": "2000-01-01T00:00:00Z", "end": "2100-01-01T00:00:00Z", "user_id": user}
+    audit = await api.get("/v1/audit", params=window, headers=bearer(key))
+    assert audit.status_code == 200, audit.text
+    assert "bob@example.com" in audit.text
+    assert "identity_mismatch" in audit.text
