@@ -4,13 +4,15 @@ refused. Every page is saved under ``test-artifacts/console-*.png``."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 import uuid
 from typing import Any
 
 import httpx
 
 from tests.helpers.chromium import chromium, needs_chromium, off_site_requests, save_screenshot
-from tests.helpers.console_flows import consented_request, expect_login
+from tests.helpers.console_flows import consented_request, expect_login, joined_device
 from tests.helpers.serve_standin import ConsoleStack
 from tests.helpers.steps import create_request
 
@@ -22,18 +24,32 @@ async def requests_for_a_user(stack: ConsoleStack) -> tuple[str, dict[str, Any],
     """A user with one consented request (ready) and one still awaiting consent."""
     key = await stack.new_caller("provision", "read")
     admin = await stack.new_caller("admin")
-    user, login = f"priya-{uuid.uuid4().hex[:6]}", f"priya-{uuid.uuid4().hex[:6]}@example.com"
+    user, login = f"priya-{uuid.uuid4().hex[:6]}", "carol@example.com"
     async with httpx.AsyncClient(base_url=stack.service_url, timeout=30) as api:
         await expect_login(api, admin, user, login)
         ready = await consented_request(stack, api, key, user, login, "priya-devbox")
         waiting = await create_request(api, key, user, hostname="priya-laptop")
-    return user, ready, waiting
+        async with httpx.AsyncClient(base_url=stack.sandbox_url, timeout=30) as sandbox:
+            joined = await joined_device(api, sandbox, key, ready["id"], "priya-devbox")
+    return user, joined, waiting
+
+
+async def linked_timeline(stack: ConsoleStack, request_id: str) -> None:
+    """Wait for the background job to link the device's NODE.CREATE to Tailscale's event."""
+    async with httpx.AsyncClient(base_url=stack.as_login(OPERATOR), timeout=30) as olga:
+        for _ in range(100):  # the link job runs every dozen background ticks
+            page = await olga.get(f"/console/requests/{request_id}")
+            if re.search(r'<td class="mono">[^<—]+</td>\s*</tr>', page.text):
+                return
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"the device of {request_id} was never linked to Tailscale's event")
 
 
 async def test_an_operator_follows_a_request_to_its_timeline_and_cancels_one(
     console_stack: ConsoleStack,
 ) -> None:
-    user, ready, waiting = await requests_for_a_user(console_stack)
+    user, joined, waiting = await requests_for_a_user(console_stack)
+    await linked_timeline(console_stack, joined["id"])
     base = console_stack.as_login(OPERATOR)
     async with chromium() as browser:
         page = await browser.new_page()
@@ -44,13 +60,17 @@ async def test_an_operator_follows_a_request_to_its_timeline_and_cancels_one(
         await page.click("button:has-text('Filter')")
         await page.wait_for_url(f"{base}/console?*user={user}*")
         await save_screenshot(page, "console-requests")
-        await page.click(f"a[href='/console/requests/{ready['id']}']")
-        await page.wait_for_url(f"{base}/console/requests/{ready['id']}")
+        await page.click(f"a[href='/console/requests/{joined['id']}']")
+        await page.wait_for_url(f"{base}/console/requests/{joined['id']}")
         timeline = await page.inner_text("main")
         await save_screenshot(page, "console-timeline")
-        assert "PROVISIONING_REQUEST.CREATE" in timeline
-        assert "GRANT.CREATE" in timeline
-        assert timeline.index("PROVISIONING_REQUEST.CREATE") < timeline.index("GRANT.CREATE")
+        # The request's life in order, its device's creation beside Tailscale's own event.
+        steps = ["PROVISIONING_REQUEST.CREATE", "GRANT.CREATE", "API_KEY.CREATE", "NODE.CREATE"]
+        assert [timeline.index(step) for step in steps] == sorted(
+            timeline.index(step) for step in steps
+        )
+        node_row = await page.inner_text("tr:has-text('NODE.CREATE')")
+        assert node_row.rstrip().split("\t")[-1] not in ("", "—")
         await page.goto(f"{base}/console/requests/{waiting['id']}")
         await page.click("button:has-text('Cancel this request')")
         await save_screenshot(page, "console-confirm-cancel")

@@ -114,7 +114,7 @@ async def test_cancel_revoke_and_offboard_are_audited_with_the_operators_login(
 ) -> None:
     key = await console_stack.new_caller("provision", "read")
     admin = await console_stack.new_caller("admin")
-    user, login = f"leaver-{uuid.uuid4().hex[:8]}", f"leaver-{uuid.uuid4().hex[:6]}@example.com"
+    user, login = f"leaver-{uuid.uuid4().hex[:8]}", "carol@example.com"
     async with httpx.AsyncClient(base_url=console_stack.service_url, timeout=30) as api:
         await expect_login(api, admin, user, login)
         ready = await consented_request(console_stack, api, key, user, login, "leaver-box")

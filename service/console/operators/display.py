@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from jinja2 import Environment
@@ -21,6 +22,16 @@ def short_id(value: object) -> str:
     return text[:8] + "…" if len(text) > 9 else text
 
 
+def shown(value: object) -> str:
+    """An audit event's old or new value: text as it is, anything else as compact JSON."""
+    if value is None:
+        return NOTHING
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(", ", ": "), ensure_ascii=False)
+
+
 def add_filters(env: Environment) -> None:
     env.filters["utc"] = utc
     env.filters["short_id"] = short_id
+    env.filters["shown"] = shown
