@@ -146,15 +146,10 @@ async def _serve(
             database=make_url(database_url).render_as_string(hide_password=True),
             secrets_file=_shown_path(SECRETS_FILE),
             seconds=time.monotonic() - started,
+            serve_url=serve_url if args.as_login else None,
+            signed_in_as=args.as_login,
         )
         print(walkthrough(banner, key), flush=True)
-        if args.as_login:
-            print(
-                f"Signed in as {args.as_login} through the serve stand-in:\n"
-                f"  {serve_url}/me       what tsprov holds under that login\n"
-                f"  {serve_url}/console  the operators' view (that login is an admin here)\n",
-                flush=True,
-            )
 
     await serve_together(servers, announce)
 
