@@ -155,7 +155,13 @@ async def _try_delete(
 
 
 async def delete_device(
-    context: AppContext, actor: Actor, user_id: str, node_id: str, name: str | None
+    context: AppContext,
+    actor: Actor,
+    user_id: str,
+    node_id: str,
+    name: str | None,
+    *,
+    origin: str = ORIGIN_API,
 ) -> bool:
     """Delete at Tailscale through the observer; audited as NODE.DELETE."""
     if not context.tailscale.has_observer:
@@ -164,7 +170,7 @@ async def delete_device(
     async with transaction(context.sessions) as session:
         await record_event(
             session,
-            origin=ORIGIN_API,
+            origin=origin,
             actor=actor,
             target=Target(id=node_id, name=name or "", type="NODE"),
             action="DELETE",
@@ -198,7 +204,9 @@ def _device_out(row: ProvisioningRequest, live: Device | None) -> DeviceOut:
     )
 
 
-async def remove_user_device(context: AppContext, actor: Actor, user_id: str, node_id: str) -> None:
+async def remove_user_device(
+    context: AppContext, actor: Actor, user_id: str, node_id: str, *, origin: str = ORIGIN_API
+) -> None:
     """Delete one device tsprov provisioned for the user, at Tailscale."""
     async with context.sessions() as session:
         rows = {row.device_node_id: row for row in await provisioned_devices(session, user_id)}
@@ -206,4 +214,5 @@ async def remove_user_device(context: AppContext, actor: Actor, user_id: str, no
         raise NotFound("tsprov provisioned no such device for this user.")
     if not context.tailscale.has_observer:
         raise ServiceUnavailable("Deleting devices needs an observer credential.")
-    await delete_device(context, actor, user_id, node_id, rows[node_id].device_name)
+    name = rows[node_id].device_name
+    await delete_device(context, actor, user_id, node_id, name, origin=origin)

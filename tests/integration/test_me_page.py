@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from service.console import csrf
 from tests.conftest import bearer
 from tests.helpers.console_flows import (
     confirm_action,
@@ -112,9 +113,18 @@ async def test_withdrawing_her_grant_revokes_it_at_the_sandbox(
 
     user_info = await api.get(f"/v1/users/{user}", headers=bearer(key))
     [grant] = user_info.json()["grants"]
+    withdraw = f"/me/grants/{grant['id']}/withdraw"
+    async with signed_in(console_stack, BOB) as intruder:
+        page = (await intruder.get("/me")).text
+        assert grant["id"] not in page
+        # bob's own valid token, on a form he made for alice's grant: not his to withdraw.
+        token = csrf.form_token(intruder.cookies["tsprov_console"], BOB)
+        forged = await intruder.post(withdraw, data={"csrf_token": token, "confirmed": "yes"})
+        assert forged.status_code == 404
+    assert (await api.get(f"/v1/users/{user}", headers=bearer(key))).json()["grants"] == [grant]
     async with signed_in(console_stack, ALICE) as browser:
         page = (await browser.get("/me")).text
-        done = await confirm_action(browser, page, f"/me/grants/{grant['id']}/withdraw")
+        done = await confirm_action(browser, page, withdraw)
         assert done.status_code == 200, done.text
         assert "Grant withdrawn" in done.text
         assert "deleted at Tailscale" in done.text

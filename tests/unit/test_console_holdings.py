@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import ORIGIN_API, WORKER
-from service.console.holdings import owner_of_login, user_id_from_template
+from service.console.holdings import holdings_of, owner_of_login, user_id_from_template
+from service.crypto.keyring import KeyRing
+from service.grants.store import store_grant
 from service.settings import Settings
 from service.users.schemas import UserUpdate
 from service.users.store import put_user
+from tests.helpers.api_calls import one_time_token
 
 
 def with_template(settings: Settings, template: str) -> Settings:
@@ -56,3 +60,35 @@ async def test_an_explicit_login_wins_over_the_template(
     assert (await owner_of_login(session, templated, f"{claimed}@example.com")).user_ids == ()
     derived = await owner_of_login(session, templated, f"{unclaimed}@example.com")
     assert derived.user_ids == (unclaimed,)
+
+
+async def test_a_grant_tailscale_confirmed_the_login_gave_is_theirs_whoever_it_was_for(
+    session: AsyncSession, settings: Settings, key_ring: KeyRing
+) -> None:
+    login = f"p-{uuid.uuid4().hex[:8]}@people.example"
+    someone_else = f"u-{uuid.uuid4().hex[:8]}"
+    token = dataclasses.replace(one_time_token(), login_name=login.upper())
+    given = await store_grant(
+        session,
+        key_ring,
+        token,
+        user_id=someone_else,
+        scope="auth_keys:create:once",
+        actor=WORKER,
+        origin=ORIGIN_API,
+    )
+    unrelated = await store_grant(
+        session,
+        key_ring,
+        one_time_token(),
+        user_id=someone_else,
+        scope="auth_keys:create:once",
+        actor=WORKER,
+        origin=ORIGIN_API,
+    )
+    owner = await owner_of_login(session, settings, login)
+    held = await holdings_of(session, owner)
+    assert [grant.id for grant in held.grants] == [given.id]
+    assert owner.has_grant(given)
+    assert not owner.has_grant(unrelated)
+    assert held.pending == held.devices == []
