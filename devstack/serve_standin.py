@@ -45,12 +45,15 @@ def display_name(login: str) -> str:
 class ServeStandIn:
     """An ASGI app forwarding every request to ``upstream`` as ``login``."""
 
-    def __init__(self, upstream: str, login: str) -> None:
+    def __init__(self, upstream: str, login: str, *, source_address: str | None = None) -> None:
+        """``source_address``: the loopback address to connect from (tests trust only it)."""
         self.upstream = upstream.rstrip("/")
         self.login = login
         # Long-polls wait up to a minute on tsprov's side; the read timeout leaves room.
         self.client = httpx.AsyncClient(
-            base_url=self.upstream, timeout=httpx.Timeout(90.0, connect=5.0)
+            base_url=self.upstream,
+            timeout=httpx.Timeout(90.0, connect=5.0),
+            transport=httpx.AsyncHTTPTransport(local_address=source_address),
         )
 
     def identity(self) -> list[tuple[str, str]]:

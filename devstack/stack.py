@@ -30,6 +30,8 @@ def make_server(app: ASGIApp, port: int, log_config: dict[str, Any] | None) -> u
         port=port,
         log_config=log_config,
         log_level="info",
+        # As `tsprov serve`: the app handles X-Forwarded-For itself (service/web/forwarded.py).
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
     return QuietSignalServer(config)

@@ -39,6 +39,7 @@ from service.users import routes as user_routes
 from service.web import problem_catalogue as catalogue
 from service.web.body_limit import BoundedBody
 from service.web.docs_policy import DocsPolicy
+from service.web.forwarded import KeepPeer
 from service.web.openapi import document_problems
 from service.web.pages import FrameGuard
 from service.web.problem_codes import ERROR_CODES
@@ -194,6 +195,8 @@ def create_app(
         max_bytes=settings.max_body_bytes,
         timeout_seconds=settings.body_timeout_seconds,
     )
+    # Outside even that: the TCP peer is noted before X-Forwarded-For names the client.
+    app.add_middleware(KeepPeer)
     trace_app(app)
     routers = (health, consent_routes, provisioning_routes, user_routes, audit_routes, catalogue)
     for router in (*routers, webhook_routes):

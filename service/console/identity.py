@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.console.errors import ConsolePageError
 from service.settings import Settings
+from service.web.forwarded import tcp_peer
 
 log = logging.getLogger("tsprov.console")
 
@@ -90,11 +91,11 @@ class TrustedIdentity:
 
 def _peer_address(scope: Scope) -> str | None:
     """The TCP peer, normalised as the settings are; never X-Forwarded-For."""
-    client = scope.get("client")
-    if not client:
+    peer = tcp_peer(scope)
+    if not peer:
         return None
     try:
-        return str(ipaddress.ip_address(client[0]))
+        return str(ipaddress.ip_address(peer))
     except ValueError:
         return None
 

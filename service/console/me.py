@@ -176,7 +176,7 @@ async def remove_device(
             ),
         )
     actor = person_actor(action.person)
-    await remove_user_device(context, actor, provisioned.user_id, node_id)
+    await remove_user_device(context, actor, provisioned.user_id, node_id, origin=ORIGIN_BROWSER)
     return message_page(
         request, 200, "Device removed", f"{name} was deleted from the tailnet.", back=BACK
     )

@@ -153,7 +153,7 @@ async def _try_delete(
 ) -> bool:
     """One device that Tailscale will not delete must not lose the offboarding summary."""
     try:
-        return await delete_device(context, actor, user_id, node_id, name, origin)
+        return await delete_device(context, actor, user_id, node_id, name, origin=origin)
     except TailscaleError as exc:
         log.warning("device %s not deleted during offboarding: %s", node_id, exc.code)
         return False
@@ -165,6 +165,7 @@ async def delete_device(
     user_id: str,
     node_id: str,
     name: str | None,
+    *,
     origin: str = ORIGIN_API,
 ) -> bool:
     """Delete at Tailscale through the observer; audited as NODE.DELETE."""
@@ -208,7 +209,9 @@ def _device_out(row: ProvisioningRequest, live: Device | None) -> DeviceOut:
     )
 
 
-async def remove_user_device(context: AppContext, actor: Actor, user_id: str, node_id: str) -> None:
+async def remove_user_device(
+    context: AppContext, actor: Actor, user_id: str, node_id: str, *, origin: str = ORIGIN_API
+) -> None:
     """Delete one device tsprov provisioned for the user, at Tailscale."""
     async with context.sessions() as session:
         rows = {row.device_node_id: row for row in await provisioned_devices(session, user_id)}
@@ -216,4 +219,5 @@ async def remove_user_device(context: AppContext, actor: Actor, user_id: str, no
         raise NotFound("tsprov provisioned no such device for this user.")
     if not context.tailscale.has_observer:
         raise ServiceUnavailable("Deleting devices needs an observer credential.")
-    await delete_device(context, actor, user_id, node_id, rows[node_id].device_name)
+    name = rows[node_id].device_name
+    await delete_device(context, actor, user_id, node_id, name, origin=origin)

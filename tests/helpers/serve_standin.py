@@ -4,17 +4,19 @@
 tsprov with ``IDENTITY_HEADERS=tailscale-serve`` as real HTTP servers on their own database.
 ``console_stack.as_login("alice@example.com")`` is the base URL of a stand-in that signs
 every request in as that login (one stand-in per login, started on first use): a browser
-or client pointed at it is alice. ``console_stack.service_url`` is tsprov reached directly,
-where the identity headers count only because the test client also sits on loopback, as
-Serve does. Logins matching ``CONSOLE_ADMINS`` may enter /console.
+or client pointed at it is alice. The stand-ins connect from ``PROXY_ADDRESS``, the only
+peer tsprov trusts here, so ``console_stack.service_url`` reached directly (from 127.0.0.1)
+is an untrusted peer: identity headers sent there are ignored, as forged ones must be.
+Logins matching ``CONSOLE_ADMINS`` may enter /console.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
+import httpx
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
@@ -28,6 +30,7 @@ from tests.helpers.stack import TEST_CREDENTIALS, LateApp, migrated_database
 
 CONSOLE_DATABASE = "tsprov_console"
 CONSOLE_ADMINS = ["*@ops.example.com"]
+PROXY_ADDRESS = "127.0.0.2"
 OBSERVER_SCOPES = ["devices:core", "logs:configuration:read", "auth_keys"]
 
 
@@ -42,7 +45,8 @@ class ConsoleStack:
     def as_login(self, login: str) -> str:
         """The URL of a stand-in for tailscale serve that names ``login``."""
         if login not in self.standins:
-            server = ThreadedServer(ServeStandIn(self.service_url, login))
+            standin = ServeStandIn(self.service_url, login, source_address=PROXY_ADDRESS)
+            server = ThreadedServer(standin)
             self.standins[login] = server.start()
         return self.standins[login].url
 
@@ -75,6 +79,7 @@ def console_stack(postgres_server: str, key_ring_text: str) -> Iterator[ConsoleS
             sandbox_server.url,
             key_ring_text,
             identity_headers=IdentityHeaders.TAILSCALE_SERVE,
+            identity_proxy_ips=[PROXY_ADDRESS],
             console_admins=CONSOLE_ADMINS,
         )
         late.app = create_app(settings)
@@ -85,3 +90,10 @@ def console_stack(postgres_server: str, key_ring_text: str) -> Iterator[ConsoleS
             finally:
                 for standin in stack.standins.values():
                     standin.stop()
+
+
+@pytest.fixture
+async def console_api(console_stack: ConsoleStack) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of ``console_stack``'s tsprov API, reached directly (no identity)."""
+    async with httpx.AsyncClient(base_url=console_stack.service_url, timeout=60) as client:
+        yield client

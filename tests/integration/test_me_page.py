@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from service.console import csrf
 from tests.conftest import bearer
 from tests.helpers.console_flows import (
     confirm_action,
@@ -26,9 +27,8 @@ BOB = "bob@example.com"
 
 
 @pytest.fixture
-async def api(console_stack: ConsoleStack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=console_stack.service_url, timeout=60) as client:
-        yield client
+def api(console_api: httpx.AsyncClient) -> httpx.AsyncClient:
+    return console_api
 
 
 @pytest.fixture
@@ -41,6 +41,14 @@ async def sandbox(console_stack: ConsoleStack) -> AsyncIterator[httpx.AsyncClien
 async def keys(console_stack: ConsoleStack) -> tuple[str, str]:
     """A caller key (provision, read) and an admin key."""
     return await console_stack.new_caller(), await console_stack.new_caller("admin")
+
+
+@pytest.fixture
+async def alices(api: httpx.AsyncClient, keys: tuple[str, str]) -> str:
+    """A fresh user whose expected login is alice's."""
+    user = new_user()
+    await expect_login(api, keys[1], user, ALICE)
+    return user
 
 
 async def authorize_calls(sandbox: httpx.AsyncClient) -> int:
@@ -96,19 +104,27 @@ async def test_withdrawing_her_grant_revokes_it_at_the_sandbox(
     api: httpx.AsyncClient,
     sandbox: httpx.AsyncClient,
     keys: tuple[str, str],
+    alices: str,
 ) -> None:
-    key, admin = keys
-    user = new_user()
-    await expect_login(api, admin, user, ALICE)
+    key, user = keys[0], alices
     before = await sandbox_keys(sandbox)
     ready = await consented_request(console_stack, api, key, user, ALICE, "withdrawn-box")
     [key_id] = [found for found in await sandbox_keys(sandbox) if found not in before]
 
     user_info = await api.get(f"/v1/users/{user}", headers=bearer(key))
     [grant] = user_info.json()["grants"]
+    withdraw = f"/me/grants/{grant['id']}/withdraw"
+    async with signed_in(console_stack, BOB) as intruder:
+        page = (await intruder.get("/me")).text
+        assert grant["id"] not in page
+        # bob's own valid token, on a form he made for alice's grant: not his to withdraw.
+        token = csrf.form_token(intruder.cookies["tsprov_console"], BOB)
+        forged = await intruder.post(withdraw, data={"csrf_token": token, "confirmed": "yes"})
+        assert forged.status_code == 404
+    assert (await api.get(f"/v1/users/{user}", headers=bearer(key))).json()["grants"] == [grant]
     async with signed_in(console_stack, ALICE) as browser:
         page = (await browser.get("/me")).text
-        done = await confirm_action(browser, page, f"/me/grants/{grant['id']}/withdraw")
+        done = await confirm_action(browser, page, withdraw)
         assert done.status_code == 200, done.text
         assert "Grant withdrawn" in done.text
         assert "deleted at Tailscale" in done.text
@@ -123,11 +139,9 @@ async def test_withdrawing_her_grant_revokes_it_at_the_sandbox(
 
 
 async def test_declining_makes_the_caller_see_cancelled_with_the_reason(
-    console_stack: ConsoleStack, api: httpx.AsyncClient, keys: tuple[str, str]
+    console_stack: ConsoleStack, api: httpx.AsyncClient, keys: tuple[str, str], alices: str
 ) -> None:
-    key, admin = keys
-    user = new_user()
-    await expect_login(api, admin, user, ALICE)
+    key, user = keys[0], alices
     request = await create_request(api, key, user, hostname="declined-box")
     action = f"/me/requests/{request['id']}/decline"
 
@@ -149,10 +163,9 @@ async def test_alices_consent_link_opened_as_bob_is_refused_before_tailscale(
     api: httpx.AsyncClient,
     sandbox: httpx.AsyncClient,
     keys: tuple[str, str],
+    alices: str,
 ) -> None:
-    key, admin = keys
-    user = new_user()
-    await expect_login(api, admin, user, ALICE)
+    key, user = keys[0], alices
     request = await create_request(api, key, user, hostname="not-bobs")
     link = httpx.URL(request["consent_url"])
     authorizes = await authorize_calls(sandbox)
@@ -175,3 +188,43 @@ async def test_alices_consent_link_opened_as_bob_is_refused_before_tailscale(
     assert audit.status_code == 200, audit.text
     assert "bob@example.com" in audit.text
     assert "identity_mismatch" in audit.text
+
+
+async def test_removing_her_device_deletes_it_at_the_sandbox(
+    console_stack: ConsoleStack,
+    api: httpx.AsyncClient,
+    sandbox: httpx.AsyncClient,
+    keys: tuple[str, str],
+    alices: str,
+) -> None:
+    key, user = keys[0], alices
+    ready = await consented_request(console_stack, api, key, user, ALICE, "removed-box")
+    joined = await joined_device(api, sandbox, key, ready["id"], "removed-box")
+    node_id = joined["device"]["node_id"]
+    assert (await sandbox.get(f"/api/v2/device/{node_id}", headers=SANDBOX_ADMIN)).is_success
+
+    async with signed_in(console_stack, BOB) as intruder:
+        page = (await intruder.get("/me")).text
+        assert node_id not in page
+        forged = await intruder.post(f"/me/devices/{node_id}/remove", data={"confirmed": "yes"})
+        assert forged.status_code == 403
+    async with signed_in(console_stack, ALICE) as browser:
+        page = (await browser.get("/me")).text
+        done = await confirm_action(browser, page, f"/me/devices/{node_id}/remove")
+        assert done.status_code == 200, done.text
+        assert "Device removed" in done.text
+
+    gone = await sandbox.get(f"/api/v2/device/{node_id}", headers=SANDBOX_ADMIN)
+    assert gone.status_code == 404
+
+
+async def test_identity_headers_sent_straight_to_tsprov_name_nobody(
+    console_stack: ConsoleStack,
+) -> None:
+    # tsprov trusts only the stand-in's address here; this client is another loopback peer.
+    forged = {"Tailscale-User-Login": ALICE, "X-Forwarded-For": "127.0.0.2"}
+    async with httpx.AsyncClient(base_url=console_stack.service_url) as direct:
+        page = await direct.get("/me", headers=forged)
+    assert page.status_code == 403
+    assert "Sign in through Tailscale Serve" in page.text
+    assert ALICE not in page.text

@@ -75,3 +75,16 @@ async def test_a_malformed_login_names_nobody(context: AppContext) -> None:
         for login in ("", "alice smith@example.com", "a" * 400):
             headers = {**SERVE_HEADERS, "Tailscale-User-Login": login}
             assert "nobody" in (await browser.get("/probe/whoami", headers=headers)).text
+
+
+async def test_the_tcp_peer_decides_never_x_forwarded_for(context: AppContext) -> None:
+    app = app_with_probe(context, [], identity_headers=ON)
+    # Serve connects from loopback and names the tailnet client in X-Forwarded-For.
+    behind_serve = {**SERVE_HEADERS, "X-Forwarded-For": "100.64.0.7"}
+    async with browser_from(app, "127.0.0.1") as proxy:
+        page = await proxy.get("/probe/whoami", headers=behind_serve)
+        assert "alice@example.com" in page.text
+    claiming_loopback = {**SERVE_HEADERS, "X-Forwarded-For": "127.0.0.1"}
+    async with browser_from(app, "10.0.0.8") as remote:
+        page = await remote.get("/probe/whoami", headers=claiming_loopback)
+        assert "nobody" in page.text
