@@ -158,3 +158,20 @@ async def test_a_non_admin_cannot_act_even_with_a_valid_token(
     assert answer.status_code == 403
     listed = await browser.get("/console/callers", headers=OPERATOR)
     assert "Revoke kept" in listed.text  # still live
+
+
+async def test_an_operators_headers_from_an_untrusted_peer_open_nothing(
+    context: AppContext,
+) -> None:
+    app = app_with_probe(
+        context,
+        [],
+        identity_headers=IdentityHeaders.TAILSCALE_SERVE,
+        console_admins=["*@ops.example.com"],
+    )
+    async with browser_from(app, "100.64.0.7") as spoofer:  # a tailnet peer, not the proxy
+        for path in PAGES:
+            answer = await spoofer.get(path, headers=OPERATOR)
+            assert answer.status_code == 403, path
+            assert "Sign in through Tailscale Serve" in answer.text
+            assert "olga@ops.example.com" not in answer.text
