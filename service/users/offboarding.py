@@ -165,7 +165,6 @@ async def delete_device(
     user_id: str,
     node_id: str,
     name: str | None,
-    *,
     origin: str = ORIGIN_API,
 ) -> bool:
     """Delete at Tailscale through the observer; audited as NODE.DELETE."""
