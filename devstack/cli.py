@@ -12,6 +12,7 @@ from sqlalchemy import make_url, select
 
 from devstack.environment import DevEnvironment, load_dev_environment
 from devstack.log_labels import dev_logging_config
+from devstack.serve_standin import ServeStandIn
 from devstack.stack import make_server, serve_together
 from devstack.walkthrough import DEMO_LOGIN, DEMO_SCOPES, DEMO_USER, Banner, walkthrough
 from sandbox.app import create_app as create_sandbox
@@ -24,7 +25,7 @@ from service.main import create_app
 from service.models import Caller
 from service.ops.devdb import resolve_database_url
 from service.ops.migrate import upgrade_head
-from service.settings import Settings
+from service.settings import IdentityHeaders, Settings
 from service.users.schemas import UserUpdate
 from service.users.store import put_user
 
@@ -40,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         run_sandbox(args.host, args.port)
         return 0
     started = time.monotonic()
-    for port in (args.port, args.sandbox_port):
+    ports = (args.port, args.sandbox_port, *((args.serve_port,) if args.as_login else ()))
+    for port in ports:
         if port_in_use(port):
             raise SystemExit(f"tsprov: port {port} is in use; stop what holds it or pick another")
     database_url, server = resolve_database_url(ROOT, "tsprov")
@@ -59,8 +61,10 @@ def port_in_use(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _settings(env: DevEnvironment, database_url: str, port: int, sandbox_url: str) -> Settings:
-    return Settings(
+def _settings(
+    env: DevEnvironment, database_url: str, port: int, sandbox_url: str, as_login: str | None
+) -> Settings:
+    settings = Settings(
         env="development",
         database_url=database_url,
         public_url=f"http://127.0.0.1:{port}",
@@ -76,6 +80,12 @@ def _settings(env: DevEnvironment, database_url: str, port: int, sandbox_url: st
         return_to_allowlist=["/done"],
         background_interval_seconds=2,
     )
+    if not as_login:
+        return settings
+    # The stand-in is the trusted proxy (from loopback, the default), and the login it names
+    # may enter /console.
+    serve = {"identity_headers": IdentityHeaders.TAILSCALE_SERVE, "console_admins": [as_login]}
+    return settings.model_copy(update=serve)
 
 
 def _sandbox_settings(env: DevEnvironment, port: int) -> SandboxSettings:
@@ -114,7 +124,7 @@ async def _serve(
 ) -> None:
     port, sandbox_port = args.port, args.sandbox_port
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-    settings = _settings(env, database_url, port, sandbox_url)
+    settings = _settings(env, database_url, port, sandbox_url, args.as_login)
     sandbox_settings = _sandbox_settings(env, port)
     key = await _seed_demo(settings)
     servers = {
@@ -123,6 +133,10 @@ async def _serve(
             create_app(settings), port, dev_logging_config(args.log_level.upper())
         ),
     }
+    serve_url = f"http://127.0.0.1:{args.serve_port}"
+    if args.as_login:
+        standin = ServeStandIn(settings.public_url, args.as_login)
+        servers["serve"] = make_server(standin, args.serve_port, None)
 
     async def announce() -> None:
         banner = Banner(
@@ -132,6 +146,8 @@ async def _serve(
             database=make_url(database_url).render_as_string(hide_password=True),
             secrets_file=_shown_path(SECRETS_FILE),
             seconds=time.monotonic() - started,
+            serve_url=serve_url if args.as_login else None,
+            signed_in_as=args.as_login,
         )
         print(walkthrough(banner, key), flush=True)
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from devstack.log_labels import COMPONENT
 
@@ -23,13 +23,15 @@ class QuietSignalServer(uvicorn.Server):
         yield
 
 
-def make_server(app: FastAPI, port: int, log_config: dict[str, Any] | None) -> uvicorn.Server:
+def make_server(app: ASGIApp, port: int, log_config: dict[str, Any] | None) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
         port=port,
         log_config=log_config,
         log_level="info",
+        # As `tsprov serve`: the app handles X-Forwarded-For itself (service/web/forwarded.py).
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
     return QuietSignalServer(config)

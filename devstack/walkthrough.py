@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 PRETTY = "python3 -m json.tool"
 _FIELD = "python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])'"
+# A page's title, so a shell shows which page answered (a browser shows the page itself).
+_TITLE = "sed -n 's:.*<title>\\(.*\\)</title>.*:\\1:p'"
 DEMO_USER = "alice"
 DEMO_LOGIN = "alice@example.com"
 DEMO_HOSTNAME = "devbox-1"
@@ -36,11 +38,41 @@ class Banner:
     database: str
     secrets_file: str
     seconds: float
+    # The stand-in for tailscale serve and the login it signs in as (``tsprov dev --as``).
+    serve_url: str | None = None
+    signed_in_as: str | None = None
 
 
-def steps(sandbox_url: str, user: str = DEMO_USER, login: str = DEMO_LOGIN) -> list[Step]:
-    """The walkthrough's steps for ``user``, who must approve as ``login``."""
-    return [*_good_path(sandbox_url, user, login), *_wrong_person(user, login)]
+def steps(
+    sandbox_url: str,
+    user: str = DEMO_USER,
+    login: str = DEMO_LOGIN,
+    serve: tuple[str, str] | None = None,
+) -> list[Step]:
+    """The walkthrough's steps for ``user``, who must approve as ``login``; with ``serve``
+    (the stand-in's URL and the login it signs in as), the pages for people too."""
+    pages = serve_steps(*serve, user=user) if serve else []
+    return [*_good_path(sandbox_url, user, login), *_wrong_person(user, login), *pages]
+
+
+def serve_steps(serve_url: str, signed_in_as: str, user: str = DEMO_USER) -> list[Step]:
+    """/me and /console, reached through the stand-in for tailscale serve."""
+    return [
+        Step(
+            f"Open {serve_url}/me in a browser. The stand-in for tailscale serve signs you in "
+            f"as {signed_in_as}, and tsprov shows what it holds under that login: {user}'s "
+            "requests, the grant and the device, with withdraw, remove and decline. From a "
+            "shell, the page's title:",
+            f'curl -s "{serve_url}/me" | {_TITLE}',
+        ),
+        Step(
+            f"Open {serve_url}/console: the operators' view ({signed_in_as} is an operator "
+            f"under tsprov dev). Pick a request of {user} to follow its timeline, event by "
+            "event; the other pages list users, callers, the audit trail (with verify) and "
+            "health:",
+            f'curl -s "{serve_url}/console?user={user}" | {_TITLE}',
+        ),
+    ]
 
 
 def _good_path(sandbox_url: str, user: str, login: str) -> list[Step]:
@@ -137,7 +169,24 @@ terminal, in order:
 export TSPROV_KEY={key}
 export TSPROV={banner.service_url}
 
-{render_steps(steps(banner.sandbox_url))}
-
+{render_steps(steps(banner.sandbox_url, serve=_serve_of(banner)))}
+{_serve_hint(banner)}
 Ctrl-C stops everything tsprov dev started.
+"""
+
+
+def _serve_of(banner: Banner) -> tuple[str, str] | None:
+    if banner.serve_url and banner.signed_in_as:
+        return banner.serve_url, banner.signed_in_as
+    return None
+
+
+def _serve_hint(banner: Banner) -> str:
+    if _serve_of(banner):
+        return ""
+    return f"""
+The pages for people, /me and /console, need a tailnet identity. Run
+  tsprov dev --as {DEMO_LOGIN}
+to front tsprov with a stand-in for tailscale serve that signs you in as that login; the
+walkthrough then ends with them.
 """

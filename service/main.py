@@ -15,6 +15,7 @@ from service import __version__
 from service.audit import routes as audit_routes
 from service.audit.signing import AuditSigner
 from service.consent import routes as consent_routes
+from service.console.routes import install_console
 from service.crypto.keyring import KeyRing
 from service.db import create_engine, create_session_factory
 from service.jobs import BackgroundWorker
@@ -38,6 +39,7 @@ from service.users import routes as user_routes
 from service.web import problem_catalogue as catalogue
 from service.web.body_limit import BoundedBody
 from service.web.docs_policy import DocsPolicy
+from service.web.forwarded import KeepPeer
 from service.web.openapi import document_problems
 from service.web.pages import FrameGuard
 from service.web.problem_codes import ERROR_CODES
@@ -182,6 +184,7 @@ def create_app(
     if context is not None:
         app.state.context = context
     install_handlers(app)
+    install_console(app, settings)
     app.add_middleware(DocsPolicy, paths=("/docs", "/redoc"))
     app.middleware("http")(observe_request)
     app.add_middleware(RefuseFloodsEarly)
@@ -192,6 +195,8 @@ def create_app(
         max_bytes=settings.max_body_bytes,
         timeout_seconds=settings.body_timeout_seconds,
     )
+    # Outside even that: the TCP peer is noted before X-Forwarded-For names the client.
+    app.add_middleware(KeepPeer)
     trace_app(app)
     routers = (health, consent_routes, provisioning_routes, user_routes, audit_routes, catalogue)
     for router in (*routers, webhook_routes):

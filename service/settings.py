@@ -39,6 +39,13 @@ class IdentityBinding(StrEnum):
     OFF = "off"  # never checked: development only
 
 
+class IdentityHeaders(StrEnum):
+    """Whether a proxy in front of tsprov says who is asking (service/console)."""
+
+    OFF = "off"
+    TAILSCALE_SERVE = "tailscale-serve"  # Tailscale-User-Login and friends, from the proxy
+
+
 def _split_commas(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
@@ -123,9 +130,28 @@ class Settings(BaseSettings):
     webhook_retry_max_interval_seconds: float = Field(default=6 * 3600.0, gt=0)
     webhook_retry_window_seconds: float = Field(default=24 * 3600.0, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    identity_headers: IdentityHeaders = IdentityHeaders.OFF
+    # The peers trusted to set the identity headers; empty: loopback, where Serve connects
+    # from. Addresses only: the TCP peer, never X-Forwarded-For, which anyone can write.
+    identity_proxy_ips: CommaList = Field(default_factory=list)
+    # Logins, or patterns such as "*@ops.example.com", that may enter /console.
+    console_admins: CommaList = Field(default_factory=list)
 
     _split_allowlist = field_validator("return_to_allowlist", mode="before")(_split_commas)
     _split_networks = field_validator("webhook_allowed_networks", mode="before")(_split_commas)
+    _split_identity = field_validator("identity_proxy_ips", "console_admins", mode="before")(
+        _split_commas
+    )
+
+    @field_validator("identity_proxy_ips")
+    @classmethod
+    def _proxy_addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"{address!r} is not an address such as 127.0.0.1") from None
+        return value
 
     @field_validator("webhook_allowed_networks")
     @classmethod
@@ -235,6 +261,14 @@ class Settings(BaseSettings):
         if tailscale_login:
             return tailscale_login
         return self.login_template.format(user_id=user_id) if self.login_template else None
+
+    @property
+    def trusted_identity_proxies(self) -> frozenset[str]:
+        """Peer addresses whose identity headers count; none while the headers are off."""
+        if self.identity_headers == IdentityHeaders.OFF:
+            return frozenset()
+        listed = self.identity_proxy_ips or ["127.0.0.1", "::1"]
+        return frozenset(str(ipaddress.ip_address(address)) for address in listed)
 
     @property
     def listen_url(self) -> str:

@@ -28,6 +28,9 @@ from service.provisioning.notify import RequestNotifier
 from service.settings import Settings
 from service.state import AppContext
 from tests.helpers.early_imports import import_lazy_modules_now
+
+# tsprov behind the tailscale serve stand-in, for the console's pages; any suite may ask for it.
+from tests.helpers.serve_standin import console_api, console_stack  # noqa: F401
 from tests.helpers.stack import scoped_database_name
 
 import_lazy_modules_now()

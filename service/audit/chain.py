@@ -240,10 +240,21 @@ async def _verify(
     batch_size: int,
 ) -> ChainReport:
     checkpoints = await store.signed_checkpoints(session)
+    start = await store.pruning_start(session) or store.GENESIS
+    return await _verify_from(session, signer, expect, batch_size, start, checkpoints)
+
+
+async def _verify_from(
+    session: AsyncSession,
+    signer: AuditSigner | None,
+    expect: Expectation | None,
+    batch_size: int,
+    start: store.ChainHead,
+    checkpoints: list[AuditSignedCheckpoint],
+) -> ChainReport:
     signature_problem = _signature_problem(checkpoints, signer)
     if signature_problem is not None:
         return ChainReport(False, 0, None, signature_problem)
-    start = await store.pruning_start(session) or store.GENESIS
     marks = {c.position: c.hash for c in checkpoints if c.position > start.position}
     walk = _Walk(start, marks, expect)
     problem = await _walk_seals(session, walk, batch_size)
@@ -253,10 +264,27 @@ async def _verify(
     head_problem = await _head_problem(session, walk, start, signed_head)
     if head_problem is not None:
         return ChainReport(False, walk.checked, None, head_problem)
-    pending, skipped = await store.unsealed_counts(session, walk.head)
+    pending, skipped = await store.unsealed_counts(session, walk.head, start)
     if skipped is not None:
         return ChainReport(False, walk.checked, str(skipped), "skipped: committed but never sealed")
     return ChainReport(True, walk.checked, pending=pending, checkpoint=signed_head)
+
+
+async def verify_recent(
+    session: AsyncSession, *, signer: AuditSigner | None, last: int, batch_size: int = VERIFY_BATCH
+) -> ChainReport:
+    """The checks of ``verify_chain`` over the last ``last`` sealed events only.
+
+    The walk starts from the hash sealed just before them, taken as given, so its cost is
+    bounded whatever the trail's size; only the signed checkpoints inside that stretch are
+    checked. A full walk (``tsprov audit verify``) is what proves the whole trail.
+    """
+    start = await store.pruning_start(session) or store.GENESIS
+    head = await store.chain_head(session)
+    if head.position - last > start.position:
+        start = await store.chain_head_at(session, head.position - last) or start
+    checkpoints = await store.signed_checkpoints(session, after_position=start.position)
+    return await _verify_from(session, signer, None, batch_size, start, checkpoints)
 
 
 async def verify_chain(

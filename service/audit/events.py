@@ -35,6 +35,9 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 ORIGIN_API = "CONFIG_API"
 ORIGIN_BROWSER = "IDENTITY_PROVIDER"
 ORIGIN_BACKGROUND = "CONTROL"
+# An operator's own hand: the CLI on the server, or the /console pages (as Tailscale's
+# admin console is for its own log).
+ORIGIN_CONSOLE = "ADMIN_CONSOLE"
 
 _event_group: ContextVar[str | None] = ContextVar("audit_event_group", default=None)
 

@@ -175,16 +175,33 @@ def linked_json(read: ReadEvent) -> dict[str, Any]:
     return body
 
 
+def _read(rows: list[store.ReadEventRow]) -> list[ReadEvent]:
+    # Sealed and not-yet-sealed events alike; a pending one has no chain fields yet.
+    return [
+        ReadEvent(event, group, (prev, digest) if prev is not None and digest is not None else None)
+        for event, group, prev, digest in rows
+    ]
+
+
+async def events_about(
+    session: AsyncSession,
+    user_id: str,
+    target_ids: Sequence[str],
+    window: tuple[datetime, datetime],
+    *,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Events naming any of these targets in one user's trail, in time order, as readers
+    see them (each with Tailscale's ``upstreamEventGroupID`` once linked)."""
+    rows = await store.events_about(session, user_id, target_ids, window, limit)
+    return [linked_json(read) for read in _read(rows)]
+
+
 async def _fetch(
     session: AsyncSession, audit_filter: AuditFilter, after: Position | None, limit: int
 ) -> list[ReadEvent]:
     position = (after.event_time, after.seq) if after is not None else None
-    result = await store.events_page(session, _conditions(audit_filter), position, limit)
-    # Sealed and not-yet-sealed events alike; a pending one has no chain fields yet.
-    rows = [
-        ReadEvent(event, group, (prev, digest) if prev is not None and digest is not None else None)
-        for event, group, prev, digest in result
-    ]
+    rows = _read(await store.events_page(session, _conditions(audit_filter), position, limit))
     # Pages are read-only; dropping the identity map keeps a long export at constant memory.
     session.expunge_all()
     return rows

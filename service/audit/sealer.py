@@ -124,6 +124,11 @@ async def seal_audit_trail_now(
         return await seal_audit_events(session, signer)
 
 
+async def sealer_lag(session: AsyncSession) -> int:
+    """Events committed but not yet sealed into the chain, counted now."""
+    return await store.pending_count(session, await store.chain_head(session))
+
+
 def checkpoint_facts(checkpoint: AuditSignedCheckpoint) -> CheckpointFacts:
     return CheckpointFacts(
         seq=checkpoint.event_seq,

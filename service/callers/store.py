@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.audit.events import Actor, Target, record_event
+from service.audit.events import ORIGIN_CONSOLE, Actor, Target, record_event
 from service.crypto.digests import lookup_digest
 from service.models import Caller
 
@@ -21,8 +21,8 @@ KEY_PATTERN = re.compile(r"^tsprov_[A-Za-z0-9_-]{43}$")
 SCOPES = ("provision", "read", "audit", "admin")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 USER_PATTERN = re.compile(r"^[A-Za-z0-9._@+*-]{1,128}$")
-# Caller keys are managed from the command line, an operator's console.
-ORIGIN_OPERATOR = "ADMIN_CONSOLE"
+# Caller keys are managed by operators: from the command line or the /console pages.
+ORIGIN_OPERATOR = ORIGIN_CONSOLE
 
 
 class CallerError(ValueError):
@@ -103,7 +103,8 @@ async def list_callers(session: AsyncSession) -> list[Caller]:
     return list(await session.scalars(select(Caller).order_by(Caller.name)))
 
 
-async def revoke_caller(session: AsyncSession, name: str) -> Caller:
+async def revoke_caller(session: AsyncSession, name: str, actor: Actor | None = None) -> Caller:
+    """Revoke by name; the actor is the CLI's operating-system account unless named."""
     caller = await session.scalar(select(Caller).where(Caller.name == name))
     if caller is None:
         raise CallerError(f"no caller named {name!r}")
@@ -113,7 +114,7 @@ async def revoke_caller(session: AsyncSession, name: str) -> Caller:
         await record_event(
             session,
             origin=ORIGIN_OPERATOR,
-            actor=operator_actor(),
+            actor=actor or operator_actor(),
             target=_target(caller),
             action="REVOKE",
             old="active",

@@ -11,9 +11,13 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from fastapi.responses import HTMLResponse
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service.audit.events import ORIGIN_BROWSER, Actor, record_refused_attempt
+from service.consent.mismatch import IDENTITY_MISMATCH, mismatch_error
 from service.models import ProvisioningRequest
 from service.settings import Settings
+from service.web.errors import BrowserError
 from service.web.pages import PageForm, render_page
 
 
@@ -32,7 +36,9 @@ def confirmation_page(
     expected_login: str | None,
     token: str,
     state: str,
+    tailnet_login: str | None = None,
 ) -> HTMLResponse:
+    """``tailnet_login``: who Tailscale Serve says opened the page, when it says so."""
     facts = [
         ("Asked by", request.created_by),
         ("For user", request.user_id),
@@ -51,4 +57,37 @@ def confirmation_page(
         fields={"request": token, "csrf_token": state},
         redirect_origins=(_origin(settings.tailscale_login_url),),
     )
-    return render_page(200, "Add a device as you?", message, facts=facts, form=form, tone="ask")
+    more = (f"You are signed in to the tailnet as {tailnet_login}.",) if tailnet_login else ()
+    return render_page(
+        200, "Add a device as you?", message, *more, facts=facts, form=form, tone="ask"
+    )
+
+
+async def refuse_other_tailnet_login(
+    sessions: async_sessionmaker[AsyncSession],
+    request: ProvisioningRequest,
+    expected_login: str | None,
+    tailnet_login: str,
+) -> None:
+    """Say no before Tailscale is involved when the person who opened the link is signed in
+    to the tailnet as someone other than the request expects; audited. The checks after
+    consent still run: this only makes the answer early and honest."""
+    if not expected_login or tailnet_login.casefold() == expected_login.casefold():
+        return
+    await record_refused_attempt(
+        sessions,
+        actor=Actor(id=tailnet_login, type="USER", login_name=tailnet_login),
+        method="GET",
+        path="/authorize",
+        error=f"{IDENTITY_MISMATCH}: {mismatch_error(tailnet_login, expected_login)}, "
+        "from the tailnet identity of the browser, before Tailscale",
+        user_id=request.user_id,
+        origin=ORIGIN_BROWSER,
+    )
+    raise BrowserError(
+        403,
+        "Wrong tailnet account",
+        f"You are signed in to the tailnet as {tailnet_login}, but this link is for "
+        f"{expected_login}. Nothing was sent to Tailscale and nothing was handed out. If the "
+        "device is for you, ask whoever sent the link to make a request for you.",
+    )

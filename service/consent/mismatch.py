@@ -137,7 +137,12 @@ async def delete_upstream(
 
 
 async def audit_deletions(
-    session: AsyncSession, deletions: Sequence[Deletion], *, actor: Actor, origin: str
+    session: AsyncSession,
+    deletions: Sequence[Deletion],
+    *,
+    actor: Actor,
+    origin: str,
+    why: str = "after an identity mismatch",
 ) -> None:
     for deletion in deletions:
         note = deletion.note
@@ -147,8 +152,8 @@ async def audit_deletions(
             actor=actor,
             target=deletion.target,
             action="DELETE",
-            details=f"after an identity mismatch: {note}" if deletion.done else "",
-            error="" if deletion.done else f"not deleted after an identity mismatch: {note}",
+            details=f"{why}: {note}" if deletion.done else "",
+            error="" if deletion.done else f"not deleted {why}: {note}",
             user_id=deletion.target.name,
         )
 

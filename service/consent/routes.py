@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.audit.events import ORIGIN_BROWSER
 from service.consent.callback import finish_consent, record_denial
-from service.consent.confirmation import confirmation_page
+from service.consent.confirmation import confirmation_page, refuse_other_tailnet_login
 from service.consent.flow import (
     FLOW_LIFETIME,
     confirmable_flow,
@@ -19,6 +19,7 @@ from service.consent.flow import (
     start_flow,
 )
 from service.consent.result import result_page
+from service.console.identity import signed_in_person
 from service.db import transaction
 from service.provisioning.create import return_to_allowed
 from service.settings import Settings
@@ -88,7 +89,13 @@ _LINK_PAGES: dict[int | str, str] = {
     response_class=HTMLResponse,
     responses={
         200: {"description": "The confirmation page, with the flow cookie set"},
-        **page_responses(_LINK_PAGES),
+        **page_responses(
+            {
+                **_LINK_PAGES,
+                403: "Signed in to the tailnet (through tailscale serve) as another login "
+                "than the request expects: refused before Tailscale",
+            }
+        ),
     },
 )
 async def authorize(
@@ -110,12 +117,18 @@ async def authorize(
     settings = context.settings
     cookie = flow_cookie_name(settings)
     provisioning_request = await find_request_for_consent(session, token)
-    flow = await start_flow(session, key_ring, provisioning_request, request.cookies.get(cookie))
     user = await find_user(session, provisioning_request.user_id)
     expected = settings.expected_login(
         provisioning_request.user_id, user.tailscale_login if user else None
     )
-    page = confirmation_page(settings, provisioning_request, expected, token, flow.state)
+    person = signed_in_person(request)
+    if person is not None:
+        await refuse_other_tailnet_login(
+            context.sessions, provisioning_request, expected, person.login
+        )
+    flow = await start_flow(session, key_ring, provisioning_request, request.cookies.get(cookie))
+    login = person.login if person else None
+    page = confirmation_page(settings, provisioning_request, expected, token, flow.state, login)
     page.set_cookie(
         cookie,
         flow.browser_id,

@@ -196,10 +196,33 @@ async def grants_by_id(
     return {grant.id: grant for grant in rows}
 
 
-async def grants_of_user(session: AsyncSession, user_id: str) -> list[ConsentGrant]:
-    """A user's grants, newest first."""
+async def grants_of_user(
+    session: AsyncSession, user_id: str, limit: int | None = None
+) -> list[ConsentGrant]:
+    """A user's grants, newest first (the newest ``limit`` when given)."""
     query = select(ConsentGrant).where(ConsentGrant.user_id == user_id)
-    return list(await session.scalars(query.order_by(ConsentGrant.created_at.desc())))
+    return list(await session.scalars(query.order_by(ConsentGrant.created_at.desc()).limit(limit)))
+
+
+async def grants_verified_as(session: AsyncSession, login: str, limit: int) -> list[ConsentGrant]:
+    """Grants whose consenting login Tailscale confirmed as ``login`` (any case), newest first."""
+    query = select(ConsentGrant).where(func.lower(ConsentGrant.login_name) == login.lower())
+    return list(await session.scalars(query.order_by(ConsentGrant.created_at.desc()).limit(limit)))
+
+
+async def grant_counts(
+    session: AsyncSession, user_ids: list[str]
+) -> dict[str, dict[GrantStatus, int]]:
+    """How many grants each of these users holds in each status (for a page of users)."""
+    query = (
+        select(ConsentGrant.user_id, ConsentGrant.status, func.count())
+        .where(ConsentGrant.user_id.in_(user_ids))
+        .group_by(ConsentGrant.user_id, ConsentGrant.status)
+    )
+    counted: dict[str, dict[GrantStatus, int]] = {user_id: {} for user_id in user_ids}
+    for user_id, status, count in await session.execute(query):
+        counted[user_id][status] = int(count)
+    return counted
 
 
 async def lock_live_grants(session: AsyncSession, user_id: str) -> list[ConsentGrant]:

@@ -201,6 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--sandbox-port", type=int, default=8088, help="the sandbox's port; default 8088"
     )
     dev.add_argument(
+        "--as",
+        dest="as_login",
+        metavar="LOGIN",
+        help="also front tsprov with a stand-in for tailscale serve that signs you in as LOGIN "
+        "(e.g. alice@example.com), to try /me and /console",
+    )
+    dev.add_argument(
+        "--serve-port", type=int, default=8443, help="the serve stand-in's port; default 8443"
+    )
+    dev.add_argument(
         "--log-level",
         choices=["info", "debug"],
         default="info",

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from service.ops.scrape import refresh_scrape_gauges
+from service.state import AppContext
 from service.web.deps import ContextDep
 
 router = APIRouter(tags=["operations"])
@@ -59,17 +60,22 @@ async def healthz() -> dict[str, str]:
 )
 async def readyz(context: ContextDep) -> JSONResponse:
     """For a readiness probe: send traffic here only while this answers 200."""
-    checks = {
-        "database": await _database_answers(context),
-        "encryption_keys": context.key_ring is not None,
-        "accepting": not context.draining,
-    }
+    checks = await readiness_checks(context)
     ready = all(checks.values())
     body = {"status": "ready" if ready else "not_ready", "checks": checks}
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
-async def _database_answers(context: ContextDep) -> bool:
+async def readiness_checks(context: AppContext) -> dict[str, bool]:
+    """What ``/readyz`` decides on, each check by name."""
+    return {
+        "database": await _database_answers(context),
+        "encryption_keys": context.key_ring is not None,
+        "accepting": not context.draining,
+    }
+
+
+async def _database_answers(context: AppContext) -> bool:
     # Bounded: a down or saturated database must turn readiness off within a second.
     try:
         async with asyncio.timeout(READINESS_DB_TIMEOUT), context.engine.connect() as conn:

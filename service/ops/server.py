@@ -54,7 +54,8 @@ def uvicorn_config(settings: Settings, host: str, port: int) -> uvicorn.Config:
         host=host,
         port=port,
         log_config=logging_config(log_format=settings.effective_log_format),
-        proxy_headers=True,
+        # Applied by the app itself, after noting the TCP peer (service/web/forwarded.py).
+        proxy_headers=False,
         timeout_graceful_shutdown=25,
     )
 

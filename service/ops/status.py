@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from service import __version__
 from service.crypto.keyring import KeyRingError
 from service.jobs import JOBS, last_runs
-from service.main import load_key_ring
 from service.ops.migrate import alembic_config
 from service.provisioning.store import count_by_status
 from service.settings import Settings
@@ -49,6 +48,9 @@ def shown_database(settings: Settings) -> str:
 
 def _keys_load(settings: Settings) -> bool:
     """As the service loads them at start-up: present and well formed."""
+    # Imported here: the app (service.main) shows this status on its /console pages.
+    from service.main import load_key_ring
+
     try:
         return load_key_ring(settings) is not None
     except KeyRingError:

@@ -18,9 +18,17 @@ from service.web.errors import Conflict
 
 
 async def cancel_provisioning_request(
-    session: AsyncSession, request: ProvisioningRequest, actor: Actor
+    session: AsyncSession,
+    request: ProvisioningRequest,
+    actor: Actor,
+    *,
+    origin: str = ORIGIN_API,
+    reason: str | None = None,
 ) -> None:
-    """Cancel an open request; a one-time key it held is wiped with its grant."""
+    """Cancel an open request; a one-time key it held is wiped with its grant.
+
+    ``reason`` is the failure code the caller reads (default: plain ``cancelled``).
+    """
     if request.status == RequestStatus.CANCELLED:
         return
     if request.status not in OPEN_STATUSES:
@@ -28,15 +36,22 @@ async def cancel_provisioning_request(
     grant = await load_grant(session, request.grant_id)
     if grant is not None and grant.mode == GrantMode.ONCE and grant.status == GrantStatus.ACTIVE:
         await set_grant_status(
-            session, grant, GrantStatus.REVOKED, actor=actor, origin=ORIGIN_API, action="REVOKE"
+            session, grant, GrantStatus.REVOKED, actor=actor, origin=origin, action="REVOKE"
         )
-    await change_status(session, request, RequestStatus.CANCELLED, actor=actor, origin=ORIGIN_API)
+    if reason is not None:
+        request.failure_reason = reason
+    await change_status(session, request, RequestStatus.CANCELLED, actor=actor, origin=origin)
 
 
 async def cancel_request(
-    sessions: async_sessionmaker[AsyncSession], actor: Actor, request_id: uuid.UUID
+    sessions: async_sessionmaker[AsyncSession],
+    actor: Actor,
+    request_id: uuid.UUID,
+    *,
+    origin: str = ORIGIN_API,
+    reason: str | None = None,
 ) -> None:
     """Cancel under the row lock, in a transaction of its own (the route has no session)."""
     async with transaction(sessions) as session:
         request = await load_request(session, request_id, lock=True)
-        await cancel_provisioning_request(session, request, actor)
+        await cancel_provisioning_request(session, request, actor, origin=origin, reason=reason)

@@ -17,6 +17,8 @@ CONSENT_EXPIRED = "consent_expired"
 KEY_EXPIRED = "key_expired"
 CANCELLED = "cancelled"
 USER_OFFBOARDED = "user_offboarded"
+USER_DECLINED = "user_declined"
+GRANT_WITHDRAWN = "grant_withdrawn"
 FAILED = "failed"
 
 MESSAGES: dict[str, str] = {
@@ -26,6 +28,10 @@ MESSAGES: dict[str, str] = {
     "new request.",
     CANCELLED: "A caller cancelled the request, or the user's grant was revoked meanwhile.",
     USER_OFFBOARDED: "The user was offboarded: every open request of theirs was cancelled.",
+    USER_DECLINED: "The user declined this request on their tsprov page (/me). Ask them before "
+    "creating another.",
+    GRANT_WITHDRAWN: "The user withdrew the consent this request relied on, on their tsprov "
+    "page (/me). Create a new request if they still want the device.",
     FAILED: "The request failed; its audit trail says at which step.",
     "identity_mismatch": "The Tailscale account that approved (or joined) is not the one "
     "expected for this user. Nothing was handed out; ask the user to sign in as themselves "
@@ -38,7 +44,8 @@ class RequestFailure(BaseModel):
 
     code: str = Field(
         description="Stable: `consent_expired`, `key_expired`, `cancelled`, `user_offboarded`, "
-        "`failed`, or the problem code of the refusal (`identity_mismatch`, …).",
+        "`user_declined`, `grant_withdrawn`, `failed`, or the problem code of the refusal "
+        "(`identity_mismatch`, …).",
         examples=["identity_mismatch"],
     )
     message: str = Field(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, column, exists, func, or_, select, table
+from sqlalchemy import Select, and_, column, exists, func, or_, select, table, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.models import ProvisioningRequest
@@ -14,6 +15,18 @@ from service.provisioning.status import OPEN_STATUSES, RequestStatus
 from service.web.errors import NotFound
 
 Cursor = tuple[datetime, uuid.UUID]
+
+
+@dataclass(frozen=True)
+class RequestFilter:
+    """Operators' filters over every user's requests; None matches all, times bound
+    ``created_at`` as ``[created_from, created_until)``."""
+
+    user_id: str | None = None
+    created_by: str | None = None
+    status: RequestStatus | None = None
+    created_from: datetime | None = None
+    created_until: datetime | None = None
 
 
 def new_request(**fields: Any) -> ProvisioningRequest:
@@ -72,20 +85,63 @@ async def page_for_user(
     query = select(ProvisioningRequest).where(ProvisioningRequest.user_id == user_id)
     if status is not None:
         query = query.where(ProvisioningRequest.status == status)
-    if after is not None:
-        created_at, row_id = after
-        query = query.where(
-            or_(
-                ProvisioningRequest.created_at < created_at,
-                and_(ProvisioningRequest.created_at == created_at, ProvisioningRequest.id < row_id),
-            )
-        )
-    query = query.order_by(ProvisioningRequest.created_at.desc(), ProvisioningRequest.id.desc())
+    query = _newest_first_after(query, after)
     return list(await session.scalars(query.limit(limit + 1)))
 
 
-async def provisioned_devices(session: AsyncSession, user_id: str) -> list[ProvisioningRequest]:
-    """A user's requests whose device joined, newest join first."""
+def _newest_first_after(query: Select[Any], after: Cursor | None) -> Select[Any]:
+    if after is not None:
+        # A row comparison, not the equivalent OR: only this form lets the index seek
+        # straight to the cursor instead of filtering every row before it.
+        query = query.where(
+            tuple_(ProvisioningRequest.created_at, ProvisioningRequest.id) < tuple_(*after)
+        )
+    return query.order_by(ProvisioningRequest.created_at.desc(), ProvisioningRequest.id.desc())
+
+
+async def page_of_requests(
+    session: AsyncSession, wanted: RequestFilter, limit: int, after: Cursor | None
+) -> list[ProvisioningRequest]:
+    """Up to ``limit + 1`` requests of any user, newest first, after the cursor (keyset).
+
+    Each filter has an index led by its column and ending in ``(created_at, id)``
+    (migration 0011), so a page costs the same at any depth.
+    """
+    query = select(ProvisioningRequest)
+    if wanted.user_id is not None:
+        query = query.where(ProvisioningRequest.user_id == wanted.user_id)
+    if wanted.created_by is not None:
+        query = query.where(ProvisioningRequest.created_by == wanted.created_by)
+    if wanted.status is not None:
+        query = query.where(ProvisioningRequest.status == wanted.status)
+    if wanted.created_from is not None:
+        query = query.where(ProvisioningRequest.created_at >= wanted.created_from)
+    if wanted.created_until is not None:
+        query = query.where(ProvisioningRequest.created_at < wanted.created_until)
+    query = _newest_first_after(query, after)
+    return list(await session.scalars(query.limit(limit + 1)))
+
+
+async def device_counts(session: AsyncSession, user_ids: list[str]) -> dict[str, int]:
+    """How many joined devices each of these users has (for a page of users)."""
+    query = (
+        select(ProvisioningRequest.user_id, func.count())
+        .where(
+            ProvisioningRequest.user_id.in_(user_ids),
+            ProvisioningRequest.device_node_id.is_not(None),
+        )
+        .group_by(ProvisioningRequest.user_id)
+    )
+    counted: dict[str, int] = {
+        user_id: int(count) for user_id, count in await session.execute(query)
+    }
+    return {user_id: counted.get(user_id, 0) for user_id in user_ids}
+
+
+async def provisioned_devices(
+    session: AsyncSession, user_id: str, limit: int | None = None
+) -> list[ProvisioningRequest]:
+    """A user's requests whose device joined, newest join first (the newest ``limit``)."""
     query = (
         select(ProvisioningRequest)
         .where(
@@ -93,7 +149,7 @@ async def provisioned_devices(session: AsyncSession, user_id: str) -> list[Provi
         )
         .order_by(ProvisioningRequest.device_joined_at.desc())
     )
-    return list(await session.scalars(query))
+    return list(await session.scalars(query.limit(limit)))
 
 
 async def lock_open_requests(session: AsyncSession, user_id: str) -> list[ProvisioningRequest]:

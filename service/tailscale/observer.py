@@ -4,7 +4,9 @@ that reads devices, keys, users and the configuration log, and deletes or approv
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import SecretStr
@@ -20,12 +22,39 @@ _DEFAULT_TOKEN_LIFETIME = 3600.0
 _ATTRIBUTE_KEY = re.compile(r"custom:[A-Za-z0-9_:]{1,121}")
 
 
+class ObserverTokenStatus(StrEnum):
+    NOT_CONFIGURED = "not_configured"  # no observer OAuth client in the settings
+    NOT_FETCHED = "not_fetched"  # configured; no call has needed a token yet
+    VALID = "valid"
+    DUE = "due"  # past its early renewal point: the next observer call fetches a new one
+
+
+@dataclass(frozen=True)
+class ObserverTokenState:
+    """What this process holds for the observer, for operators; never the token itself."""
+
+    status: ObserverTokenStatus
+    renews_in_seconds: float | None = None
+
+
 class ObserverCalls(ApiBase):
     """The observer's calls, and its token: fetched once, shared, renewed early."""
 
     @property
     def has_observer(self) -> bool:
         return self._observer is not None
+
+    @property
+    def observer_token_state(self) -> ObserverTokenState:
+        if self._observer is None:
+            return ObserverTokenState(ObserverTokenStatus.NOT_CONFIGURED)
+        cached = self._observer_token
+        if cached is None:
+            return ObserverTokenState(ObserverTokenStatus.NOT_FETCHED)
+        left = cached.renew_at - self._clock()
+        if left <= 0:
+            return ObserverTokenState(ObserverTokenStatus.DUE)
+        return ObserverTokenState(ObserverTokenStatus.VALID, left)
 
     async def key_owner(self, key_id: str) -> KeyOwner | None:
         """The key as the observer sees it; None when Tailscale does not show it (404)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, Executable, column, exists, false, select, true, union_all
+from sqlalchemy import Boolean, Executable, column, exists, false, func, select, true, union_all
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,23 @@ def user_target(user: UserAccount, prop: str = "") -> Target:
 
 async def find_user(session: AsyncSession, user_id: str) -> UserAccount | None:
     return await session.scalar(select(UserAccount).where(UserAccount.user_id == user_id))
+
+
+async def page_of_users(
+    session: AsyncSession, after_user_id: str | None, limit: int
+) -> list[UserAccount]:
+    """Up to ``limit + 1`` users in ``user_id`` order after the given one (keyset on the
+    unique index)."""
+    query = select(UserAccount)
+    if after_user_id is not None:
+        query = query.where(UserAccount.user_id > after_user_id)
+    return list(await session.scalars(query.order_by(UserAccount.user_id).limit(limit + 1)))
+
+
+async def users_expecting(session: AsyncSession, login: str, limit: int) -> list[UserAccount]:
+    """Users whose expected Tailscale login was set to ``login`` (logins ignore case)."""
+    query = select(UserAccount).where(func.lower(UserAccount.tailscale_login) == login.lower())
+    return list(await session.scalars(query.order_by(UserAccount.user_id).limit(limit)))
 
 
 async def ensure_user(

@@ -70,7 +70,7 @@ async def refuse(
 
 
 def source_address(request: Request) -> str:
-    """The client's address (uvicorn takes it from X-Forwarded-For only from trusted proxies)."""
+    """The client's address (from X-Forwarded-For only from trusted proxies: web.forwarded)."""
     return request.client.host if request.client else "unknown"
 
 

@@ -40,12 +40,14 @@ def problem_response(error: ProblemError) -> JSONResponse:
     )
 
 
-BROWSER_PATHS = frozenset({"/authorize", "/callback", "/done"})
+BROWSER_PATHS = frozenset({"/authorize", "/callback", "/done", "/me", "/console"})
+# The people's pages of service/console live under /me and /console.
+BROWSER_PREFIXES = ("/problems/", "/me/", "/console/")
 
 
 def is_browser_path(path: str) -> bool:
     """Whether a person's browser reads the answer (a page), not a program (problem+json)."""
-    return path in BROWSER_PATHS or path.startswith("/problems/")
+    return path in BROWSER_PATHS or path.startswith(BROWSER_PREFIXES)
 
 
 def _is_browser(request: Request) -> bool:

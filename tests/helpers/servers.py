@@ -70,8 +70,13 @@ class ThreadedServer:
         self.host = host
         self.port: int = self._socket.getsockname()[1]
         self._startup_timeout = startup_timeout
+        # As `tsprov serve` runs: tsprov handles X-Forwarded-For itself, after noting the peer.
         config = uvicorn.Config(
-            app, log_level="warning", lifespan=lifespan, timeout_graceful_shutdown=2
+            app,
+            log_level="warning",
+            lifespan=lifespan,
+            timeout_graceful_shutdown=2,
+            proxy_headers=False,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

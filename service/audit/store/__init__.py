@@ -28,6 +28,9 @@ from service.audit.store.chain import (
     chain_head as chain_head,
 )
 from service.audit.store.chain import (
+    chain_head_at as chain_head_at,
+)
+from service.audit.store.chain import (
     event_id_at as event_id_at,
 )
 from service.audit.store.chain import (
@@ -61,6 +64,9 @@ from service.audit.store.events import (
     ReadEventRow as ReadEventRow,
 )
 from service.audit.store.events import (
+    events_about as events_about,
+)
+from service.audit.store.events import (
     events_page as events_page,
 )
 from service.audit.store.events import (
@@ -68,6 +74,9 @@ from service.audit.store.events import (
 )
 from service.audit.store.events import (
     insert_event as insert_event,
+)
+from service.audit.store.events import (
+    latest_action_times as latest_action_times,
 )
 from service.audit.store.events import (
     link_event as link_event,

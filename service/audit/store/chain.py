@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Row,
+    Select,
     insert,
     select,
     text,
@@ -109,18 +110,23 @@ class ChainHead:
 GENESIS = ChainHead(0, GENESIS_HASH, 0, 0)
 
 
+def _heads() -> Select[int, bytes, int, int]:
+    return select(AuditSeal.position, AuditSeal.hash, AuditEvent.xid, AuditEvent.seq).join(
+        AuditEvent, AuditEvent.seq == AuditSeal.event_seq
+    )
+
+
 async def chain_head(session: AsyncSession) -> ChainHead:
-    last = (
-        await session.execute(
-            select(AuditSeal.position, AuditSeal.hash, AuditEvent.xid, AuditEvent.seq)
-            .join(AuditEvent, AuditEvent.seq == AuditSeal.event_seq)
-            .order_by(AuditSeal.position.desc())
-            .limit(1)
-        )
-    ).first()
+    last = (await session.execute(_heads().order_by(AuditSeal.position.desc()).limit(1))).first()
     if last is not None:
         return ChainHead(last.position, last.hash, last.xid, last.seq)
     return await pruning_start(session) or GENESIS
+
+
+async def chain_head_at(session: AsyncSession, position: int) -> ChainHead | None:
+    """The chain as it stood once ``position`` was sealed; None if that seal is gone."""
+    row = (await session.execute(_heads().where(AuditSeal.position == position))).first()
+    return ChainHead(row.position, row.hash, row.xid, row.seq) if row is not None else None
 
 
 async def pruning_start(session: AsyncSession) -> ChainHead | None:
@@ -194,16 +200,20 @@ async def pending_count(session: AsyncSession, head: ChainHead) -> int:
     return int(pending or 0)
 
 
-async def unsealed_counts(session: AsyncSession, head: ChainHead) -> tuple[int, Any]:
-    """How many events wait for the sealer, and the id of one left behind the head if any."""
+async def unsealed_counts(
+    session: AsyncSession, head: ChainHead, since: ChainHead = GENESIS
+) -> tuple[int, Any]:
+    """How many events wait for the sealer, and the id of one left behind the head, after
+    ``since``, if any."""
     pending = await pending_count(session, head)
     skipped = await session.scalar(
         text(
             "SELECT e.id FROM audit_event e WHERE (e.xid, e.seq) < (CAST(:xid AS xid8), :seq) "
+            "AND (e.xid, e.seq) > (CAST(:since_xid AS xid8), :since_seq) "
             "AND NOT EXISTS (SELECT FROM audit_seal s WHERE s.event_seq = e.seq) "
             "ORDER BY e.xid, e.seq LIMIT 1"
         ),
-        {"xid": head.xid, "seq": head.seq},
+        {"xid": head.xid, "seq": head.seq, "since_xid": since.xid, "since_seq": since.seq},
     )
     return pending, skipped
 
@@ -216,12 +226,18 @@ async def add_signed_checkpoint(session: AsyncSession, **values: Any) -> AuditSi
 
 
 async def signed_checkpoints(
-    session: AsyncSession, *, before_position: int | None = None, limit: int | None = None
+    session: AsyncSession,
+    *,
+    before_position: int | None = None,
+    after_position: int | None = None,
+    limit: int | None = None,
 ) -> list[AuditSignedCheckpoint]:
     """Signed checkpoints, newest first."""
     query = select(AuditSignedCheckpoint).order_by(AuditSignedCheckpoint.position.desc())
     if before_position is not None:
         query = query.where(AuditSignedCheckpoint.position < before_position)
+    if after_position is not None:
+        query = query.where(AuditSignedCheckpoint.position > after_position)
     if limit is not None:
         query = query.limit(limit)
     return list(await session.scalars(query))

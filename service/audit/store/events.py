@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     DateTime,
+    Select,
     bindparam,
     func,
     insert,
@@ -58,6 +59,15 @@ async def insert_event(session: AsyncSession, now: datetime, **values: Any) -> A
 ReadEventRow = tuple[AuditEvent, str | None, bytes | None, bytes | None]
 
 
+def _linked_and_sealed() -> Select[AuditEvent, str, bytes, bytes]:
+    """Events with their upstream link and chain fields, sealed or not."""
+    return (
+        select(AuditEvent, AuditLink.upstream_event_group_id, AuditSeal.prev_hash, AuditSeal.hash)
+        .outerjoin(AuditLink, AuditLink.event_id == AuditEvent.id)
+        .outerjoin(AuditSeal, AuditSeal.event_seq == AuditEvent.seq)
+    )
+
+
 async def events_page(
     session: AsyncSession,
     conditions: Sequence[ColumnElement[bool]],
@@ -66,9 +76,7 @@ async def events_page(
 ) -> list[ReadEventRow]:
     """Events in time order, sealed or not, with their upstream link and chain fields."""
     query = (
-        select(AuditEvent, AuditLink.upstream_event_group_id, AuditSeal.prev_hash, AuditSeal.hash)
-        .outerjoin(AuditLink, AuditLink.event_id == AuditEvent.id)
-        .outerjoin(AuditSeal, AuditSeal.event_seq == AuditEvent.seq)
+        _linked_and_sealed()
         .where(*conditions)
         .order_by(AuditEvent.event_time, AuditEvent.seq)
         .limit(limit)
@@ -76,6 +84,50 @@ async def events_page(
     if after is not None:
         query = query.where(tuple_(AuditEvent.event_time, AuditEvent.seq) > tuple_(*after))
     return [(row[0], row[1], row[2], row[3]) for row in await session.execute(query)]
+
+
+async def events_about(
+    session: AsyncSession,
+    user_id: str,
+    target_ids: Sequence[str],
+    window: tuple[datetime, datetime],
+    limit: int,
+) -> list[ReadEventRow]:
+    """A user's events naming one of ``target_ids``, in time order, within ``window``.
+
+    Served by ``ix_audit_event_user`` (user, time): the window keeps it to the stretch of
+    one user's trail that a request lived through.
+    """
+    query = (
+        _linked_and_sealed()
+        .where(
+            AuditEvent.user_id == user_id,
+            AuditEvent.event_time >= window[0],
+            AuditEvent.event_time <= window[1],
+            AuditEvent.target["id"].astext.in_(target_ids),
+        )
+        .order_by(AuditEvent.event_time, AuditEvent.seq)
+        .limit(limit)
+    )
+    return [(row[0], row[1], row[2], row[3]) for row in await session.execute(query)]
+
+
+# The key is spelled out, not bound: only then does the planner match ix_audit_event_actor.
+_LATEST_ACTIONS = text(
+    """
+    SELECT ids.id, (SELECT max(e.event_time) FROM audit_event e WHERE e.actor ->> 'id' = ids.id)
+    FROM unnest(CAST(:ids AS text[])) AS ids(id)
+    """
+)
+
+
+async def latest_action_times(session: AsyncSession, actor_ids: Sequence[str]) -> dict[str, Any]:
+    """When each actor last did something audited (one index probe per actor), absent when
+    never."""
+    if not actor_ids:
+        return {}
+    rows = await session.execute(_LATEST_ACTIONS, {"ids": list(actor_ids)})
+    return {actor_id: at for actor_id, at in rows if at is not None}
 
 
 async def unlinked_node_events(
