@@ -20,6 +20,7 @@ from typing import Annotated
 
 from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.audit.events import Actor
 from service.console import csrf
@@ -38,25 +39,35 @@ class ConsoleAction:
     confirmed: bool
 
 
+class ActionForm(BaseModel):
+    """What an action's button sends: the page's token and, from the confirmation, `yes`."""
+
+    # Not ``extra="forbid"``: a route's own form fields (offboarding's ``delete_devices``)
+    # travel in the same form.
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"csrf_token": "…", "confirmed": "yes"}]}
+    )
+
+    csrf_token: str = Field(
+        default="", max_length=128, description="The token of the page the form was on"
+    )
+    confirmed: str = Field(
+        default="", max_length=8, description="`yes` from the confirmation page; else it asks"
+    )
+
+
 async def console_action(
-    request: Request,
-    person: SignedInDep,
-    csrf_token: Annotated[
-        str, Form(max_length=128, description="The token of the page the form was on")
-    ] = "",
-    confirmed: Annotated[
-        str, Form(max_length=8, description="`yes` from the confirmation page; else it asks")
-    ] = "",
+    request: Request, person: SignedInDep, form: Annotated[ActionForm, Form()]
 ) -> ConsoleAction:
     """The checked action, or a 403 page when the token is missing or not this browser's."""
-    if not csrf.token_valid(request, person.login, csrf_token):
+    if not csrf.token_valid(request, person.login, form.csrf_token):
         raise ConsolePageError(
             403,
             "Action not accepted",
             "This form did not come from a page tsprov showed you in this browser, so "
             "nothing was done. Open the page again and use its button.",
         )
-    return ConsoleAction(person=person, confirmed=confirmed == CONFIRMED)
+    return ConsoleAction(person=person, confirmed=form.confirmed == CONFIRMED)
 
 
 ActionDep = Annotated[ConsoleAction, Depends(console_action)]
