@@ -91,7 +91,7 @@ async def authenticated_caller(request: Request, context: ContextDep) -> Caller:
         # opens another would let a burst of requests exhaust the pool and wait on itself.
         # One SELECT needs no transaction around it: autocommit spares BEGIN and ROLLBACK,
         # and it still reads the latest committed row, so a revoked key stops at once.
-        async with context.sessions() as session:
+        async with context.refusals.lookup_lane(key), context.sessions() as session:
             await read_alone(session)
             caller = await authenticate_caller(session, key)
     if caller is None:

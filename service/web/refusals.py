@@ -10,6 +10,10 @@ as a flood (a shared NAT) keeps working. In the trail, the first refusal from a 
 minute is written as it happens, and the rest of that minute become one event carrying
 their count.
 
+The database work refusals still cause (looking up keys no caller has used here yet, writing
+a source's first refusal) goes through a lane a few connections wide: a burst of bad keys
+queues there instead of taking the pool's connections from callers whose keys work.
+
 The buckets and the folding live in this process: with several replicas each enforces its
 own limits, so the service-wide rate is at most the configured one times the replicas.
 """
@@ -48,6 +52,9 @@ FLUSH_EVERY_SECONDS = 10.0
 MAX_TRACKED = 10_000
 THROTTLED_KEY = "key not checked: too many refusals"
 KEY_PREFIX_LENGTH = 12  # "tsprov_" and five characters: tells keys apart, reveals little
+# Connections that lookups of unproven keys and refusal writes may hold at once: a few of the
+# pool's (ten by default), so a burst of bad keys leaves the rest to working callers.
+UNPROVEN_LANE_WIDTH = 2
 Clock = Callable[[], float]
 
 
@@ -104,6 +111,9 @@ class RefusalGuard:
     buckets: TokenBuckets = field(init=False)
     _windows: dict[str, _Window] = field(init=False, default_factory=dict)
     _known_prefixes: OrderedDict[str, None] = field(init=False, default_factory=OrderedDict)
+    _unproven_lane: asyncio.Semaphore = field(
+        init=False, default_factory=lambda: asyncio.Semaphore(UNPROVEN_LANE_WIDTH)
+    )
     _flusher: asyncio.Task[None] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -115,6 +125,13 @@ class RefusalGuard:
             return False
         names = [f"source:{source}"] + ([_prefix_name(key)] if key else [])
         return any(self.buckets.wait_for(name) > 0 for name in names)
+
+    def lookup_lane(self, key: str) -> contextlib.AbstractAsyncContextManager[object]:
+        """Where the lookup of ``key`` waits for its turn: a key whose prefix has worked here
+        goes straight to the pool; any other shares the narrow lane with refusal writes."""
+        if key[:KEY_PREFIX_LENGTH] in self._known_prefixes:
+            return contextlib.nullcontext()
+        return self._unproven_lane
 
     def authenticated(self, key: str) -> None:
         """Remember a key prefix that belongs to a caller (bounded; least recent forgotten)."""
@@ -146,10 +163,11 @@ class RefusalGuard:
             window.folded += 1
             window.last = refusal
             return
-        if window is not None:
-            await _write_folded(sessions, source, window)
         self._windows[source] = _Window(opened=now, since=datetime.now(UTC))
-        await _write(sessions, source, refusal)
+        async with self._unproven_lane:
+            if window is not None:
+                await _write_folded(sessions, source, window)
+            await _write(sessions, source, refusal)
 
     async def flush(
         self, sessions: async_sessionmaker[AsyncSession], *, everything: bool = False
