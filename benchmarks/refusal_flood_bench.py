@@ -145,7 +145,8 @@ class Flood:
 
     async def finish(self) -> str:
         report = await self.report
-        await self.process.wait()
+        if await self.process.wait() != 0 or not report:
+            raise RuntimeError("the flood's process failed (its traceback is above)")
         return report
 
 
