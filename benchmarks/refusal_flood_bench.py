@@ -83,15 +83,21 @@ def load_average() -> str:
 
 
 async def good_caller(
-    api: httpx.AsyncClient, count: int, until: asyncio.Future[str] | None = None
+    api: httpx.AsyncClient,
+    count: int,
+    until: asyncio.Future[str] | None = None,
+    starts: list[float] | None = None,
 ) -> list[float]:
     """Latencies (ms) of sequential authenticated reads: ``count`` of them, or, given a
-    future, as many as start before it is done."""
+    future, as many as start before it is done; ``starts`` gets when each began (ms)."""
     latencies: list[float] = []
+    begun = time.perf_counter()
     while len(latencies) < count if until is None else not until.done():
         started = time.perf_counter()
         answer = await api.get(LIST_PATH)
         latencies.append((time.perf_counter() - started) * 1000)
+        if starts is not None:
+            starts.append((started - begun) * 1000)
         assert answer.status_code == 200, answer.text
     return latencies
 
@@ -216,11 +222,14 @@ async def measure_rounds(
             port, f"127.0.0.{10 + number}", arguments.flood, arguments.rate
         )
         # Only the calls that start while the flood runs count as "under flood".
-        loud = await good_caller(api, 0, until=flooding.report)
+        starts: list[float] = []
+        loud = await good_caller(api, 0, until=flooding.report, starts=starts)
         cores = cores_used(before, snapshot(groups))
         print(f"round {number}: flood {await flooding.finish()}; {load_average()}")
         print(f"  quiet        {summary(quiet)}")
         print(f"  under flood  {summary(loud)}")
+        slowest = max(range(len(loud)), key=loud.__getitem__)
+        print(f"  slowest call under flood began {starts[slowest]:.0f} ms into it")
         print("  cores used during the flood: " + ", ".join(
             f"{group} {cores.get(group, 0.0):.2f}"
             for group in ("tsprov", "good caller", "postgres", "other", "machine")
