@@ -25,8 +25,8 @@ import contextlib
 import logging
 import math
 import time
-from collections import OrderedDict
-from collections.abc import Callable
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -69,9 +69,9 @@ class TokenBuckets:
         tokens, updated = self._buckets.get(name, (float(self.burst), now))
         return min(float(self.burst), tokens + (now - updated) * self.per_second)
 
-    def wait_for(self, name: str) -> float:
-        """Seconds until ``name`` has a token again; 0 when it has one now."""
-        tokens = self._tokens(name, self._clock())
+    def wait_for(self, name: str, reserved: int = 0) -> float:
+        """Seconds until ``name`` has a token again (beyond ``reserved``); 0 when it has."""
+        tokens = self._tokens(name, self._clock()) - reserved
         return 0.0 if tokens >= 1 else (1 - tokens) / self.per_second
 
     def take(self, name: str) -> None:
@@ -111,6 +111,10 @@ class RefusalGuard:
     buckets: TokenBuckets = field(init=False)
     _windows: dict[str, _Window] = field(init=False, default_factory=dict)
     _known_prefixes: OrderedDict[str, None] = field(init=False, default_factory=OrderedDict)
+    # Requests with unproven keys let past the early check and still running, per bucket: in
+    # a burst they are all in flight before the first refusal takes a token, so the early
+    # check counts them as spent.
+    _in_flight: Counter[str] = field(init=False, default_factory=Counter)
     _unproven_lane: asyncio.Semaphore = field(
         init=False, default_factory=lambda: asyncio.Semaphore(UNPROVEN_LANE_WIDTH)
     )
@@ -119,19 +123,37 @@ class RefusalGuard:
     def __post_init__(self) -> None:
         self.buckets = TokenBuckets(self.burst, self.per_second, self.clock)
 
-    def throttled_before_lookup(self, source: str, key: str) -> bool:
+    def throttled_before_lookup(
+        self, source: str, key: str, *, counting_in_flight: bool = False
+    ) -> bool:
         """Whether to refuse without looking the key up: its source or prefix is flooding."""
-        if key and key[:KEY_PREFIX_LENGTH] in self._known_prefixes:
+        if self._proven(key):
             return False
-        names = [f"source:{source}"] + ([_prefix_name(key)] if key else [])
-        return any(self.buckets.wait_for(name) > 0 for name in names)
+        return any(self._wait(name, counting_in_flight) > 0 for name in _names(source, key))
+
+    @contextlib.contextmanager
+    def let_through(self, source: str, key: str) -> Iterator[None]:
+        """Counts an unproven request against its buckets while it runs (a long-poll, too)."""
+        names = [] if self._proven(key) else _names(source, key)
+        self._in_flight.update(names)
+        try:
+            yield
+        finally:
+            self._in_flight.subtract(names)
+            for name in names:
+                if self._in_flight[name] <= 0:
+                    del self._in_flight[name]
 
     def lookup_lane(self, key: str) -> contextlib.AbstractAsyncContextManager[object]:
         """Where the lookup of ``key`` waits for its turn: a key whose prefix has worked here
         goes straight to the pool; any other shares the narrow lane with refusal writes."""
-        if key[:KEY_PREFIX_LENGTH] in self._known_prefixes:
-            return contextlib.nullcontext()
-        return self._unproven_lane
+        return contextlib.nullcontext() if self._proven(key) else self._unproven_lane
+
+    def _proven(self, key: str) -> bool:
+        return bool(key) and key[:KEY_PREFIX_LENGTH] in self._known_prefixes
+
+    def _wait(self, name: str, counting_in_flight: bool) -> float:
+        return self.buckets.wait_for(name, self._in_flight[name] if counting_in_flight else 0)
 
     def authenticated(self, key: str) -> None:
         """Remember a key prefix that belongs to a caller (bounded; least recent forgotten)."""
@@ -141,13 +163,22 @@ class RefusalGuard:
             self._known_prefixes.popitem(last=False)
 
     async def refused(
-        self, sessions: async_sessionmaker[AsyncSession], source: str, key: str, refusal: Refusal
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        source: str,
+        key: str,
+        refusal: Refusal,
+        *,
+        counting_in_flight: bool = False,
     ) -> None:
         """Audit (or fold) a refusal; raise 429 once the source or key prefix is out of tokens."""
-        names = [f"source:{source}"] + ([_prefix_name(key)] if key else [])
-        wait = max(self.buckets.wait_for(name) for name in names)
+        names = _names(source, key)
+        wait = max(self._wait(name, counting_in_flight) for name in names)
         for name in names:
-            self.buckets.take(name)
+            # Tokens held for requests in flight stay theirs: an early refusal drains only
+            # the buckets that are empty already.
+            if not counting_in_flight or self.buckets.wait_for(name) > 0:
+                self.buckets.take(name)
         await self._audit(sessions, source, refusal)
         if wait > 0:
             raise _rate_limited(wait)
@@ -205,8 +236,9 @@ def bearer_key(authorization: str) -> str:
     return key.strip() if scheme.lower() == "bearer" else ""
 
 
-def _prefix_name(key: str) -> str:
-    return f"key:{key[:KEY_PREFIX_LENGTH]}"
+def _names(source: str, key: str) -> list[str]:
+    """The buckets a refusal draws on: its source's, and its key prefix's when it has a key."""
+    return [f"source:{source}", f"key:{key[:KEY_PREFIX_LENGTH]}"] if key else [f"source:{source}"]
 
 
 def _rate_limited(wait: float) -> RateLimited:
@@ -264,13 +296,14 @@ class RefuseFloodsEarly:
             return
         key = bearer_key(Headers(scope=scope).get("authorization", ""))
         source = scope["client"][0] if scope.get("client") else "unknown"
-        if not context.refusals.throttled_before_lookup(source, key):
+        guard = context.refusals
+        if guard.throttled_before_lookup(source, key, counting_in_flight=True):
+            refusal = Refusal(ANONYMOUS, scope["method"], scope["path"], THROTTLED_KEY, ORIGIN_API)
+            try:
+                await guard.refused(context.sessions, source, key, refusal, counting_in_flight=True)
+            except RateLimited as limited:
+                await problem_response(limited)(scope, receive, send)
+                return
+            # The bucket refilled meanwhile: decide as usual.
+        with guard.let_through(source, key):
             await self.app(scope, receive, send)
-            return
-        refusal = Refusal(ANONYMOUS, scope["method"], scope["path"], THROTTLED_KEY, ORIGIN_API)
-        try:
-            await context.refusals.refused(context.sessions, source, key, refusal)
-        except RateLimited as limited:
-            await problem_response(limited)(scope, receive, send)
-            return
-        await self.app(scope, receive, send)  # the bucket refilled meanwhile: decide as usual
