@@ -1,18 +1,13 @@
 """Refused requests made cheap: throttled per source and key prefix, folded in the audit trail.
 
-A refusal used to cost a key lookup and an audit append, which serialises on the chain; a
-flood of bad keys therefore slowed every good caller. Now each refusal takes a token from
-its source address's bucket and its key prefix's bucket; once either is empty the answer is
-429 with ``Retry-After``. Once a source or key prefix is out of tokens its requests are
-refused before the key lookup, so a flood costs no query at all; a key whose prefix has
-authenticated in this process is still looked up, so a good caller behind the same address
-as a flood (a shared NAT) keeps working. In the trail, the first refusal from a source in a
-minute is written as it happens, and the rest of that minute become one event carrying
-their count.
-
-The database work refusals still cause (looking up keys no caller has used here yet, writing
-a source's first refusal) goes through a lane a few connections wide: a burst of bad keys
-queues there instead of taking the pool's connections from callers whose keys work.
+Each refusal takes a token from its source address's bucket and its key prefix's bucket;
+once either is empty the answer is 429 with ``Retry-After``, given before routing and the
+key lookup, so a flood costs no query. Requests with unproven keys still on their way count
+as spent tokens, so a burst arriving at once sends no more than the burst to a lookup; those
+lookups, and a source's first refusal write, share a lane two connections wide, leaving the
+pool to callers. A key whose prefix has authenticated here skips all of it, so a good caller
+behind a flood's address (a shared NAT) keeps working. In the trail, the first refusal from
+a source in a minute is written at once, the rest of that minute as one event with a count.
 
 The buckets and the folding live in this process: with several replicas each enforces its
 own limits, so the service-wide rate is at most the configured one times the replicas.
@@ -133,7 +128,11 @@ class RefusalGuard:
 
     @contextlib.contextmanager
     def let_through(self, source: str, key: str) -> Iterator[None]:
-        """Counts an unproven request against its buckets while it runs (a long-poll, too)."""
+        """Counts an unproven request against its buckets while it runs (a long-poll, too).
+
+        A refused one has taken its token before it ends, and for that moment counts twice:
+        a burst arriving at once may get a lookup or two fewer than ``burst``, never more.
+        """
         names = [] if self._proven(key) else _names(source, key)
         self._in_flight.update(names)
         try:
