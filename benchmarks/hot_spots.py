@@ -32,10 +32,12 @@ def py_spy_command() -> str:
     return found
 
 
-def start_recording(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes]:
-    """py-spy sampling ``pid`` and its subprocesses (workers) at 100 Hz for ``seconds``."""
+def start_recording(
+    pid: int, seconds: float, output: Path, *, rate: int = 100
+) -> subprocess.Popen[bytes]:
+    """py-spy sampling ``pid`` and its subprocesses (workers) ``rate`` times a second."""
     command = [py_spy_command(), "record", "--pid", str(pid), "--subprocesses", "--gil",
-               "--rate", "100",
+               "--rate", str(rate),
                "--duration", str(max(1, round(seconds))), "--format", "raw",
                "--output", str(output)]  # fmt: skip
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

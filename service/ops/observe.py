@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import Request, Response
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.audit.events import event_group
 from service.ops.logs import redact_query
@@ -16,31 +16,60 @@ from service.state import AppContext
 access_log = logging.getLogger("tsprov.access")
 
 
-async def observe_request(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """One request id and one eventGroupID per request; metrics by route template, never path."""
-    started = time.perf_counter()
-    request_id = accept_or_generate(request.headers.get(HEADER))
-    with request_scope(request_id), event_group():
-        response = await call_next(request)
-        response.headers[HEADER] = request_id
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        elapsed = time.perf_counter() - started
-        context: AppContext | None = getattr(request.app.state, "context", None)
-        if context is not None:
-            context.metrics.observe_request(route, request.method, response.status_code, elapsed)
-        access_log.info(
-            "%s %s %d",
-            request.method,
-            route,
-            response.status_code,
-            extra={
-                "method": request.method,
-                "route": route,
-                "path": redact_query(request.url.path),
-                "status": response.status_code,
-                "duration_ms": round(elapsed * 1000, 3),
-            },
-        )
-    return response
+class ObserveRequests:
+    """Pure ASGI middleware: one request id and one eventGroupID per request; metrics by route
+    template, never path.
+
+    Pure ASGI rather than ``BaseHTTPMiddleware``, which runs the app in a task of its own and
+    passes the response through a stream: every hop is another turn of the event loop, and
+    under load (a flood of refusals, say) each turn waits behind everything else queued.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._observe(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _observe(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        request_id = accept_or_generate(Headers(scope=scope).get(HEADER))
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)[HEADER] = request_id
+            await send(message)
+
+        with request_scope(request_id), event_group():
+            # An exception leaves without an access line: ServerErrorMiddleware, outside,
+            # answers 500 and logs it.
+            await self.app(scope, receive, send_with_id)
+            _record(scope, status, time.perf_counter() - started)
+
+
+def _record(scope: Scope, status: int, elapsed: float) -> None:
+    route = getattr(scope.get("route"), "path", "unmatched")
+    method = scope["method"]
+    app = scope.get("app")
+    context: AppContext | None = getattr(getattr(app, "state", None), "context", None)
+    if context is not None:
+        context.metrics.observe_request(route, method, status, elapsed)
+    access_log.info(
+        "%s %s %d",
+        method,
+        route,
+        status,
+        extra={
+            "method": method,
+            "route": route,
+            "path": redact_query(scope["path"]),
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 3),
+        },
+    )

@@ -36,6 +36,11 @@ class BoundedBody:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if not _may_carry_body(scope):
+            # Nothing to bound or wait for: most requests (every GET, every refused key in a
+            # flood) pass without the reading and the timer.
+            await self.app(scope, receive, send)
+            return
         try:
             self._check_declared_length(scope)
             body = await self._read_body(receive)
@@ -84,6 +89,12 @@ class BoundedBody:
             await page(scope, receive, send)
             return
         await problem_response(error)(scope, receive, send)
+
+
+def _may_carry_body(scope: Scope) -> bool:
+    """Whether the request announces a body: an HTTP/1.1 request with neither Content-Length
+    nor Transfer-Encoding has none (RFC 9112 §6.3), and its server reads none."""
+    return any(name in (b"content-length", b"transfer-encoding") for name, _ in scope["headers"])
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:

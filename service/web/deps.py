@@ -87,19 +87,28 @@ async def authenticated_caller(request: Request, context: ContextDep) -> Caller:
     caller = None
     throttled = context.refusals.throttled_before_lookup(source_address(request), key)
     if key and not throttled:
-        # A short session of its own: holding one across the request while the handler
-        # opens another would let a burst of requests exhaust the pool and wait on itself.
-        # One SELECT needs no transaction around it: autocommit spares BEGIN and ROLLBACK,
-        # and it still reads the latest committed row, so a revoked key stops at once.
-        async with context.sessions() as session:
-            await read_alone(session)
-            caller = await authenticate_caller(session, key)
+        async with context.refusals.lookup_lane(key):
+            # Asked again once the lane is ours: the refusals queued ahead in a burst may
+            # have used up the source's tokens meanwhile, and then no lookup is owed.
+            throttled = context.refusals.throttled_before_lookup(source_address(request), key)
+            if not throttled:
+                caller = await _caller_holding(context, key)
     if caller is None:
         reason = THROTTLED_KEY if throttled else "missing or invalid API key"
         await refuse_anonymous(context, request, reason, key=key)
         raise Unauthorized()
     context.refusals.authenticated(key)
     return caller
+
+
+async def _caller_holding(context: AppContext, key: str) -> Caller | None:
+    # A short session of its own: holding one across the request while the handler opens
+    # another would let a burst of requests exhaust the pool and wait on itself. One SELECT
+    # needs no transaction around it: autocommit spares BEGIN and ROLLBACK, and it still
+    # reads the latest committed row, so a revoked key stops at once.
+    async with context.sessions() as session:
+        await read_alone(session)
+        return await authenticate_caller(session, key)
 
 
 def require_scope(scope: str) -> Callable[..., Awaitable[Caller]]:

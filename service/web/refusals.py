@@ -1,14 +1,13 @@
 """Refused requests made cheap: throttled per source and key prefix, folded in the audit trail.
 
-A refusal used to cost a key lookup and an audit append, which serialises on the chain; a
-flood of bad keys therefore slowed every good caller. Now each refusal takes a token from
-its source address's bucket and its key prefix's bucket; once either is empty the answer is
-429 with ``Retry-After``. Once a source or key prefix is out of tokens its requests are
-refused before the key lookup, so a flood costs no query at all; a key whose prefix has
-authenticated in this process is still looked up, so a good caller behind the same address
-as a flood (a shared NAT) keeps working. In the trail, the first refusal from a source in a
-minute is written as it happens, and the rest of that minute become one event carrying
-their count.
+Each refusal takes a token from its source address's bucket and its key prefix's bucket;
+once either is empty the answer is 429 with ``Retry-After``, given before routing and the
+key lookup, so a flood costs no query. Requests with unproven keys still on their way count
+as spent tokens, so a burst arriving at once sends no more than the burst to a lookup; those
+lookups, and a source's first refusal write, share a lane two connections wide, leaving the
+pool to callers. A key whose prefix has authenticated here skips all of it, so a good caller
+behind a flood's address (a shared NAT) keeps working. In the trail, the first refusal from
+a source in a minute is written at once, the rest of that minute as one event with a count.
 
 The buckets and the folding live in this process: with several replicas each enforces its
 own limits, so the service-wide rate is at most the configured one times the replicas.
@@ -21,8 +20,8 @@ import contextlib
 import logging
 import math
 import time
-from collections import OrderedDict
-from collections.abc import Callable
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -48,6 +47,9 @@ FLUSH_EVERY_SECONDS = 10.0
 MAX_TRACKED = 10_000
 THROTTLED_KEY = "key not checked: too many refusals"
 KEY_PREFIX_LENGTH = 12  # "tsprov_" and five characters: tells keys apart, reveals little
+# Connections that lookups of unproven keys and refusal writes may hold at once: a few of the
+# pool's (ten by default), so a burst of bad keys leaves the rest to working callers.
+UNPROVEN_LANE_WIDTH = 2
 Clock = Callable[[], float]
 
 
@@ -62,9 +64,9 @@ class TokenBuckets:
         tokens, updated = self._buckets.get(name, (float(self.burst), now))
         return min(float(self.burst), tokens + (now - updated) * self.per_second)
 
-    def wait_for(self, name: str) -> float:
-        """Seconds until ``name`` has a token again; 0 when it has one now."""
-        tokens = self._tokens(name, self._clock())
+    def wait_for(self, name: str, reserved: int = 0) -> float:
+        """Seconds until ``name`` has a token again (beyond ``reserved``); 0 when it has."""
+        tokens = self._tokens(name, self._clock()) - reserved
         return 0.0 if tokens >= 1 else (1 - tokens) / self.per_second
 
     def take(self, name: str) -> None:
@@ -104,17 +106,53 @@ class RefusalGuard:
     buckets: TokenBuckets = field(init=False)
     _windows: dict[str, _Window] = field(init=False, default_factory=dict)
     _known_prefixes: OrderedDict[str, None] = field(init=False, default_factory=OrderedDict)
+    # Requests with unproven keys let past the early check and still running, per bucket: in
+    # a burst they are all in flight before the first refusal takes a token, so the early
+    # check counts them as spent.
+    _in_flight: Counter[str] = field(init=False, default_factory=Counter)
+    _unproven_lane: asyncio.Semaphore = field(
+        init=False, default_factory=lambda: asyncio.Semaphore(UNPROVEN_LANE_WIDTH)
+    )
     _flusher: asyncio.Task[None] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.buckets = TokenBuckets(self.burst, self.per_second, self.clock)
 
-    def throttled_before_lookup(self, source: str, key: str) -> bool:
+    def throttled_before_lookup(
+        self, source: str, key: str, *, counting_in_flight: bool = False
+    ) -> bool:
         """Whether to refuse without looking the key up: its source or prefix is flooding."""
-        if key and key[:KEY_PREFIX_LENGTH] in self._known_prefixes:
+        if self._proven(key):
             return False
-        names = [f"source:{source}"] + ([_prefix_name(key)] if key else [])
-        return any(self.buckets.wait_for(name) > 0 for name in names)
+        return any(self._wait(name, counting_in_flight) > 0 for name in _names(source, key))
+
+    @contextlib.contextmanager
+    def let_through(self, source: str, key: str) -> Iterator[None]:
+        """Counts an unproven request against its buckets while it runs (a long-poll, too).
+
+        A refused one has taken its token before it ends, and for that moment counts twice:
+        a burst arriving at once may get a lookup or two fewer than ``burst``, never more.
+        """
+        names = [] if self._proven(key) else _names(source, key)
+        self._in_flight.update(names)
+        try:
+            yield
+        finally:
+            self._in_flight.subtract(names)
+            for name in names:
+                if self._in_flight[name] <= 0:
+                    del self._in_flight[name]
+
+    def lookup_lane(self, key: str) -> contextlib.AbstractAsyncContextManager[object]:
+        """Where the lookup of ``key`` waits for its turn: a key whose prefix has worked here
+        goes straight to the pool; any other shares the narrow lane with refusal writes."""
+        return contextlib.nullcontext() if self._proven(key) else self._unproven_lane
+
+    def _proven(self, key: str) -> bool:
+        return bool(key) and key[:KEY_PREFIX_LENGTH] in self._known_prefixes
+
+    def _wait(self, name: str, counting_in_flight: bool) -> float:
+        return self.buckets.wait_for(name, self._in_flight[name] if counting_in_flight else 0)
 
     def authenticated(self, key: str) -> None:
         """Remember a key prefix that belongs to a caller (bounded; least recent forgotten)."""
@@ -124,13 +162,22 @@ class RefusalGuard:
             self._known_prefixes.popitem(last=False)
 
     async def refused(
-        self, sessions: async_sessionmaker[AsyncSession], source: str, key: str, refusal: Refusal
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        source: str,
+        key: str,
+        refusal: Refusal,
+        *,
+        counting_in_flight: bool = False,
     ) -> None:
         """Audit (or fold) a refusal; raise 429 once the source or key prefix is out of tokens."""
-        names = [f"source:{source}"] + ([_prefix_name(key)] if key else [])
-        wait = max(self.buckets.wait_for(name) for name in names)
+        names = _names(source, key)
+        wait = max(self._wait(name, counting_in_flight) for name in names)
         for name in names:
-            self.buckets.take(name)
+            # Tokens held for requests in flight stay theirs: an early refusal drains only
+            # the buckets that are empty already.
+            if not counting_in_flight or self.buckets.wait_for(name) > 0:
+                self.buckets.take(name)
         await self._audit(sessions, source, refusal)
         if wait > 0:
             raise _rate_limited(wait)
@@ -146,10 +193,11 @@ class RefusalGuard:
             window.folded += 1
             window.last = refusal
             return
-        if window is not None:
-            await _write_folded(sessions, source, window)
         self._windows[source] = _Window(opened=now, since=datetime.now(UTC))
-        await _write(sessions, source, refusal)
+        async with self._unproven_lane:
+            if window is not None:
+                await _write_folded(sessions, source, window)
+            await _write(sessions, source, refusal)
 
     async def flush(
         self, sessions: async_sessionmaker[AsyncSession], *, everything: bool = False
@@ -187,8 +235,9 @@ def bearer_key(authorization: str) -> str:
     return key.strip() if scheme.lower() == "bearer" else ""
 
 
-def _prefix_name(key: str) -> str:
-    return f"key:{key[:KEY_PREFIX_LENGTH]}"
+def _names(source: str, key: str) -> list[str]:
+    """The buckets a refusal draws on: its source's, and its key prefix's when it has a key."""
+    return [f"source:{source}", f"key:{key[:KEY_PREFIX_LENGTH]}"] if key else [f"source:{source}"]
 
 
 def _rate_limited(wait: float) -> RateLimited:
@@ -246,13 +295,14 @@ class RefuseFloodsEarly:
             return
         key = bearer_key(Headers(scope=scope).get("authorization", ""))
         source = scope["client"][0] if scope.get("client") else "unknown"
-        if not context.refusals.throttled_before_lookup(source, key):
+        guard = context.refusals
+        if guard.throttled_before_lookup(source, key, counting_in_flight=True):
+            refusal = Refusal(ANONYMOUS, scope["method"], scope["path"], THROTTLED_KEY, ORIGIN_API)
+            try:
+                await guard.refused(context.sessions, source, key, refusal, counting_in_flight=True)
+            except RateLimited as limited:
+                await problem_response(limited)(scope, receive, send)
+                return
+            # The bucket refilled meanwhile: decide as usual.
+        with guard.let_through(source, key):
             await self.app(scope, receive, send)
-            return
-        refusal = Refusal(ANONYMOUS, scope["method"], scope["path"], THROTTLED_KEY, ORIGIN_API)
-        try:
-            await context.refusals.refused(context.sessions, source, key, refusal)
-        except RateLimited as limited:
-            await problem_response(limited)(scope, receive, send)
-            return
-        await self.app(scope, receive, send)  # the bucket refilled meanwhile: decide as usual

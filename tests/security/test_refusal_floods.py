@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import AsyncIterator, Callable
 
@@ -85,6 +86,22 @@ async def test_item_36_a_flood_of_bad_keys_turns_into_429_with_retry_after(
     assert (await flooder.get(listing, headers=bearer(good))).status_code == 200
     newcomer = await make_caller("read")
     assert (await flooder.get(listing, headers=bearer(newcomer))).status_code == 429
+
+
+def test_item_36_requests_in_flight_count_against_the_burst() -> None:
+    # A flood arrives all at once: its first requests are still looking their keys up when
+    # the next ones come, before any refusal has taken a token. Only the burst's worth may
+    # be on their way to a lookup; the rest get their 429 before routing.
+    guard, source = RefusalGuard(BURST, 2.0, FakeClock()), "198.51.100.12"
+    with contextlib.ExitStack() as in_flight:
+        for _ in range(BURST):
+            key = bad_key()
+            assert not guard.throttled_before_lookup(source, key, counting_in_flight=True)
+            in_flight.enter_context(guard.let_through(source, key))
+        assert guard.throttled_before_lookup(source, bad_key(), counting_in_flight=True)
+        # The dependency that looks keys up, itself one of those in flight, still may.
+        assert not guard.throttled_before_lookup(source, bad_key())
+    assert not guard.throttled_before_lookup(source, bad_key(), counting_in_flight=True)
 
 
 async def test_item_36_one_key_prefix_is_throttled_from_any_address(from_address: Clients) -> None:
