@@ -47,7 +47,7 @@ from service.audit.signing import AuditSigner, generate_signing_key
 from service.ops.devdb import ensure_database, with_database
 from service.ops.migrate import upgrade_head
 
-DATABASE = "tsprov_append_bench"
+DATABASE = f"tsprov_append_bench{os.environ.get('TSPROV_TEST_DB_SUFFIX', '')}"
 OLD_LOCK = 0x7473_7072_6F76_0001  # the old design's chain lock
 SEAL_EVERY_SECONDS = 0.2
 SIGNER = AuditSigner.parse(generate_signing_key())

@@ -9,9 +9,9 @@ below it can still appear. Transactions of other databases on the same server ar
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from asyncpg import Record
 from sqlalchemy import (
     Row,
     insert,
@@ -69,7 +69,8 @@ _SEALED_BATCH = """
     SELECT s.position, s.prev_hash, s.hash, s.canonical, e.seq, e.xid, e.id::text,
            to_char(e.event_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
            e.event_group_id, e.origin, e.action, e.event_name, e.action_details, e.error,
-           e.user_id, jsonb_build_array(e.actor, e.target, e.old, e.new)::text
+           e.user_id, jsonb_build_array(e.actor, e.target, e.old, e.new)::text,
+           sha256(s.prev_hash || s.canonical) = s.hash
     FROM audit_seal s LEFT JOIN audit_event e ON e.seq = s.event_seq
     WHERE s.position > $1 ORDER BY s.position LIMIT $2
 """
@@ -94,10 +95,11 @@ class SealedRow(NamedTuple):
     error: str | None
     user_id: str | None
     json_columns: str | None
+    # Whether SHA-256 over prev_hash and canonical is the hash: computed where the bytes are.
+    rehashes: bool
 
 
-@dataclass(frozen=True)
-class ChainHead:
+class ChainHead(NamedTuple):
     """The last sealed event (or where pruning cut the chain): what the next seal links to."""
 
     position: int
@@ -150,7 +152,7 @@ async def insert_seals(session: AsyncSession, seals: Sequence[dict[str, Any]]) -
     await session.execute(insert(AuditSeal), list(seals))
 
 
-async def sealed_batch(session: AsyncSession, after_position: int, size: int) -> list[SealedRow]:
+async def sealed_batch(session: AsyncSession, after_position: int, size: int) -> list[Record]:
     """Seals after ``after_position`` with their events (absent when deleted), in order.
 
     Read through the driver: at a million rows SQLAlchemy's row and JSON processing would
@@ -160,8 +162,9 @@ async def sealed_batch(session: AsyncSession, after_position: int, size: int) ->
     driver = (await connection.get_raw_connection()).driver_connection
     if driver is None:
         raise RuntimeError("the database connection has no driver connection")
-    records = await driver.fetch(_SEALED_BATCH, after_position, size)
-    return [SealedRow._make(record) for record in records]
+    # Plain records in SealedRow's column order: a tuple per row would cost more than checking it.
+    records: list[Record] = await driver.fetch(_SEALED_BATCH, after_position, size)
+    return records
 
 
 async def seal_with_hash(session: AsyncSession, digest: bytes) -> tuple[int, Any] | None:
