@@ -21,7 +21,7 @@ from service.jobs import BackgroundWorker
 from service.ops import health
 from service.ops.app_role import runtime_role_problems
 from service.ops.metrics import Metrics
-from service.ops.observe import observe_request
+from service.ops.observe import ObserveRequests
 from service.ops.tracing import trace_app, trace_clients
 from service.provisioning import routes as provisioning_routes
 from service.provisioning.notify import RequestNotifier
@@ -183,7 +183,7 @@ def create_app(
         app.state.context = context
     install_handlers(app)
     app.add_middleware(DocsPolicy, paths=("/docs", "/redoc"))
-    app.middleware("http")(observe_request)
+    app.add_middleware(ObserveRequests)
     app.add_middleware(RefuseFloodsEarly)
     app.add_middleware(FrameGuard)
     # Added last, so it is outermost: a body is bounded before anything else runs.
