@@ -55,12 +55,13 @@ def _content(values: SealedValues, actor: Any, target: Any, old: Any, new: Any) 
 
 
 def _json_columns(values: SealedValues) -> list[Any] | None:
-    """``[actor, target, old, new]``, parsed exactly; None when the event is gone."""
-    text = values[15]
-    if text is None:
+    """``[actor, target, old, new]``, parsed exactly; None when the event is gone.
+
+    PostgreSQL wrote each from jsonb, so each is valid JSON, or NULL for no value.
+    """
+    if values[4] is None:  # no event joined the seal
         return None
-    columns, _ = _parse(text, 0)  # PostgreSQL wrote it from jsonb: always valid JSON
-    return list(columns)
+    return [None if text is None else _parse(text, 0)[0] for text in values[15:19]]
 
 
 def matches_at_a_glance(values: SealedValues) -> bool:
