@@ -41,6 +41,7 @@ from benchmarks.figures import (
     Section,
     statement_rows,
     storm_rows,
+    worker_rss,
 )
 from benchmarks.floor_app import create_schema
 from benchmarks.preparation import (
@@ -56,7 +57,6 @@ from benchmarks.printout import (
     print_statement_shapes,
     print_table,
 )
-from benchmarks.servers import process_tree
 from benchmarks.stack import Stack
 
 # The suffix the tests use keeps runs from several checkouts on one server apart.
@@ -117,8 +117,8 @@ async def prepare(stack: Stack, plan: Plan) -> BenchRun:
 
 
 def workers_note(stack: Stack) -> str:
-    started = len(process_tree(stack.servers["tsprov-a"].process.pid))
-    serving = started - 1 if started > 1 else 1
+    # uvicorn's workers, not its supervisor nor multiprocessing's resource tracker.
+    serving = len(worker_rss(stack.servers["tsprov-a"].process.pid))
     if serving == stack.workers:
         return f"{stack.workers} worker(s) each"
     return (
