@@ -35,7 +35,8 @@ from service.ops.devdb import PostgresServer, ensure_database, find_server, with
 from service.ops.migrate import upgrade_head
 
 ROOT = Path(__file__).resolve().parent.parent
-DATABASE = "tsprov_bench"
+# Ends in TSPROV_TEST_DB_SUFFIX when set, so parallel runs on one server keep apart.
+DATABASE = f"tsprov_bench{os.environ.get('TSPROV_TEST_DB_SUFFIX', '')}"
 SPAN = timedelta(days=90)
 COPY_CHUNK = 50_000
 COLUMNS = (

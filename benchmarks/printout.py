@@ -9,7 +9,8 @@ from benchmarks.figures import BenchRun, Row
 from benchmarks.hot_spots import read_profile, start_recording
 from benchmarks.load import run_level
 
-PROFILE_CALLERS = 8
+# Latency at one caller, throughput at eight: each gets a profile of its own.
+PROFILE_CALLERS = (1, 8)
 TOP = 10
 
 
@@ -56,24 +57,29 @@ def print_statement_shapes(run: BenchRun) -> None:
 
 
 async def print_profile(run: BenchRun, directory: Path) -> None:
-    """One more tsprov level at 8 callers, sampled by py-spy; not part of the table.
+    """One more tsprov level at 1 and at 8 callers, sampled by py-spy; not part of the table.
 
     ``directory`` exists already; py-spy's raw stacks are left there.
     """
-    raw = directory / "tsprov-8-callers.txt"
+    for callers in PROFILE_CALLERS:
+        await _print_profile_at(run, directory, callers)
+
+
+async def _print_profile_at(run: BenchRun, directory: Path, callers: int) -> None:
+    raw = directory / f"tsprov-{callers}-callers.txt"
     plan = run.plan
     recorder = start_recording(
         run.stack.servers["tsprov-a"].process.pid, plan.warmup + plan.seconds, raw
     )
     result = await run_level(
-        run.url("tsprov"), run.caller_key, run.load_users, PROFILE_CALLERS,
+        run.url("tsprov"), run.caller_key, run.load_users, callers,
         plan.warmup, plan.seconds,
     )  # fmt: skip
     _, errors = await asyncio.to_thread(recorder.communicate)
     if recorder.returncode != 0:
         raise RuntimeError(f"py-spy failed: {errors.decode(errors='replace').strip()}")
     profile = read_profile(raw)
-    print(f"\ntsprov at {PROFILE_CALLERS} callers under py-spy: {result.pairs_per_second:.1f} "
+    print(f"\ntsprov at {callers} callers under py-spy: {result.pairs_per_second:.1f} "
           f"pairs/s, {profile.samples} samples; stacks: {raw}")  # fmt: skip
     print(f"  top {TOP} by self samples:")
     for name, share in profile.top_self(TOP):

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.provision_bench [--workers 1] [--seconds 10] [--profile DIR]
     .venv/bin/python -m benchmarks.provision_bench --census-only   # SQL per pair alone
+    .venv/bin/python -m benchmarks.provision_bench --storm-only    # the refresh storm alone
 
 Starts the sandbox (reusable grants, auto-approving), ``tsprov serve`` and the floor app
 (``benchmarks/floor_app.py``) with the same worker count on the same Postgres server, each
@@ -11,7 +12,7 @@ through the real consent flow, makes a caller key with ``tsprov callers create``
 a table: pairs/s and latency at each level of concurrent callers (every level run
 ``--rounds`` times, the two apps taking turns), SQL per pair, a refresh storm over two
 replicas, and RSS per worker; then who used the CPU during each level. With ``--profile``,
-one more tsprov level at 8 callers runs under py-spy.
+one more tsprov level at 1 and at 8 callers runs under py-spy.
 """
 
 from __future__ import annotations
@@ -32,7 +33,16 @@ from benchmarks.database import (
     resolve_server,
     serving_login,
 )
-from benchmarks.figures import SECTIONS, BenchRun, Plan, Row, Section, statement_rows
+from benchmarks.figures import (
+    SECTIONS,
+    BenchRun,
+    Plan,
+    Row,
+    Section,
+    statement_rows,
+    storm_rows,
+    worker_rss,
+)
 from benchmarks.floor_app import create_schema
 from benchmarks.preparation import (
     consent_users,
@@ -47,7 +57,6 @@ from benchmarks.printout import (
     print_statement_shapes,
     print_table,
 )
-from benchmarks.servers import process_tree
 from benchmarks.stack import Stack
 
 # The suffix the tests use keeps runs from several checkouts on one server apart.
@@ -68,10 +77,13 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="times to run every level")
     parser.add_argument("--census-pairs", type=int, default=50, help="pairs counted for SQL")
     parser.add_argument("--storm-per-user", type=int, default=10, help="claims per storm user")
-    parser.add_argument("--profile", type=Path, help="also profile tsprov at 8 callers, here")
+    parser.add_argument("--profile", type=Path, help="also profile tsprov at 1 and 8 callers, here")
     parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
     parser.add_argument(
         "--census-only", action="store_true", help="only the SQL per pair: no load, no storm"
+    )
+    parser.add_argument(
+        "--storm-only", action="store_true", help="only the refresh storm: no load, no census"
     )
     return parser.parse_args()
 
@@ -105,8 +117,8 @@ async def prepare(stack: Stack, plan: Plan) -> BenchRun:
 
 
 def workers_note(stack: Stack) -> str:
-    started = len(process_tree(stack.servers["tsprov-a"].process.pid))
-    serving = started - 1 if started > 1 else 1
+    # uvicorn's workers, not its supervisor nor multiprocessing's resource tracker.
+    serving = len(worker_rss(stack.servers["tsprov-a"].process.pid))
     if serving == stack.workers:
         return f"{stack.workers} worker(s) each"
     return (
@@ -115,11 +127,20 @@ def workers_note(stack: Stack) -> str:
     )
 
 
-async def measure(stack: Stack, plan: Plan, profile: Path | None, census_only: bool) -> None:
+def chosen_sections(arguments: argparse.Namespace) -> tuple[Section, ...]:
+    if arguments.census_only:
+        return (statement_rows,)
+    if arguments.storm_only:
+        return (storm_rows,)
+    return SECTIONS
+
+
+async def measure(
+    stack: Stack, plan: Plan, profile: Path | None, sections: tuple[Section, ...]
+) -> None:
     run = await prepare(stack, plan)
     print(f"workers: {workers_note(stack)}", flush=True)
     rows: list[Row] = []
-    sections: tuple[Section, ...] = (statement_rows,) if census_only else SECTIONS
     for section in sections:
         print(f"  … {section.__name__.removesuffix('_rows')}", flush=True)
         rows += await section(run)
@@ -144,7 +165,7 @@ async def run_benchmark(server_url: str, arguments: argparse.Namespace) -> None:
         run_tsprov(stack, "migrate")
         stack.tsprov_serving_database = await serving_login(tsprov_url, SERVING_LOGIN)
         await create_schema(asyncpg_url(floor_url))
-        await measure(stack, plan, arguments.profile, arguments.census_only)
+        await measure(stack, plan, arguments.profile, chosen_sections(arguments))
     finally:
         stack.stop_all()
         if not arguments.keep:
@@ -157,6 +178,8 @@ def main() -> None:
     if arguments.census_only:
         # The census cycles over the load users: a few are enough, and the storm is skipped.
         arguments.levels, arguments.profile, arguments.storm_per_user = [4], None, 0
+    if arguments.storm_only:
+        arguments.levels, arguments.profile = [1], None
     if arguments.profile is not None:
         arguments.profile.mkdir(parents=True, exist_ok=True)
     server = resolve_server()

@@ -10,6 +10,7 @@ from service.audit.signing import AuditSigner
 from service.crypto.keyring import KeyRing
 from service.grants.single_flight import SingleFlight
 from service.ops.metrics import Metrics
+from service.provisioning.claim_slots import ClaimSlots
 from service.provisioning.notify import RequestNotifier
 from service.provisioning.waits import LongPollLimits
 from service.settings import Settings
@@ -37,8 +38,13 @@ class AppContext:
     # Long-polls woken by one change to a request share one re-read of it.
     request_reads: SingleFlight = field(default_factory=SingleFlight)
     draining: bool = field(default=False)
+    # Claims worked on at once: one per pooled connection (see provisioning.claim_slots).
+    claim_slots: ClaimSlots = field(init=False)
 
     def __post_init__(self) -> None:
+        self.claim_slots = ClaimSlots(
+            self.settings.db_pool_size, self.settings.upstream_deadline_seconds
+        )
         self.metrics.listener_up.set_function(lambda: float(self.notifier.listening))
         self.metrics.long_polls.set_function(lambda: float(self.waits.waiting))
 

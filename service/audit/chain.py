@@ -11,15 +11,16 @@ shortened chain even when the checkpoints in the database were removed with it.
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
+from asyncpg import Record
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.audit import store
-from service.audit.events import ZERO_TIME, chain_hash
+from service.audit.events import chain_hash
+from service.audit.sealed_content import matches_at_a_glance, sealed_as_stored
 from service.audit.sealer import checkpoint_facts
 from service.audit.signing import AuditSigner
 from service.audit.store import SealedRow
@@ -102,46 +103,10 @@ async def _broken_link(session: AsyncSession, walk: _Walk, row: SealedRow) -> Ch
     return walk.fail(intruder, "inserted: this event is not part of the chain")
 
 
-# The C scanner inside json.loads, without loads' whitespace handling (there is none here);
-# typeshed does not declare the attribute.
-_parse: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-
-
-def _sealed_as_stored(row: SealedRow) -> bool:
-    """Whether the event's columns still say what was sealed (the same fields, same values)."""
-    if row.json_columns is None:
-        return False
-    try:
-        sealed = _parse(row.canonical.decode(), 0)[0]
-        actor, target, old, new = _parse(row.json_columns, 0)[0]
-    except (StopIteration, ValueError, TypeError):  # a sealed content no longer JSON
-        return False
-    return bool(
-        sealed
-        == {
-            "id": row.id,
-            "eventTime": row.time,
-            "type": "CONFIG",
-            "deferredAt": ZERO_TIME,
-            "eventGroupID": row.event_group_id,
-            "origin": row.origin,
-            "actor": actor,
-            "target": target,
-            "action": row.action,
-            "eventName": row.event_name,
-            "old": old,
-            "new": new,
-            "actionDetails": row.action_details,
-            "error": row.error,
-            "userId": row.user_id,
-        }
-    )
-
-
 def _content_problem(walk: _Walk, row: SealedRow) -> ChainReport | None:
     if row.seq is None:
         return walk.fail(None, f"removed: the event sealed at {row.position} is gone")
-    if not _sealed_as_stored(row) or chain_hash(row.prev_hash, row.canonical) != row.hash:
+    if not sealed_as_stored(row) or chain_hash(row.prev_hash, row.canonical) != row.hash:
         return walk.fail(row.id, "edited: its content no longer matches its hash")
     if (row.xid, row.seq) <= (walk.head.xid, walk.head.seq):
         return walk.fail(row.id, "reordered: sealed out of chain order")
@@ -159,10 +124,36 @@ def _expectation_problem_at(walk: _Walk, row: SealedRow) -> ChainReport | None:
     return None
 
 
+def _in_place(walk: _Walk, values: Record) -> bool:
+    """The common case in a few comparisons: the row follows the head, in chain order, its
+    hash is right, its event is there and unchanged, and no checkpoint or expectation names
+    it. Together these imply that every check below passes; a row that fails any of them
+    gets the full checks, which also say what is wrong. ``values`` is in SealedRow's order."""
+    position, prev_hash, _, _, seq, xid = values[:6]
+    rehashes = values[19]  # the database recomputed SHA-256 over prev_hash and canonical
+    head = walk.head
+    return bool(
+        position == head.position + 1
+        and prev_hash == head.hash
+        and seq is not None
+        and (xid, seq) > (head.xid, head.seq)
+        and position not in walk.marks
+        and (walk.expect is None or seq != walk.expect.seq)
+        and rehashes
+        and matches_at_a_glance(values)
+    )
+
+
 async def _check_batch(
-    session: AsyncSession, walk: _Walk, rows: list[SealedRow], upcoming: Awaitable[object]
+    session: AsyncSession, walk: _Walk, records: list[Record], upcoming: Awaitable[object]
 ) -> ChainReport | None:
-    for row in rows:
+    for record in records:
+        if _in_place(walk, record):
+            position, _, digest, _, seq, xid = record[:6]
+            walk.head = store.ChainHead(position, digest, xid, seq)
+            walk.checked += 1
+            continue
+        row = SealedRow._make(record)
         if row.prev_hash != walk.head.hash or row.position != walk.head.position + 1:
             await upcoming  # the lookups below need the connection the next batch is using
             if not await _pruned_meanwhile(session, walk, row):
@@ -178,18 +169,19 @@ async def _check_batch(
 
 async def _walk_seals(session: AsyncSession, walk: _Walk, batch_size: int) -> ChainReport | None:
     """The checks run in Python while the database reads the next batch."""
-    rows = await store.sealed_batch(session, walk.head.position, batch_size)
-    while rows:
-        upcoming = asyncio.ensure_future(store.sealed_batch(session, rows[-1].position, batch_size))
+    records = await store.sealed_batch(session, walk.head.position, batch_size)
+    while records:
+        after = records[-1][0]  # the last one's position
+        upcoming = asyncio.ensure_future(store.sealed_batch(session, after, batch_size))
         for _ in range(3):  # a few turns of the loop send the query before the CPU-bound checks
             await asyncio.sleep(0)
         try:
-            problem = await _check_batch(session, walk, rows, upcoming)
+            problem = await _check_batch(session, walk, records, upcoming)
         finally:
             following = await upcoming
         if problem is not None:
             return problem
-        rows = following
+        records = following
     return None
 
 

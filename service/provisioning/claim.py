@@ -54,6 +54,11 @@ async def claim_provisioning_request(
     second claim sees the claim in progress and a crash is settled by the reconciler; that
     transaction also reads what the mint needs (the key check, a fresh access token).
     """
+    async with context.claim_slots.held():
+        return await _claim(context, actor, request_id)
+
+
+async def _claim(context: AppContext, actor: Actor, request_id: uuid.UUID) -> ClaimOut:
     async with transaction(context.sessions) as session:
         request = await load_request(session, request_id, lock=True)
         _check_claimable(request)

@@ -77,6 +77,37 @@ async def test_an_exhausted_pool_answers_503_quickly_instead_of_hanging(
         assert (await api.get(listing, headers=bearer(caller_key))).status_code == 200
 
 
+async def test_pooled_connections_the_server_closed_cost_no_request(
+    base_settings: Settings, caller_key: str, db: Sessions
+) -> None:
+    # What a Postgres restart does to an idle pool, without restarting the shared server.
+    settings = base_settings.model_copy(update={"db_pool_size": 4})
+    async with app_on(settings) as (_, api):
+        await asyncio.gather(*(create_request(api, caller_key, new_user()) for _ in range(4)))
+        async with db() as session:
+            ended = await session.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND application_name = 'tsprov' "
+                    "AND pid <> pg_backend_pid()"
+                )
+            )
+        assert ended is not None
+        assert ended >= 4
+        await asyncio.sleep(0.2)  # the event loop reads each socket's close
+        answers = await asyncio.gather(
+            *(
+                api.post(
+                    f"/v1/users/{new_user()}/provisioning-requests",
+                    headers=bearer(caller_key),
+                    json={},
+                )
+                for _ in range(4)
+            )
+        )
+    assert [answer.status_code for answer in answers] == [201] * 4, [a.text for a in answers]
+
+
 async def test_a_query_stuck_behind_a_lock_is_cut_at_the_statement_timeout(
     base_settings: Settings, caller_key: str, db: Sessions
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from asyncpg import Record
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,7 +20,6 @@ from service.audit.events import (
     record_event,
 )
 from service.audit.retention import PruneRefused, prune_audit
-from service.audit.store import SealedRow
 from service.models import AuditCheckpoint, AuditEvent, AuditSeal
 from tests.unit.audit_support import append_at, seal_now
 
@@ -79,6 +79,26 @@ async def test_edited_row_is_named(session: AsyncSession) -> None:
     assert report.reason is not None
     assert report.reason.startswith("edited")
     assert report.checked == 3
+
+
+async def test_content_rfc8785_writes_its_own_way_is_compared_by_value(
+    session: AsyncSession,
+) -> None:
+    # RFC 8785 sorts "\ue000" after "\U0001f600" (UTF-16 order), unlike a rendering sorted by
+    # code point: the byte comparison misses, and the value comparison decides.
+    odd = {"\ue000": 1, "\U0001f600": 2, "half": 0.5}
+    events = await chain_of(session, 3)
+    events.append(await append_at(session, NOW + timedelta(hours=1), new=odd))
+    await seal_now(session)
+    assert (await verify_chain(session, batch_size=2)).ok
+    await session.execute(
+        text("UPDATE audit_event SET new = jsonb_set(new, '{half}', '0.25') WHERE id = :id"),
+        {"id": events[3].id},
+    )
+    report = await verify_chain(session, batch_size=2)
+    assert (report.ok, report.first_bad_event) == (False, str(events[3].id))
+    assert report.reason is not None
+    assert report.reason.startswith("edited")
 
 
 async def test_edited_time_is_named(session: AsyncSession) -> None:
@@ -251,7 +271,7 @@ async def test_prune_during_verify_is_not_a_break(
     real_batch = store.sealed_batch
     calls = 0
 
-    async def batch_then_prune(session: AsyncSession, after: int, size: int) -> list[SealedRow]:
+    async def batch_then_prune(session: AsyncSession, after: int, size: int) -> list[Record]:
         nonlocal calls
         calls += 1
         if calls == 2:  # another process prunes while the walk is under way
