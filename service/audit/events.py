@@ -10,6 +10,7 @@ of its content (every field a reader sees, ``eventName`` included).
 from __future__ import annotations
 
 import hashlib
+import math
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -154,6 +155,27 @@ def content_of(values: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# RFC 8785 writes numbers as IEEE doubles: an integer beyond 2**53 has no exact form, nor
+# has a NaN or an infinity, and the canonical writer refuses them. One such value in an
+# event would stop the sealer at that event for good, so it is recorded as its text.
+_LARGEST_EXACT_INTEGER = 2**53 - 1
+
+
+def sealable(value: Any) -> Any:
+    """``value`` with every number RFC 8785 cannot write exactly turned into its text."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) <= _LARGEST_EXACT_INTEGER else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Mapping):
+        return {key: sealable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [sealable(item) for item in value]
+    return value
+
+
 def canonical_content(values: Mapping[str, Any]) -> bytes:
     """RFC 8785 JSON of the content: what anyone can recompute from an exported event."""
     return rfc8785.dumps(content_of(values))
@@ -190,8 +212,8 @@ async def record_event(
         target=target.as_json(),
         action=action,
         event_name=f"{target.type}.{action}",
-        old=old,
-        new=new,
+        old=sealable(old),
+        new=sealable(new),
         action_details=details,
         error=error,
         user_id=user_id,
