@@ -6,10 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: dev test lint typecheck unit browser pgbouncer bench clean
 
-$(STAMP): pyproject.toml client/pyproject.toml
+$(STAMP): pyproject.toml client/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]' -e ./client
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]' -e ./client
 	touch $(STAMP)
 
 dev: $(STAMP)
