@@ -156,7 +156,8 @@ def content_of(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # RFC 8785 writes numbers as IEEE doubles: an integer beyond 2**53 has no exact form, nor
-# has a NaN or an infinity, and the canonical writer refuses them. One such value in an
+# has a NaN or an infinity, and the canonical writer refuses them (a large float too, as
+# JSONB gives it back as an integer). One such value in an
 # event would stop the sealer at that event for good, so it is recorded as its text.
 _LARGEST_EXACT_INTEGER = 2**53 - 1
 
@@ -168,7 +169,9 @@ def sealable(value: Any) -> Any:
     if isinstance(value, int):
         return value if abs(value) <= _LARGEST_EXACT_INTEGER else str(value)
     if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
+        # JSONB keeps a float as a decimal: 1e16 reads back as an integer past 2**53.
+        exact = math.isfinite(value) and abs(value) <= _LARGEST_EXACT_INTEGER
+        return value if exact else str(value)
     if isinstance(value, Mapping):
         return {key: sealable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

@@ -17,6 +17,8 @@ from tests.unit.audit_support import seal_now
         (2**60, str(2**60)),
         (-(2**64), str(-(2**64))),
         (float("inf"), "inf"),
+        (1e16, "1e+16"),
+        (0.5, 0.5),
         ({"nested": [1, 2**70, True, None, 0.5]}, {"nested": [1, str(2**70), True, None, 0.5]}),
     ],
 )
@@ -34,10 +36,10 @@ async def test_an_event_holding_a_huge_integer_is_sealed_and_verifies(
         target=Target("g", "u", "GRANT"),
         action="UPDATE",
         old={"limit": 2**63},
-        new={"limit": 1},
+        new={"limit": 1e16},
     )
 
     assert (await seal_now(session)).sealed == 1
     report = await verify_chain(session)
     assert (report.ok, report.checked, report.pending) == (True, 1, 0)
-    assert event.old == {"limit": str(2**63)}
+    assert (event.old, event.new) == ({"limit": str(2**63)}, {"limit": "1e+16"})

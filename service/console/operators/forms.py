@@ -66,12 +66,20 @@ def _terms(name: str, value: str) -> tuple[str, ...]:
     return terms
 
 
+def _day_before(moment: datetime) -> datetime:
+    # An end in the year 1 has no day before it: the window then starts at the earliest time.
+    try:
+        return moment - AUDIT_DEFAULT_WINDOW
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
 def audit_filter(
     start: str, end: str, actor: str, target: str, event: str, user: str, *, now: datetime
 ) -> AuditFilter:
     """The API's filters (``GET /v1/audit``); without times, the last day."""
     end_at = parse_moment("end", end) or now
-    start_at = parse_moment("start", start) or end_at - AUDIT_DEFAULT_WINDOW
+    start_at = parse_moment("start", start) or _day_before(end_at)
     if start_at > end_at:
         raise ValidationFailed("start must not be after end")
     return AuditFilter(
