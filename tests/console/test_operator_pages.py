@@ -23,8 +23,7 @@ from tests.security.console_app import SERVE_HEADERS, app_with_probe, browser_fr
 OPERATOR = {**SERVE_HEADERS, "Tailscale-User-Login": "olga@ops.example.com",
             "Tailscale-User-Name": "Olga Ops"}  # fmt: skip
 ALICE = SERVE_HEADERS
-PAGES = ("/console", "/console/users", "/console/callers", "/console/audit", "/console/health",
-         "/console/audit/verify")  # fmt: skip
+PAGES = ("/console", "/console/users", "/console/callers", "/console/audit", "/console/health")
 
 
 @pytest.fixture
@@ -179,3 +178,20 @@ async def test_an_operators_headers_from_an_untrusted_peer_open_nothing(
             assert answer.status_code == 403, path
             assert "Sign in through Tailscale Serve" in answer.text
             assert "olga@ops.example.com" not in answer.text
+
+
+async def test_verify_runs_only_from_the_pages_button(browser: httpx.AsyncClient) -> None:
+    """A walk costs a second of the database: a link on another site, opened by an operator
+    signed in through Serve, must not start one."""
+    assert (await browser.get("/console/audit/verify", headers=OPERATOR)).status_code == 405
+    forged = await browser.post("/console/audit/verify", headers=OPERATOR, data={})
+    assert forged.status_code == 403
+    assert "Action not accepted" in forged.text
+
+    audit = await browser.get("/console/audit", headers=OPERATOR)
+    walked = await browser.post(
+        "/console/audit/verify", headers=OPERATOR, data={"csrf_token": form_token(audit.text)}
+    )
+
+    assert walked.status_code == 200, walked.text
+    assert "The audit chain holds" in walked.text

@@ -14,6 +14,8 @@ from service.audit.chain import verify_recent
 from service.audit.query import query_audit
 from service.audit.sealer import checkpoint_json
 from service.callers.listing import callers_with_last_use
+from service.console.actions import ActionDep
+from service.console.errors import ConsolePageError
 from service.console.operators.access import OperatorDep
 from service.console.operators.forms import audit_filter, form_moment, request_filter
 from service.console.pages import render
@@ -154,13 +156,36 @@ async def audit(
     )
 
 
-@router.get("/audit/verify")
+@router.post("/audit/verify")
 async def verify(
-    request: Request, operator: OperatorDep, session: SessionDep, context: ContextDep
+    request: Request,
+    operator: OperatorDep,
+    action: ActionDep,
+    session: SessionDep,
+    context: ContextDep,
 ) -> HTMLResponse:
     """Verify run now over the newest sealed events (bounded), as GET /v1/audit/verify
-    does over all of them."""
-    report = await verify_recent(session, signer=context.audit_signer, last=VERIFY_RECENT_EVENTS)
+    does over all of them.
+
+    A POST with the page's token, not a link: the person is named by Serve on every request,
+    so any page an operator visits could otherwise fire walks in their name. One walk at a
+    time per process, so repeated clicks cannot tie up the pool.
+    """
+    state = request.app.state
+    if getattr(state, "console_verify_running", False):
+        raise ConsolePageError(
+            429,
+            "A verify is already running",
+            "Another walk of the audit chain is under way in this replica. Try again once "
+            "it has finished; it takes about a second.",
+        )
+    state.console_verify_running = True
+    try:
+        report = await verify_recent(
+            session, signer=context.audit_signer, last=VERIFY_RECENT_EVENTS
+        )
+    finally:
+        state.console_verify_running = False
     if not report.ok:
         context.metrics.audit_verify_failures.inc()
     return render(
