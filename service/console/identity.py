@@ -32,6 +32,8 @@ LOGIN_HEADER = b"tailscale-user-login"
 NAME_HEADER = b"tailscale-user-name"
 PICTURE_HEADER = b"tailscale-user-profile-pic"
 IDENTITY_HEADERS = frozenset({LOGIN_HEADER, NAME_HEADER, PICTURE_HEADER})
+# Set by Serve on requests that came in through Funnel, from outside the tailnet.
+FUNNEL_HEADER = b"tailscale-funnel-request"
 STATE_KEY = "tsprov_person"
 # Peers already warned about: a bound, so a scan from many addresses cannot grow it forever.
 MAX_WARNED_PEERS = 1024
@@ -64,17 +66,19 @@ class TrustedIdentity:
 
     def _identify(self, scope: Scope) -> None:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
-        identity = {name: value for name, value in headers if name in IDENTITY_HEADERS}
-        if not identity:
+        sent = [(name, value) for name, value in headers if name in IDENTITY_HEADERS]
+        if not sent:
             return
+        identity = dict(sent)
         peer = _peer_address(scope)
-        if peer is not None and peer in self.proxies:
+        trusted = peer is not None and peer in self.proxies
+        if trusted and _one_person(headers, identity, sent):
             person = person_from_headers(identity)
             if person is not None:
                 scope.setdefault("state", {})[STATE_KEY] = person
             return
         scope["headers"] = [(name, value) for name, value in headers if name not in identity]
-        if self.headers_on:
+        if self.headers_on and not trusted:
             self._warn_once(peer or "unknown")
 
     def _warn_once(self, peer: str) -> None:
@@ -87,6 +91,17 @@ class TrustedIdentity:
             "(further ones from this address are ignored silently)",
             peer,
         )
+
+
+def _one_person(
+    headers: list[tuple[bytes, bytes]],
+    identity: dict[bytes, bytes],
+    sent: list[tuple[bytes, bytes]],
+) -> bool:
+    """Whether the proxy's headers name exactly one person: a header given twice means
+    someone added one beside the proxy's; Funnel traffic (from the internet, through the
+    same local proxy) names nobody."""
+    return len(identity) == len(sent) and not any(name == FUNNEL_HEADER for name, _ in headers)
 
 
 def _peer_address(scope: Scope) -> str | None:
@@ -120,8 +135,15 @@ def _readable(raw: bytes) -> str:
             text = str(make_header(decode_header(text)))
         except (ValueError, LookupError):
             return ""
-    kept = "".join(char for char in text if unicodedata.category(char)[0] != "C")
+    kept = "".join(char for char in text if not _invisible(char))
     return kept.strip()[:200]
+
+
+def _invisible(char: str) -> bool:
+    # Control, format and unassigned characters, and the line and paragraph separators:
+    # a name lands in audit rows, where none of them may split or hide a line (security.md 40).
+    category = unicodedata.category(char)
+    return category[0] == "C" or category in ("Zl", "Zp")
 
 
 def signed_in_person(request: Request) -> Person | None:

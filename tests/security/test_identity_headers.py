@@ -88,3 +88,26 @@ async def test_the_tcp_peer_decides_never_x_forwarded_for(context: AppContext) -
     async with browser_from(app, "10.0.0.8") as remote:
         page = await remote.get("/probe/whoami", headers=claiming_loopback)
         assert "nobody" in page.text
+
+
+async def test_a_login_given_twice_or_through_funnel_names_nobody(context: AppContext) -> None:
+    """Two logins mean someone added one beside the proxy's; Funnel traffic comes from the
+    internet through the same local proxy and is nobody's."""
+    app = app_with_probe(context, [], identity_headers=ON)
+    twice = [*SERVE_HEADERS.items(), ("Tailscale-User-Login", "olga@ops.example.com")]
+    funnel = {**SERVE_HEADERS, "Tailscale-Funnel-Request": "?1"}
+    async with browser_from(app, "127.0.0.1") as browser:
+        for headers in (twice, funnel):
+            page = await browser.get("/probe/whoami", headers=headers)
+            assert "nobody" in page.text
+            assert "@" not in page.text.split("<h1", 1)[1].split("</h1>", 1)[0]
+
+
+async def test_a_name_cannot_carry_line_or_paragraph_separators(context: AppContext) -> None:
+    app = app_with_probe(context, [], identity_headers=ON)
+    named = {**SERVE_HEADERS, "Tailscale-User-Name": "=?utf-8?q?Alice=E2=80=A8Admin=E2=80=A9?="}
+    async with browser_from(app, "127.0.0.1") as browser:
+        page = await browser.get("/probe/whoami", headers=named)
+    assert "AliceAdmin" in page.text
+    assert "\u2028" not in page.text
+    assert "\u2029" not in page.text
