@@ -39,12 +39,13 @@ from service.users import routes as user_routes
 from service.web import problem_catalogue as catalogue
 from service.web.body_limit import BoundedBody
 from service.web.docs_policy import DocsPolicy
+from service.web.flood_gate import RefuseFloodsEarly
 from service.web.forwarded import KeepPeer
 from service.web.openapi import document_problems
 from service.web.pages import FrameGuard
 from service.web.problem_codes import ERROR_CODES
 from service.web.problem_pages import install_handlers
-from service.web.refusals import RefusalGuard, RefuseFloodsEarly
+from service.web.refusals import RefusalGuard
 from service.webhooks import routes as webhook_routes
 
 DOCS_ASSETS = "/docs-assets"

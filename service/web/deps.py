@@ -21,6 +21,7 @@ from service.db import read_alone
 from service.models import Caller
 from service.state import AppContext
 from service.web.errors import Forbidden, Unauthorized
+from service.web.flood_gate import stop_counting
 from service.web.refusals import THROTTLED_KEY, Refusal, bearer_key
 
 
@@ -98,6 +99,7 @@ async def authenticated_caller(request: Request, context: ContextDep) -> Caller:
         await refuse_anonymous(context, request, reason, key=key)
         raise Unauthorized()
     context.refusals.authenticated(key)
+    stop_counting(request.scope)
     return caller
 
 

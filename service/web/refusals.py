@@ -26,18 +26,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.audit.events import (
-    ANONYMOUS,
-    ORIGIN_API,
     Actor,
     format_time,
     record_refused_attempt,
 )
 from service.web.errors import RateLimited
-from service.web.problem_pages import problem_response
 
 log = logging.getLogger("tsprov.refusals")
 FOLD_WINDOW_SECONDS = 60.0
@@ -97,6 +92,24 @@ class _Window:
 
 
 @dataclass
+class UnprovenInFlight:
+    """One request's place in the in-flight counts, given back once."""
+
+    counts: Counter[str]
+    names: list[str]
+
+    def __post_init__(self) -> None:
+        self.counts.update(self.names)
+
+    def release(self) -> None:
+        names, self.names = self.names, []
+        self.counts.subtract(names)
+        for name in names:
+            if self.counts[name] <= 0:
+                del self.counts[name]
+
+
+@dataclass
 class RefusalGuard:
     """Throttles and folds refusals of anonymous requests for one process."""
 
@@ -127,21 +140,19 @@ class RefusalGuard:
         return any(self._wait(name, counting_in_flight) > 0 for name in _names(source, key))
 
     @contextlib.contextmanager
-    def let_through(self, source: str, key: str) -> Iterator[None]:
-        """Counts an unproven request against its buckets while it runs (a long-poll, too).
+    def let_through(self, source: str, key: str) -> Iterator[UnprovenInFlight]:
+        """Counts an unproven request against its buckets until it ends or its key proves
+        good (``UnprovenInFlight.release``): a long-poll with a working key holds nothing.
 
         A refused one has taken its token before it ends, and for that moment counts twice:
         a burst arriving at once may get a lookup or two fewer than ``burst``, never more.
         """
         names = [] if self._proven(key) else _names(source, key)
-        self._in_flight.update(names)
+        counted = UnprovenInFlight(self._in_flight, names)
         try:
-            yield
+            yield counted
         finally:
-            self._in_flight.subtract(names)
-            for name in names:
-                if self._in_flight[name] <= 0:
-                    del self._in_flight[name]
+            counted.release()
 
     def lookup_lane(self, key: str) -> contextlib.AbstractAsyncContextManager[object]:
         """Where the lookup of ``key`` waits for its turn: a key whose prefix has worked here
@@ -275,34 +286,3 @@ async def _write_folded(
 ) -> None:
     if window.folded and window.last is not None:
         await _write(sessions, source, window.last, folded=window)
-
-
-class RefuseFloodsEarly:
-    """Pure ASGI middleware: a caller API request from a flooding source, with a key this
-    process has not seen work, gets its 429 before routing and dependencies run.
-
-    The dependency that authenticates callers makes the same decision; deciding here first
-    makes each refusal in a flood cost only this.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        context = getattr(scope["app"].state, "context", None) if "app" in scope else None
-        if scope["type"] != "http" or context is None or not scope["path"].startswith("/v1/"):
-            await self.app(scope, receive, send)
-            return
-        key = bearer_key(Headers(scope=scope).get("authorization", ""))
-        source = scope["client"][0] if scope.get("client") else "unknown"
-        guard = context.refusals
-        if guard.throttled_before_lookup(source, key, counting_in_flight=True):
-            refusal = Refusal(ANONYMOUS, scope["method"], scope["path"], THROTTLED_KEY, ORIGIN_API)
-            try:
-                await guard.refused(context.sessions, source, key, refusal, counting_in_flight=True)
-            except RateLimited as limited:
-                await problem_response(limited)(scope, receive, send)
-                return
-            # The bucket refilled meanwhile: decide as usual.
-        with guard.let_through(source, key):
-            await self.app(scope, receive, send)

@@ -104,6 +104,19 @@ def test_item_36_requests_in_flight_count_against_the_burst() -> None:
     assert not guard.throttled_before_lookup(source, bad_key(), counting_in_flight=True)
 
 
+def test_item_36_a_request_whose_key_proved_good_stops_counting_against_the_burst() -> None:
+    # Callers behind one address (a shared NAT) holding long-polls with working keys must
+    # not use up the burst of a newcomer from the same address.
+    guard, source = RefusalGuard(BURST, 2.0, FakeClock()), "198.51.100.13"
+    with contextlib.ExitStack() as long_polls:
+        for _ in range(BURST):
+            key = bad_key()  # unknown here until it authenticates
+            counted = long_polls.enter_context(guard.let_through(source, key))
+            guard.authenticated(key)
+            counted.release()
+        assert not guard.throttled_before_lookup(source, bad_key(), counting_in_flight=True)
+
+
 async def test_item_36_one_key_prefix_is_throttled_from_any_address(from_address: Clients) -> None:
     key = bad_key()
     statuses = [
