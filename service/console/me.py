@@ -218,7 +218,12 @@ async def decline(
         )
     actor = person_actor(action.person)
     await cancel_request(
-        context.sessions, actor, pending.id, origin=ORIGIN_BROWSER, reason=USER_DECLINED
+        context.sessions,
+        actor,
+        pending.id,
+        origin=ORIGIN_BROWSER,
+        reason=USER_DECLINED,
+        only_from=RequestStatus.AWAITING_CONSENT,
     )
     return message_page(
         request,

@@ -50,8 +50,15 @@ async def cancel_request(
     *,
     origin: str = ORIGIN_API,
     reason: str | None = None,
+    only_from: RequestStatus | None = None,
 ) -> None:
-    """Cancel under the row lock, in a transaction of its own (the route has no session)."""
+    """Cancel under the row lock, in a transaction of its own (the route has no session).
+
+    ``only_from``: the status the request must still have under the lock (a person
+    declining a request may have consented to it in another tab meanwhile).
+    """
     async with transaction(sessions) as session:
         request = await load_request(session, request_id, lock=True)
+        if only_from is not None and request.status != only_from:
+            raise Conflict(f"The request is already {request.status}.")
         await cancel_provisioning_request(session, request, actor, origin=origin, reason=reason)

@@ -11,7 +11,9 @@ import pytest
 
 from service.console import csrf
 from tests.conftest import bearer
+from tests.helpers.browser import Browser
 from tests.helpers.console_flows import (
+    action_token,
     confirm_action,
     consented_request,
     expect_login,
@@ -156,6 +158,27 @@ async def test_declining_makes_the_caller_see_cancelled_with_the_reason(
     assert seen["status"] == "cancelled"
     assert seen["failure"]["code"] == "user_declined"
     assert "declined" in seen["failure"]["message"]
+
+
+async def test_a_request_she_approved_meanwhile_is_not_declined(
+    console_stack: ConsoleStack, api: httpx.AsyncClient, keys: tuple[str, str], alices: str
+) -> None:
+    # /me was open in one tab while she consented in another: the decline she then confirms
+    # must not cancel the request she just approved.
+    key, user = keys[0], alices
+    request = await create_request(api, key, user, hostname="approved-box")
+    action = f"/me/requests/{request['id']}/decline"
+    async with signed_in(console_stack, ALICE) as browser:
+        page = (await browser.get("/me")).text
+        asked = await browser.post(action, data={"csrf_token": action_token(page, action)})
+        async with Browser(console_stack.sandbox_url) as tab:
+            approved = await tab.consent(request["consent_url"], login=ALICE)
+        assert approved.status_code == 303, approved.text
+        token = action_token(asked.text, action)
+        late = await browser.post(action, data={"csrf_token": token, "confirmed": "yes"})
+
+    assert late.status_code == 409, late.text
+    assert (await fetch_request(api, key, request["id"]))["status"] == "ready"
 
 
 async def test_alices_consent_link_opened_as_bob_is_refused_before_tailscale(
