@@ -51,6 +51,9 @@ async def read_alone(session: AsyncSession) -> None:
     await session.connection(execution_options=READ_ALONE)
 
 
+POOL_RECYCLE_SECONDS = 300
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     """An engine whose errors never print bound parameters (they can be secrets)."""
     engine = create_async_engine(
@@ -60,6 +63,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=0,
         # A request waiting for a connection gets a 503 after this, never a hang.
         pool_timeout=settings.db_pool_timeout_seconds,
+        # A connection dropped silently on the way (a NAT or load balancer forgetting an idle
+        # flow, a failover without a reset) looks alive to the checkout check below; replacing
+        # connections after five minutes bounds that, at one reconnect each per five minutes.
+        pool_recycle=POOL_RECYCLE_SECONDS,
         connect_args=connect_arguments(settings),
     )
     event.listen(engine.sync_engine.pool, "checkout", _replace_if_closed)
