@@ -77,6 +77,9 @@ async def test_bad_filters_get_a_plain_page_not_a_500(browser: httpx.AsyncClient
     earliest = await browser.get("/console/audit?end=0001-01-01T00:00", headers=OPERATOR)
     assert earliest.status_code == 200
     assert "No event in this window matches" in earliest.text
+    odd_user = await browser.get("/console/users/not%20a%20user", headers=OPERATOR)
+    assert odd_user.status_code in (400, 422)
+    assert odd_user.headers["content-type"].startswith("text/html")
     missing = await browser.get(
         "/console/requests/00000000-0000-4000-8000-000000000000", headers=OPERATOR
     )

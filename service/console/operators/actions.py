@@ -24,6 +24,7 @@ from service.db import transaction
 from service.provisioning.cancel import cancel_request
 from service.users.offboarding import offboard_user
 from service.web.deps import ContextDep
+from service.web.fields import UserId
 
 router: APIRouter = APIRouter(prefix="/console", include_in_schema=False)
 YES = "yes"
@@ -35,7 +36,7 @@ async def offboard(
     operator: OperatorDep,
     action: ActionDep,
     context: ContextDep,
-    user_id: str,
+    user_id: UserId,
     delete_devices: Annotated[str, Form(max_length=8)] = "",
 ) -> HTMLResponse:
     back = f"/console/users/{quote(user_id, safe='@')}"

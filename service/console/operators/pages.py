@@ -21,11 +21,12 @@ from service.console.operators.forms import audit_filter, form_moment, request_f
 from service.console.pages import render
 from service.ops.health_report import gather_health
 from service.provisioning.overview import request_timeline, requests_page
-from service.provisioning.status import RequestStatus
+from service.provisioning.status import OPEN_STATUSES, RequestStatus
 from service.provisioning.store import provisioned_devices
 from service.users.directory import users_page
 from service.users.store import user_with_grants
 from service.web.deps import ContextDep, SessionDep
+from service.web.fields import UserId
 
 router: APIRouter = APIRouter(prefix="/console", include_in_schema=False)
 PAGE_SIZE = 50
@@ -82,7 +83,7 @@ async def timeline(
         "operators/timeline.html",
         title=f"Request {found.request.id}",
         found=found,
-        open_statuses=(RequestStatus.AWAITING_CONSENT, RequestStatus.READY),
+        open_statuses=OPEN_STATUSES,
     )
 
 
@@ -102,7 +103,7 @@ async def users(
 
 @router.get("/users/{user_id}")
 async def user(
-    request: Request, operator: OperatorDep, session: SessionDep, user_id: str
+    request: Request, operator: OperatorDep, session: SessionDep, user_id: UserId
 ) -> HTMLResponse:
     """A user's expected login, grants (never a secret) and the devices made for them."""
     found = await user_with_grants(session, user_id)
