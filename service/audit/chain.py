@@ -130,7 +130,7 @@ def _in_place(walk: _Walk, values: Record) -> bool:
     it. Together these imply that every check below passes; a row that fails any of them
     gets the full checks, which also say what is wrong. ``values`` is in SealedRow's order."""
     position, prev_hash, _, _, seq, xid = values[:6]
-    rehashes = values[19]  # the database recomputed SHA-256 over prev_hash and canonical
+    rehashes = values[16]  # the database recomputed SHA-256 over prev_hash and canonical
     head = walk.head
     return bool(
         position == head.position + 1
@@ -249,7 +249,8 @@ async def _verify_from(
         return ChainReport(False, 0, None, signature_problem)
     marks = {c.position: c.hash for c in checkpoints if c.position > start.position}
     walk = _Walk(start, marks, expect)
-    problem = await _walk_seals(session, walk, batch_size)
+    async with store.serial_reads(session):
+        problem = await _walk_seals(session, walk, batch_size)
     if problem is not None:
         return problem
     signed_head = max(marks, default=None)
