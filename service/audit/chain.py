@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from asyncpg import Record
@@ -124,36 +125,47 @@ def _expectation_problem_at(walk: _Walk, row: SealedRow) -> ChainReport | None:
     return None
 
 
-def _in_place(walk: _Walk, values: Record) -> bool:
-    """The common case in a few comparisons: the row follows the head, in chain order, its
-    hash is right, its event is there and unchanged, and no checkpoint or expectation names
-    it. Together these imply that every check below passes; a row that fails any of them
-    gets the full checks, which also say what is wrong. ``values`` is in SealedRow's order."""
-    position, prev_hash, _, _, seq, xid = values[:6]
-    rehashes = values[19]  # the database recomputed SHA-256 over prev_hash and canonical
-    head = walk.head
-    return bool(
-        position == head.position + 1
-        and prev_hash == head.hash
-        and seq is not None
-        and (xid, seq) > (head.xid, head.seq)
-        and position not in walk.marks
-        and (walk.expect is None or seq != walk.expect.seq)
-        and rehashes
-        and matches_at_a_glance(values)
-    )
+def _in_place_run(walk: _Walk, records: list[Record], start: int) -> int:
+    """Where the common case ends: the index of the first row from ``start`` that is not
+    plainly in place, the head moved past the rows before it.
+
+    A row is plainly in place when, in a few comparisons, it follows the head, in chain
+    order, its hash is right, its event is there and unchanged, and no checkpoint or
+    expectation names it. Together these imply that every full check passes; a row that
+    fails any of them gets the full checks, which also say what is wrong. The head is kept
+    in locals and stored once: a ChainHead per row cost more than the comparisons.
+    ``records`` are in SealedRow's order."""
+    position, digest, xid, seq = walk.head
+    marks = walk.marks
+    expected_seq = walk.expect.seq if walk.expect is not None else None
+    index = start
+    for values in islice(records, start, None):
+        next_position, prev_hash, next_digest, _, next_seq, next_xid = values[:6]
+        rehashes = values[16]  # the database recomputed SHA-256 over prev_hash and canonical
+        if not (
+            next_position == position + 1
+            and prev_hash == digest
+            and next_seq is not None
+            and (next_xid, next_seq) > (xid, seq)
+            and next_position not in marks
+            and next_seq != expected_seq
+            and rehashes
+            and matches_at_a_glance(values)
+        ):
+            break
+        position, digest, xid, seq = next_position, next_digest, next_xid, next_seq
+        index += 1
+    walk.head = store.ChainHead(position, digest, xid, seq)
+    walk.checked += index - start
+    return index
 
 
 async def _check_batch(
     session: AsyncSession, walk: _Walk, records: list[Record], upcoming: Awaitable[object]
 ) -> ChainReport | None:
-    for record in records:
-        if _in_place(walk, record):
-            position, _, digest, _, seq, xid = record[:6]
-            walk.head = store.ChainHead(position, digest, xid, seq)
-            walk.checked += 1
-            continue
-        row = SealedRow._make(record)
+    index = _in_place_run(walk, records, 0)
+    while index < len(records):
+        row = SealedRow._make(records[index])
         if row.prev_hash != walk.head.hash or row.position != walk.head.position + 1:
             await upcoming  # the lookups below need the connection the next batch is using
             if not await _pruned_meanwhile(session, walk, row):
@@ -164,6 +176,7 @@ async def _check_batch(
         # A row that passed has its event, so seq and xid are set.
         walk.head = store.ChainHead(row.position, row.hash, row.xid or 0, row.seq or 0)
         walk.checked += 1
+        index = _in_place_run(walk, records, index + 1)
     return None
 
 
@@ -249,7 +262,8 @@ async def _verify_from(
         return ChainReport(False, 0, None, signature_problem)
     marks = {c.position: c.hash for c in checkpoints if c.position > start.position}
     walk = _Walk(start, marks, expect)
-    problem = await _walk_seals(session, walk, batch_size)
+    async with store.serial_reads(session):
+        problem = await _walk_seals(session, walk, batch_size)
     if problem is not None:
         return problem
     signed_head = max(marks, default=None)

@@ -57,11 +57,12 @@ def _content(values: SealedValues, actor: Any, target: Any, old: Any, new: Any) 
 def _json_columns(values: SealedValues) -> list[Any] | None:
     """``[actor, target, old, new]``, parsed exactly; None when the event is gone.
 
-    PostgreSQL wrote each from jsonb, so each is valid JSON, or NULL for no value.
+    PostgreSQL joined them from jsonb into one array, so the text is valid JSON.
     """
     if values[4] is None:  # no event joined the seal
         return None
-    return [None if text is None else _parse(text, 0)[0] for text in values[15:19]]
+    columns: list[Any] = _parse(values[15], 0)[0]
+    return columns
 
 
 def matches_at_a_glance(values: SealedValues) -> bool:

@@ -52,6 +52,9 @@ from service.audit.store.chain import (
     sealed_batch as sealed_batch,
 )
 from service.audit.store.chain import (
+    serial_reads as serial_reads,
+)
+from service.audit.store.chain import (
     signed_checkpoint_for as signed_checkpoint_for,
 )
 from service.audit.store.chain import (
