@@ -246,10 +246,10 @@ async def _verify(
 ) -> ChainReport:
     checkpoints = await store.signed_checkpoints(session)
     start = await store.pruning_start(session) or store.GENESIS
-    return await _verify_from(session, signer, expect, batch_size, start, checkpoints)
+    return await verify_from(session, signer, expect, batch_size, start, checkpoints)
 
 
-async def _verify_from(
+async def verify_from(
     session: AsyncSession,
     signer: AuditSigner | None,
     expect: Expectation | None,
@@ -274,23 +274,6 @@ async def _verify_from(
     if skipped is not None:
         return ChainReport(False, walk.checked, str(skipped), "skipped: committed but never sealed")
     return ChainReport(True, walk.checked, pending=pending, checkpoint=signed_head)
-
-
-async def verify_recent(
-    session: AsyncSession, *, signer: AuditSigner | None, last: int, batch_size: int = VERIFY_BATCH
-) -> ChainReport:
-    """The checks of ``verify_chain`` over the last ``last`` sealed events only.
-
-    The walk starts from the hash sealed just before them, taken as given, so its cost is
-    bounded whatever the trail's size; only the signed checkpoints inside that stretch are
-    checked. A full walk (``tsprov audit verify``) is what proves the whole trail.
-    """
-    start = await store.pruning_start(session) or store.GENESIS
-    head = await store.chain_head(session)
-    if head.position - last > start.position:
-        start = await store.chain_head_at(session, head.position - last) or start
-    checkpoints = await store.signed_checkpoints(session, after_position=start.position)
-    return await _verify_from(session, signer, None, batch_size, start, checkpoints)
 
 
 async def verify_chain(

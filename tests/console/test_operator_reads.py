@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from service.audit.chain import verify_recent
 from service.audit.events import Actor, Target, record_event
+from service.audit.recent import verify_recent
 from service.audit.sealer import sealer_lag
 from service.callers.listing import callers_with_last_use
 from service.callers.store import create_caller
@@ -156,6 +156,24 @@ async def test_bounded_verify_walks_only_the_last_events_and_the_lag_is_counted(
     await session.execute(edit, {"seq": events[9].seq})  # inside it
     late = await verify_recent(session, signer=None, last=5)
     assert (late.ok, late.first_bad_event) == (False, str(events[9].id))
+
+
+async def test_bounded_verify_names_a_missing_starting_seal_rather_than_walking_it_all(
+    session: AsyncSession,
+) -> None:
+    for n in range(8):
+        await append_at(session, T0 + timedelta(minutes=n))
+    await seal_now(session)
+    head = await verify_recent(session, signer=None, last=3)
+    assert (head.ok, head.checked) == (True, 3)
+    position = await session.scalar(text("SELECT max(position) - 3 FROM audit_seal"))
+    await session.execute(text("DELETE FROM audit_seal WHERE position = :p"), {"p": position})
+
+    report = await verify_recent(session, signer=None, last=3)
+
+    assert (report.ok, report.checked) == (False, 0)
+    assert report.reason is not None
+    assert report.reason.startswith("missing")
 
 
 @contextmanager

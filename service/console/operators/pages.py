@@ -10,8 +10,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from service.audit import store as audit_store
-from service.audit.chain import verify_recent
 from service.audit.query import query_audit
+from service.audit.recent import verify_recent
 from service.audit.sealer import checkpoint_json
 from service.callers.listing import callers_with_last_use
 from service.console.actions import ActionDep
