@@ -44,14 +44,25 @@ async def read_alone(session: AsyncSession) -> None:
     """Run the session's next read outside any transaction (see READ_ALONE).
 
     A session bound to a connection whose transaction someone else opened joins it instead.
+    So does one behind PgBouncer in transaction mode (statement cache off): there, asyncpg
+    prepares a statement and runs it in two exchanges, and outside a transaction PgBouncer
+    may hand the second to another server connection, which never saw the statement.
     """
     bind = session.bind
     if isinstance(bind, AsyncConnection) and bind.in_transaction():
         return
+    if bind is not None and _behind_transaction_pooler(bind.engine.url):
+        return
     await session.connection(execution_options=READ_ALONE)
 
 
+def _behind_transaction_pooler(url: URL) -> bool:
+    # database_url_for turns the statement cache off for PgBouncer in transaction mode.
+    return url.query.get(STATEMENT_CACHE_OFF[0]) == STATEMENT_CACHE_OFF[1]
+
+
 POOL_RECYCLE_SECONDS = 300
+STATEMENT_CACHE_OFF = ("prepared_statement_cache_size", "0")
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -96,7 +107,7 @@ def database_url_for(settings: Settings) -> URL:
     url = make_url(settings.database_url)
     if settings.db_statement_cache:
         return url
-    return url.update_query_dict({"prepared_statement_cache_size": "0"})
+    return url.update_query_dict(dict([STATEMENT_CACHE_OFF]))
 
 
 def connect_arguments(settings: Settings) -> dict[str, Any]:
