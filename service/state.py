@@ -18,6 +18,10 @@ from service.tailscale.client import TailscaleClient
 from service.web.errors import EncryptionUnavailable
 from service.web.refusals import RefusalGuard
 
+# How long a claim waits for its turn, in upstream deadlines: each claim ahead takes at most
+# one, and a waiter may arrive just after a round of slow claims (a refresh) began.
+CLAIM_PATIENCE_DEADLINES = 2
+
 
 @dataclass
 class AppContext:
@@ -43,7 +47,8 @@ class AppContext:
 
     def __post_init__(self) -> None:
         self.claim_slots = ClaimSlots(
-            self.settings.db_pool_size, self.settings.upstream_deadline_seconds
+            self.settings.db_pool_size,
+            CLAIM_PATIENCE_DEADLINES * self.settings.upstream_deadline_seconds,
         )
         self.metrics.listener_up.set_function(lambda: float(self.notifier.listening))
         self.metrics.long_polls.set_function(lambda: float(self.waits.waiting))

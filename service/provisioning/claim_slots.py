@@ -11,7 +11,7 @@ Admitting at most as many claims as the pool has connections keeps every admitte
 transactions short: claims alone can no longer fill the pool's queue (creates, long-polls
 and the background jobs share the pool, so a claim may still wait its turn behind them),
 and the loop is not crowded. The others
-wait here, holding nothing, in arrival order, for up to the upstream deadline.
+wait here, holding nothing, in arrival order, for up to twice the upstream deadline.
 """
 
 from __future__ import annotations
