@@ -10,8 +10,8 @@ pool's queue grows with them, and claims wait past ``DB_POOL_TIMEOUT_SECONDS`` a
 Admitting at most as many claims as the pool has connections keeps every admitted claim's
 transactions short: claims alone can no longer fill the pool's queue (creates, long-polls
 and the background jobs share the pool, so a claim may still wait its turn behind them),
-and the loop is not crowded. The others
-wait here, holding nothing, in arrival order, for up to twice the upstream deadline.
+and the loop is not crowded. The others wait here, holding nothing, in arrival order, for
+up to twice the upstream deadline.
 """
 
 from __future__ import annotations
