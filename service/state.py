@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.audit.signing import AuditSigner
+from service.callers.store import AuthenticatedCaller
+from service.config_cache import ConfigCache
 from service.crypto.keyring import KeyRing
 from service.grants.single_flight import SingleFlight
 from service.ops.metrics import Metrics
@@ -44,12 +46,15 @@ class AppContext:
     draining: bool = field(default=False)
     # Claims worked on at once: one per pooled connection (see provisioning.claim_slots).
     claim_slots: ClaimSlots = field(init=False)
+    # Callers proven lately, by key hash, kept until the caller table changes.
+    callers: ConfigCache[bytes, AuthenticatedCaller] = field(init=False)
 
     def __post_init__(self) -> None:
         self.claim_slots = ClaimSlots(
             self.settings.db_pool_size,
             CLAIM_PATIENCE_DEADLINES * self.settings.upstream_deadline_seconds,
         )
+        self.callers = ConfigCache(lambda: self.notifier.config_generation)
         self.metrics.listener_up.set_function(lambda: float(self.notifier.listening))
         self.metrics.long_polls.set_function(lambda: float(self.waits.waiting))
 

@@ -26,8 +26,7 @@ from service.audit.schemas import (
     SignedCheckpointOut,
 )
 from service.audit.sealer import checkpoint_json
-from service.callers.store import user_allowed
-from service.models import Caller
+from service.callers.store import AuthenticatedCaller, user_allowed
 from service.state import AppContext
 from service.web.deps import AdminCaller, AuditCaller, ContextDep, SessionDep, refuse
 from service.web.errors import Forbidden, ValidationFailed
@@ -100,7 +99,7 @@ AuditFilterDep = Annotated[AuditFilter, Depends(audit_filter)]
 
 
 async def _limit_to_callers_users(
-    context: ContextDep, request: Request, caller: Caller, window: AuditFilter
+    context: ContextDep, request: Request, caller: AuthenticatedCaller, window: AuditFilter
 ) -> None:
     """A key limited to some users reads only their events, so it must name one of them."""
     if not caller.user_patterns:

@@ -7,9 +7,11 @@ import hmac
 import re
 import secrets
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import ORIGIN_CONSOLE, Actor, Target, record_event
@@ -25,6 +27,17 @@ USER_PATTERN = re.compile(r"^[A-Za-z0-9._@+*-]{1,128}$")
 ORIGIN_OPERATOR = ORIGIN_CONSOLE
 
 
+@dataclass(frozen=True)
+class AuthenticatedCaller:
+    """What a request knows of the caller whose key it carries: immutable, so one value can
+    be kept in memory and shared by every request with that key (``service.config_cache``)."""
+
+    id: uuid.UUID
+    name: str
+    scopes: tuple[str, ...]
+    user_patterns: tuple[str, ...]
+
+
 class CallerError(ValueError):
     """A caller cannot be created or changed as asked."""
 
@@ -38,11 +51,11 @@ def hash_caller_key(key: str) -> bytes:
     return lookup_digest(key)
 
 
-def scope_allows(granted: list[str], needed: str) -> bool:
+def scope_allows(granted: Sequence[str], needed: str) -> bool:
     return needed in granted or "admin" in granted
 
 
-def user_allowed(patterns: list[str], user_id: str) -> bool:
+def user_allowed(patterns: Sequence[str], user_id: str) -> bool:
     """No patterns means every user; ``*`` matches any run of characters."""
     if not patterns:
         return True
@@ -53,15 +66,25 @@ def _pattern_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
 
 
-async def authenticate_caller(session: AsyncSession, key: str) -> Caller | None:
+def well_formed_key(key: str) -> bool:
+    return KEY_PATTERN.match(key) is not None
+
+
+# Only what a request needs, as plain columns: no entity for the session to track.
+_LIVE_CALLER = select(
+    Caller.id, Caller.name, Caller.key_hash, Caller.scopes, Caller.user_patterns
+).where(Caller.key_hash == bindparam("wanted"), Caller.revoked_at.is_(None))
+
+
+async def authenticate_caller(session: AsyncSession, key: str) -> AuthenticatedCaller | None:
     """The live caller holding ``key``, or None; the hash is compared in constant time."""
-    if not KEY_PATTERN.match(key):
+    if not well_formed_key(key):
         return None
     wanted = hash_caller_key(key)
-    caller = await session.scalar(select(Caller).where(Caller.key_hash == wanted))
-    if caller is None or caller.revoked_at is not None:
+    row = (await session.execute(_LIVE_CALLER, {"wanted": wanted})).first()
+    if row is None or not hmac.compare_digest(row.key_hash, wanted):
         return None
-    return caller if hmac.compare_digest(caller.key_hash, wanted) else None
+    return AuthenticatedCaller(row.id, row.name, tuple(row.scopes), tuple(row.user_patterns))
 
 
 async def create_caller(

@@ -6,6 +6,11 @@ listening connection is watched: when it is lost (a database restart, a failover
 connection) every waiter is woken to re-read, long-polls fall back to a short timer, and the
 connection is re-opened with a capped backoff; once it is back, waiters are woken once more
 for whatever changed in between.
+
+The same connection hears when callers or webhook endpoints change (a trigger announces every
+change to those tables, migration 0012): ``config_generation`` moves on each announcement and
+whenever the connection is lost or regained, so what a process keeps of them
+(``service.config_cache``) is forgotten the moment it may be stale.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 CHANNEL = "tsprov_request_changed"
+CONFIG_CHANNEL = "tsprov_config_changed"
 RECONNECT_FIRST_SECONDS = 0.5
 RECONNECT_MAX_SECONDS = 10.0
 # A connection cut without a word (a dropped route, a frozen peer) is noticed only by using it.
@@ -56,6 +62,7 @@ class RequestNotifier:
         # Per watched request, how many wake-ups it has had: a re-read started at a version
         # has seen every change notified before it.
         self._versions: dict[str, int] = {}
+        self._config_generation = 0
 
     @property
     def mint_owner(self) -> str | None:
@@ -66,6 +73,12 @@ class RequestNotifier:
     def listening(self) -> bool:
         """Whether NOTIFY wake-ups arrive now; while not, long-polls re-read on a timer."""
         return self._connection is not None and not self._connection.is_closed()
+
+    @property
+    def config_generation(self) -> int | None:
+        """Moves whenever callers or webhook endpoints may have changed; None while nobody
+        listens, when a change could go unheard."""
+        return self._config_generation if self.listening else None
 
     async def start(self) -> None:
         """Listen now if the database answers, and keep listening from then on."""
@@ -90,6 +103,7 @@ class RequestNotifier:
                 self._dsn, timeout=5, server_settings={"application_name": self.process_name}
             )
             await connection.add_listener(CHANNEL, self._on_notify)
+            await connection.add_listener(CONFIG_CHANNEL, self._on_config_notice)
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             # Long-polls still work without it: they re-read on a short timer.
             log.warning("not listening for request changes (%s); polling", type(exc).__name__)
@@ -97,12 +111,14 @@ class RequestNotifier:
         connection.add_termination_listener(self._on_lost)
         self._connection = connection
         self._lost.clear()
-        self.wake_all()  # whatever changed while nobody listened
+        self._config_generation += 1  # whatever changed while nobody listened
+        self.wake_all()
         return True
 
     def _on_lost(self, _conn: Connection) -> None:
         log.warning("the listening connection was lost; long-polls poll until it is back")
         self._connection = None
+        self._config_generation += 1
         self._lost.set()
         self.wake_all()  # each waiter re-reads now, and then waits on the timer
 
@@ -134,6 +150,9 @@ class RequestNotifier:
 
     def _on_notify(self, _conn: Connection, _pid: int, _channel: str, payload: object) -> None:
         self._wake(str(payload))
+
+    def _on_config_notice(self, _conn: Connection, _pid: int, _chan: str, _text: object) -> None:
+        self._config_generation += 1
 
     def _wake(self, key: str) -> None:
         if key in self._waiters:

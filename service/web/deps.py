@@ -15,10 +15,16 @@ from service.audit.events import (
     caller_actor,
     record_refused_attempt,
 )
-from service.callers.store import authenticate_caller, scope_allows, user_allowed
+from service.callers.store import (
+    AuthenticatedCaller,
+    authenticate_caller,
+    hash_caller_key,
+    scope_allows,
+    user_allowed,
+    well_formed_key,
+)
 from service.crypto.keyring import KeyRing
 from service.db import read_alone
-from service.models import Caller
 from service.state import AppContext
 from service.web.errors import Forbidden, Unauthorized
 from service.web.flood_gate import stop_counting
@@ -83,9 +89,12 @@ async def refuse_anonymous(
     await context.refusals.refused(context.sessions, source_address(request), key, refusal)
 
 
-async def authenticated_caller(request: Request, context: ContextDep) -> Caller:
+async def authenticated_caller(request: Request, context: ContextDep) -> AuthenticatedCaller:
     key = bearer_key(request.headers.get("authorization", ""))
-    caller = None
+    caller = context.callers.get(hash_caller_key(key)) if well_formed_key(key) else None
+    if caller is not None:  # proven here lately, and unchanged since (service.config_cache)
+        stop_counting(request.scope)
+        return caller
     throttled = context.refusals.throttled_before_lookup(source_address(request), key)
     if key and not throttled:
         async with context.refusals.lookup_lane(key):
@@ -103,24 +112,29 @@ async def authenticated_caller(request: Request, context: ContextDep) -> Caller:
     return caller
 
 
-async def _caller_holding(context: AppContext, key: str) -> Caller | None:
+async def _caller_holding(context: AppContext, key: str) -> AuthenticatedCaller | None:
     # A short session of its own: holding one across the request while the handler opens
     # another would let a burst of requests exhaust the pool and wait on itself. One SELECT
     # needs no transaction around it: autocommit spares BEGIN and ROLLBACK, and it still
-    # reads the latest committed row, so a revoked key stops at once.
+    # reads the latest committed row. The caller found is kept until the caller table changes
+    # (a revocation reaches every replica's memory as it commits).
+    read_under = context.callers.generation()
     async with context.sessions() as session:
         await read_alone(session)
-        return await authenticate_caller(session, key)
+        caller = await authenticate_caller(session, key)
+    if caller is not None:
+        context.callers.put(hash_caller_key(key), caller, read_under)
+    return caller
 
 
-def require_scope(scope: str) -> Callable[..., Awaitable[Caller]]:
+def require_scope(scope: str) -> Callable[..., Awaitable[AuthenticatedCaller]]:
     """A dependency: an authenticated caller holding ``scope``, allowed the path's user."""
 
     async def dependency(
         request: Request,
         context: ContextDep,
-        caller: Annotated[Caller, Depends(authenticated_caller)],
-    ) -> Caller:
+        caller: Annotated[AuthenticatedCaller, Depends(authenticated_caller)],
+    ) -> AuthenticatedCaller:
         actor = caller_actor(caller.id, caller.name)
         if not scope_allows(caller.scopes, scope):
             await refuse(context, request, actor, f"missing scope {scope!r}")
@@ -134,14 +148,14 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Caller]]:
     return dependency
 
 
-ProvisionCaller = Annotated[Caller, Depends(require_scope("provision"))]
-ReadCaller = Annotated[Caller, Depends(require_scope("read"))]
-AuditCaller = Annotated[Caller, Depends(require_scope("audit"))]
-AdminCaller = Annotated[Caller, Depends(require_scope("admin"))]
+ProvisionCaller = Annotated[AuthenticatedCaller, Depends(require_scope("provision"))]
+ReadCaller = Annotated[AuthenticatedCaller, Depends(require_scope("read"))]
+AuditCaller = Annotated[AuthenticatedCaller, Depends(require_scope("audit"))]
+AdminCaller = Annotated[AuthenticatedCaller, Depends(require_scope("admin"))]
 
 
 async def ensure_user_allowed(
-    context: AppContext, request: Request, caller: Caller, user_id: str
+    context: AppContext, request: Request, caller: AuthenticatedCaller, user_id: str
 ) -> None:
     """Object-level check for routes that find the user through an object, not the path."""
     if not user_allowed(caller.user_patterns, user_id):
