@@ -11,7 +11,9 @@ the one it was read under:
 - while the listening connection is down nothing is kept or used, as a notice could be
   missed;
 - a connection cut without a word is noticed only by its heartbeat, so each value also has a
-  short life of its own, which bounds how long a missed notice can matter.
+  short life of its own, which bounds how long a missed notice can matter;
+- a change this process commits itself is forgotten as it commits (``forget``), before its
+  answer leaves: whoever made it reads their own write here, notice or not.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ class ConfigCache(Generic[Key, Value]):
     ) -> None:
         self._generation, self._clock = generation, clock
         self._size, self._keep = size, keep_seconds
-        self._kept_under: int | None = None
+        self._kept_under: tuple[int, int] | None = None
+        self._forgotten = 0  # changes made here: each moves the generation too
         self._values: OrderedDict[Key, tuple[Value, float]] = OrderedDict()
 
     def get(self, key: Key) -> Value | None:
@@ -58,13 +61,19 @@ class ConfigCache(Generic[Key, Value]):
             return None
         return value
 
-    def generation(self) -> int | None:
+    def generation(self) -> tuple[int, int] | None:
         """Take this before reading the database; hand it to ``put`` with what was read."""
-        return self._generation()
+        announced = self._generation()
+        return None if announced is None else (announced, self._forgotten)
 
-    def put(self, key: Key, value: Value, read_under: int | None) -> None:
+    def forget(self) -> None:
+        """Drop everything now: this process has just committed a change to the table."""
+        self._forgotten += 1
+        self._values.clear()
+
+    def put(self, key: Key, value: Value, read_under: tuple[int, int] | None) -> None:
         """Keep ``value`` unless its table may have changed since it was read."""
-        if read_under is None or read_under != self._generation() or not self._current():
+        if read_under is None or read_under != self.generation() or not self._current():
             return
         self._values[key] = (value, self._clock() + self._keep)
         self._values.move_to_end(key)
@@ -73,7 +82,7 @@ class ConfigCache(Generic[Key, Value]):
 
     def _current(self) -> bool:
         """Forget everything once the generation moves; False when nothing may be kept."""
-        generation = self._generation()
+        generation = self.generation()
         if generation != self._kept_under:
             self._values.clear()
             self._kept_under = generation

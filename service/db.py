@@ -133,8 +133,12 @@ def _unique_statement_name() -> str:
     return f"__asyncpg_{uuid.uuid4()}__"
 
 
-def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def create_session_factory(
+    engine: AsyncEngine, info: dict[str, object] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded values after commit; ``info`` is what every session carries
+    for the code deep inside a transaction (what the process keeps in memory)."""
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
 
 
 @asynccontextmanager

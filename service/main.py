@@ -47,6 +47,8 @@ from service.web.problem_codes import ERROR_CODES
 from service.web.problem_pages import install_handlers
 from service.web.refusals import RefusalGuard
 from service.webhooks import routes as webhook_routes
+from service.webhooks.subscriptions import SESSION_INFO_KEY as SUBSCRIPTIONS_KEY
+from service.webhooks.subscriptions import SubscribedEvents
 
 DOCS_ASSETS = "/docs-assets"
 DESCRIPTION = """Provision Tailscale devices that carry a named person's identity.
@@ -105,13 +107,15 @@ async def build_context(settings: Settings) -> AppContext:
     http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
     metrics = Metrics()
     trace_clients(engine, http)
+    notifier = RequestNotifier(settings.listen_url)
+    subscriptions = SubscribedEvents(lambda: notifier.config_generation)
     return AppContext(
         settings=settings,
         engine=engine,
-        sessions=create_session_factory(engine),
+        sessions=create_session_factory(engine, {SUBSCRIPTIONS_KEY: subscriptions}),
         key_ring=load_key_ring(settings),
         tailscale=build_tailscale_client(settings, http, metrics),
-        notifier=RequestNotifier(settings.listen_url),
+        notifier=notifier,
         metrics=metrics,
         audit_signer=load_audit_signer(settings),
         refusals=RefusalGuard(settings.refusal_burst, settings.refusal_per_second),

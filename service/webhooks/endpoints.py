@@ -14,6 +14,7 @@ from service.webhooks import outbox, store
 from service.webhooks.destinations import check_destination
 from service.webhooks.schemas import DeliveryList, DeliveryOut
 from service.webhooks.status import WebhookEventType
+from service.webhooks.subscriptions import forget_when_committed
 
 DELIVERY_PAGE = 100
 
@@ -30,6 +31,7 @@ async def register_endpoint(
 ) -> tuple[WebhookEndpoint, str]:
     """Check the URL's destination (``RefusedDestination`` if refused), then store it."""
     await check_destination(url, settings)
+    forget_when_committed(session)
     return await store.create_endpoint(session, key_ring, url, events, actor=actor, origin=origin)
 
 

@@ -20,6 +20,7 @@ from service.db import rows_changed
 from service.models import WebhookDelivery, WebhookEvent
 from service.webhooks.status import DeliveryStatus, WebhookEventType
 from service.webhooks.store import subscribed_endpoint_ids
+from service.webhooks.subscriptions import kept_for
 
 CHANNEL = "tsprov_webhook_queued"
 LAST_ERROR_LENGTH = 200
@@ -31,6 +32,9 @@ async def publish_event(
     session: AsyncSession, event_type: WebhookEventType, data: dict[str, Any]
 ) -> None:
     """Queue ``event_type`` for every endpoint subscribed to it; nothing when none is."""
+    kept = kept_for(session)
+    if kept is not None and not await kept.may_be_wanted(session, event_type):
+        return
     endpoint_ids = await subscribed_endpoint_ids(session, event_type)
     if not endpoint_ids:
         return

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import Actor, Target, record_event
@@ -96,6 +96,14 @@ async def subscribed_endpoint_ids(
         WebhookEndpoint.events.contains([str(event_type)]),
     )
     return list(await session.scalars(query))
+
+
+async def subscribed_event_types(session: AsyncSession) -> frozenset[str]:
+    """Every event type some active endpoint asks for."""
+    query = select(func.unnest(WebhookEndpoint.events)).where(
+        WebhookEndpoint.status == EndpointStatus.ACTIVE
+    )
+    return frozenset(await session.scalars(query.distinct()))
 
 
 async def delete_endpoint(

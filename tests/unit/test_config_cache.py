@@ -73,3 +73,13 @@ def test_the_least_recent_go_first_past_the_size() -> None:
     for number in range(5):
         cache.put(number, number, cache.generation())
     assert [cache.get(number) for number in range(5)] == [None, None, 2, 3, 4]
+
+
+def test_a_change_made_here_is_forgotten_before_any_notice() -> None:
+    cache: ConfigCache[str, str] = ConfigCache(Listener())
+    cache.put("k", "old", cache.generation())
+    read_under = cache.generation()  # a read under way while this process commits a change
+    cache.forget()
+    assert cache.get("k") is None
+    cache.put("k", "read before the change", read_under)
+    assert cache.get("k") is None

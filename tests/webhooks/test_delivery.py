@@ -143,3 +143,26 @@ async def test_a_redirect_is_a_failed_attempt_and_is_not_followed(
         attempts = await receiver.wait_for(about_request(request["id"], READY), count=2)
         assert [attempt.path for attempt in attempts] == ["/hooks", "/hooks"]
         assert receiver.matching(lambda item: item.path == "/elsewhere") == []
+
+
+async def test_an_endpoint_registered_just_after_unwanted_events_gets_the_next_one(
+    api: httpx.AsyncClient, register: RegisterWebhook, caller_key: str
+) -> None:
+    """The service keeps in memory that nobody wants an event; registering one changes that
+    for the very next event, on the replica that registered it and, by notice, on the rest."""
+    cancelled = "provisioning_request.cancelled"
+    with WebhookReceiver() as receiver:
+        for _ in range(2):  # nobody wants them: the second is decided from memory
+            unwanted = await create_request(api, caller_key, new_user())
+            await api.delete(
+                f"/v1/provisioning-requests/{unwanted['id']}", headers=bearer(caller_key)
+            )
+        await register(receiver.url, [cancelled])
+        wanted = await create_request(api, caller_key, new_user())
+        gone = await api.delete(
+            f"/v1/provisioning-requests/{wanted['id']}", headers=bearer(caller_key)
+        )
+        assert gone.status_code == 204
+        [event] = await receiver.wait_for(about_request(wanted["id"], cancelled))
+        assert event.json()["data"]["status"] == "cancelled"
+        assert not receiver.matching(about_request(unwanted["id"], cancelled))

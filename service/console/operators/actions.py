@@ -128,6 +128,7 @@ async def revoke(
             await revoke_caller(session, name, person_actor(operator))
     except CallerError as exc:
         raise ConsolePageError(404, "No such caller", str(exc)) from exc
+    context.callers.forget()  # here at once; other replicas as the change's notice reaches them
     return message_page(
         request, 200, f"{name} revoked", back=("/console/callers", "Back to the callers")
     )
