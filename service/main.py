@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -146,6 +147,15 @@ async def refuse_unsafe_database_role(context: AppContext) -> None:
         raise RuntimeError("refusing to start in production: " + "; ".join(problems))
 
 
+def set_start_up_aside() -> None:
+    """What exists once the app has started (modules, routes, the ORM's mappings: about
+    150,000 objects) lives as long as the process. The collector's full passes walked all of
+    it, 50-150 ms here with the event loop stopped, and every request waiting behind them;
+    frozen, a full pass walks only what was made since."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -169,6 +179,7 @@ def create_app(
         worker = BackgroundWorker(built)
         if run_background:
             worker.start()
+        set_start_up_aside()
         try:
             yield
         finally:
