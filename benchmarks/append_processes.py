@@ -2,10 +2,10 @@
 
 tsprov serves with ``tsprov serve --workers N``: each worker process records the events of
 its own requests, and the sealing job runs in one of them. With every writer in one Python
-process, the new design stops where that process's CPU is used up (SQLAlchemy sessions, the
-event loop), not where the database does. Here the writers are dealt out over N processes,
-each with its own engine, and the sealer stays in the benchmark's own process. Both designs
-run the same way, so the comparison holds; the default stays one process.
+process, the new design may stop where that process's CPU is used up (SQLAlchemy sessions,
+the event loop) rather than where the machine's is. Here the writers are dealt out over N
+processes, each with its own engine, and the sealer stays in the benchmark's own process.
+Both designs run the same way, so the comparison holds; the default stays one process.
 """
 
 from __future__ import annotations
