@@ -3,6 +3,7 @@
     .venv/bin/python -m benchmarks.audit_append_bench [--writers 8] [--seconds 15]
         [--rounds 2] [--think-ms 2] [--verify-events 100000]
     .venv/bin/python -m benchmarks.audit_append_bench --verify-only   # three verify walks
+    .venv/bin/python -m benchmarks.audit_append_bench --processes 2   # writers in 2 processes
 
 Uses the database ``tsprov_append_bench`` (recreated) on the server the tests use, like
 ``audit_bench.py``. Each writer runs business transactions back to back, shaped like the
@@ -13,7 +14,8 @@ service's own ``record_event`` while the sealing job's round runs alongside ever
 The old design is re-implemented here as it was: a transaction-scoped global advisory
 lock, the chain head read, the hash computed, the event inserted, all inside the business
 transaction, into a table of the old shape in the same database. Rounds alternate between
-the two so that a busy machine weighs on both alike.
+the two so that a busy machine weighs on both alike. The writers share one process unless
+``--processes`` deals them out over several, as tsprov's workers are (``append_processes``).
 
 Then ``verify``: the service's walk over the sealed chain (the fill of ``audit_bench.py``
 in ``tsprov_bench``, reused when it has the size asked for), and the old walk, which
@@ -39,6 +41,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
+from benchmarks.append_processes import rate_in_processes
 from benchmarks.audit_bench import DATABASE as VERIFY_DATABASE
 from benchmarks.audit_bench import filled_end, resolve_server
 from service.audit.chain import verify_chain
@@ -114,6 +117,7 @@ class Workload:
     writers: int
     seconds: float
     think: float
+    processes: int = 1  # the writers' processes; the sealer runs in the benchmark's own
 
 
 async def writer_loop(
@@ -132,7 +136,10 @@ async def writer_loop(
     return done
 
 
-async def sealing_loop(sessions: async_sessionmaker[AsyncSession], stop: asyncio.Event) -> int:
+async def sealing_loop(
+    sessions: async_sessionmaker[AsyncSession], stop: asyncio.Event, writing: asyncio.Event
+) -> int:
+    await writing.wait()
     sealed = 0
     while not stop.is_set():
         sealed += (await seal_audit_trail_now(sessions, SIGNER)).sealed
@@ -143,21 +150,29 @@ async def sealing_loop(sessions: async_sessionmaker[AsyncSession], stop: asyncio
 async def append_rate(
     sessions: async_sessionmaker[AsyncSession], append: Append, work: Workload
 ) -> float:
-    stop = asyncio.Event()
-    sealer = asyncio.create_task(sealing_loop(sessions, stop)) if append is append_new else None
-    started = time.perf_counter()
-    deadline = started + work.seconds
-    counts = await asyncio.gather(
-        *(
-            writer_loop(sessions, append, writer, deadline, work.think)
-            for writer in range(work.writers)
+    stop, writing = asyncio.Event(), asyncio.Event()
+    new = append is append_new
+    sealer = asyncio.create_task(sealing_loop(sessions, stop, writing)) if new else None
+    if work.processes > 1:
+        url = sessions.kw["bind"].url.render_as_string(hide_password=False)
+        timing = (work.seconds, work.think)
+        design = "new" if new else "old"
+        rate = await rate_in_processes(url, design, work.writers, work.processes, timing, writing)
+    else:
+        writing.set()
+        started = time.perf_counter()
+        deadline = started + work.seconds
+        counts = await asyncio.gather(
+            *(
+                writer_loop(sessions, append, writer, deadline, work.think)
+                for writer in range(work.writers)
+            )
         )
-    )
-    elapsed = time.perf_counter() - started
+        rate = sum(counts) / (time.perf_counter() - started)
     stop.set()
     if sealer is not None:
         await sealer
-    return sum(counts) / elapsed
+    return rate
 
 
 async def old_verify_rate(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, float]:
@@ -237,8 +252,9 @@ async def append_figures(
     rates: dict[str, list[float]] = {"old": [], "new": []}
     writers = work.writers
     think = work.think * 1000
-    print(f"  {writers} writers, {work.seconds:.0f} s per design per round, "
-          f"{think:.1f} ms of other work in each transaction after the append")  # fmt: skip
+    print(f"  {writers} writers in {work.processes} process(es), {work.seconds:.0f} s per "
+          f"design per round, {think:.1f} ms of other work in each transaction after the "
+          "append")  # fmt: skip
     for round_number in range(rounds):
         for name, append in (("old", append_old), ("new", append_new)):
             rate = await append_rate(sessions, append, work)
@@ -261,7 +277,9 @@ async def run(server_url: str, arguments: argparse.Namespace) -> None:
     print(f"{os.cpu_count()} CPUs, load average {load} at the start")
     sessions = await prepared_sessions(server_url, arguments.writers)
     try:
-        work = Workload(arguments.writers, arguments.seconds, arguments.think_ms / 1000)
+        work = Workload(
+            arguments.writers, arguments.seconds, arguments.think_ms / 1000, arguments.processes
+        )
         await append_figures(sessions, work, arguments.rounds)
         checked, old_rate = await old_verify_rate(sessions)
         print(f"  verify, old walk (rehash each event): {old_rate:,.0f} events/s ({checked:,})")
@@ -278,6 +296,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--think-ms", type=float, default=2.0)
     parser.add_argument("--verify-events", type=int, default=100_000)
+    parser.add_argument("--processes", type=int, default=1, help="the writers' processes")
     parser.add_argument(
         "--verify-only", action="store_true", help="only verify, three walks on one engine"
     )

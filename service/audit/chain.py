@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from hashlib import sha256
 from itertools import islice
 from typing import Any
 
@@ -140,8 +141,7 @@ def _in_place_run(walk: _Walk, records: list[Record], start: int) -> int:
     expected_seq = walk.expect.seq if walk.expect is not None else None
     index = start
     for values in islice(records, start, None):
-        next_position, prev_hash, next_digest, _, next_seq, next_xid = values[:6]
-        rehashes = values[16]  # the database recomputed SHA-256 over prev_hash and canonical
+        next_position, prev_hash, next_digest, canonical, next_seq, next_xid = values[:6]
         if not (
             next_position == position + 1
             and prev_hash == digest
@@ -149,8 +149,10 @@ def _in_place_run(walk: _Walk, records: list[Record], start: int) -> int:
             and (next_xid, next_seq) > (xid, seq)
             and next_position not in marks
             and next_seq != expected_seq
-            and rehashes
             and matches_at_a_glance(values)
+            # Here, not in the read: SHA-256 cost the database about 2 µs a row against
+            # under 1 µs in Python, and the database's side of the walk is the heavier.
+            and sha256(prev_hash + canonical).digest() == next_digest
         ):
             break
         position, digest, xid, seq = next_position, next_digest, next_xid, next_seq

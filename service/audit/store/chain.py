@@ -75,8 +75,7 @@ _SEALED_BATCH = """
            e.event_group_id, e.origin, e.action, e.event_name, e.action_details, e.error,
            e.user_id,
            '[' || COALESCE(e.actor::text, 'null') || ',' || COALESCE(e.target::text, 'null')
-           || ',' || COALESCE(e.old::text, 'null') || ',' || COALESCE(e.new::text, 'null') || ']',
-           sha256(s.prev_hash || s.canonical) = s.hash
+           || ',' || COALESCE(e.old::text, 'null') || ',' || COALESCE(e.new::text, 'null') || ']'
     FROM audit_seal s LEFT JOIN audit_event e ON e.seq = s.event_seq
     WHERE s.position > $1 ORDER BY s.position LIMIT $2
 """
@@ -102,8 +101,6 @@ class SealedRow(NamedTuple):
     user_id: str | None
     # ``[actor, target, old, new]`` as JSON text (all null when the event is gone).
     json_columns: str
-    # Whether SHA-256 over prev_hash and canonical is the hash: computed where the bytes are.
-    rehashes: bool
 
 
 class ChainHead(NamedTuple):
