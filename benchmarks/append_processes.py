@@ -30,7 +30,8 @@ async def _write(
     start: threading.Barrier,
 ) -> tuple[int, float]:
     # Imported here: the benchmark's module imports this one.
-    from benchmarks.audit_append_bench import append_new, append_old, writer_loop
+    from benchmarks.audit_append_bench import append_new, writer_loop
+    from benchmarks.old_audit_design import append_old
 
     append = {"new": append_new, "old": append_old}[design]
     engine = create_async_engine(url, pool_size=len(writers) + 1)
