@@ -59,6 +59,24 @@ async def change_status(
         # The hash stays, so an old link gets "already used" rather than "unknown".
         request.consent_token_ciphertext = None
     await session.flush()
+    await announce_status_change(
+        session, request, old_status, actor=actor, origin=origin, details=details, error=error
+    )
+
+
+async def announce_status_change(
+    session: AsyncSession,
+    request: ProvisioningRequest,
+    old_status: RequestStatus,
+    *,
+    actor: Actor,
+    origin: str,
+    details: str = "",
+    error: str = "",
+) -> None:
+    """What follows a status change written to the row: its webhook event, its audit event
+    and the long-polls' wake-up."""
+    new_status = request.status
     await publish_request_change(session, request)  # ahead of the serialised audit append
     await record_event(
         session,
