@@ -1,5 +1,6 @@
 """Moving a request between statuses: every move wipes what is no longer needed, is audited
-and wakes the long-polls waiting on it. These functions take a session and only flush."""
+and wakes the long-polls waiting on it (a trigger on the table sends that NOTIFY, see
+notify.py). These functions take a session and only flush."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import Actor, Target, record_event
 from service.models import ProvisioningRequest
-from service.provisioning.notify import notify_request_changed
 from service.provisioning.status import RequestStatus
 from service.webhooks.publish import publish_request_change
 
@@ -74,8 +74,8 @@ async def announce_status_change(
     details: str = "",
     error: str = "",
 ) -> None:
-    """What follows a status change written to the row: its webhook event, its audit event
-    and the long-polls' wake-up."""
+    """What follows a status change written to the row: its webhook event and its audit
+    event (the row's trigger queues the long-polls' wake-up)."""
     new_status = request.status
     await publish_request_change(session, request)  # ahead of the serialised audit append
     await record_event(
@@ -90,4 +90,3 @@ async def announce_status_change(
         error=error,
         user_id=request.user_id,
     )
-    await notify_request_changed(session, request.id)
