@@ -29,7 +29,8 @@ from service.provisioning.handout import claim_answer
 from service.provisioning.orphans import delete_dropped_key
 from service.provisioning.schemas import ClaimOut
 from service.provisioning.status import RequestStatus
-from service.provisioning.store import claim_with_minted_key, load_request
+from service.provisioning.store import load_request
+from service.provisioning.store.claims import claim_with_minted_key
 from service.provisioning.transitions import (
     announce_status_change,
     change_status,

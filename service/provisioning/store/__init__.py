@@ -1,13 +1,14 @@
-"""Every query on ``provisioning_request``: plain functions that take a session."""
+"""Every query on ``provisioning_request``: plain functions that take a session (a claim's
+two writes are in ``claims.py``)."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, cast
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, Table, and_, column, exists, func, or_, select, table, tuple_, update
+from sqlalchemy import Select, and_, column, exists, func, or_, select, table, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.models import ProvisioningRequest
@@ -15,7 +16,6 @@ from service.provisioning.status import OPEN_STATUSES, RequestStatus
 from service.web.errors import NotFound
 
 Cursor = tuple[datetime, uuid.UUID]
-_REQUESTS = cast(Table, ProvisioningRequest.__table__)  # typed as any FromClause; it is the table
 
 
 @dataclass(frozen=True)
@@ -58,43 +58,6 @@ async def load_request(
     if request is None:
         raise NotFound("No such provisioning request.")
     return request
-
-
-async def claim_with_minted_key(
-    session: AsyncSession,
-    request_id: uuid.UUID,
-    started: datetime,
-    key_id: str,
-    key_expires_at: datetime | None,
-) -> ProvisioningRequest | None:
-    """The request claimed with its minted key if it is still the mint's (``ready``, with the
-    ``mint_started_at`` this claim committed), as a plain object the session does not track;
-    None, with nothing written, when it is not (cancelled, or settled and taken again).
-
-    One Core UPDATE locks, checks (again on the newest row version if it waited for the lock)
-    and writes, where reading the row FOR UPDATE and flushing it cost two statements.
-    """
-    now = datetime.now(UTC)
-    query = (
-        update(_REQUESTS)
-        .where(
-            _REQUESTS.c.id == request_id,
-            _REQUESTS.c.status == RequestStatus.READY,
-            _REQUESTS.c.mint_started_at == started,
-        )
-        .values(
-            status=RequestStatus.CLAIMED,
-            key_id=key_id,
-            key_expires_at=key_expires_at,
-            mint_started_at=None,
-            claimed_at=now,
-            updated_at=now,
-            consent_token_ciphertext=None,  # as every move out of awaiting_consent does
-        )
-        .returning(*_REQUESTS.c)
-    )
-    row = (await session.execute(query)).one_or_none()
-    return ProvisioningRequest(**row._mapping) if row is not None else None
 
 
 async def owner_of(session: AsyncSession, request_id: uuid.UUID) -> str | None:
