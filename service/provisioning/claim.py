@@ -24,6 +24,7 @@ from service.provisioning.minting import mint_and_hand_out, plan_mint
 from service.provisioning.schemas import ClaimOut
 from service.provisioning.status import HANDED_OUT_STATUSES, RequestStatus
 from service.provisioning.store import load_request
+from service.provisioning.store.claims import mark_mint_started
 from service.provisioning.transitions import change_status
 from service.state import AppContext
 from service.web.errors import AlreadyClaimed, IdentityMismatch, IdentityUnverified, NotReady
@@ -60,17 +61,25 @@ async def claim_provisioning_request(
 
 async def _claim(context: AppContext, actor: Actor, request_id: uuid.UUID) -> ClaimOut:
     async with transaction(context.sessions) as session:
-        request = await load_request(session, request_id, lock=True)
+        # Most claims find a ready request with no mint in flight: one statement marks the
+        # mint's intent. Any other request is read, locked, as it is: to say why it is not
+        # claimable, or to claim it if it became claimable meanwhile.
+        owner = context.notifier.mint_owner
+        marked = await mark_mint_started(session, request_id, owner)
+        request = marked or await load_request(session, request_id, lock=True)
         _check_claimable(request)
         grant = await load_grant(session, request.grant_id)
         if grant is None:
             raise NotReady("The request has no grant.", extra={"request_status": request.status})
         if grant.mode == GrantMode.ONCE:
+            if marked is not None:
+                request.mint_started_at = request.mint_owner = None  # its key exists: no mint
             return await _hand_out_one_time_key(context, session, request, grant, actor)
-        if request.mint_started_at is not None:
-            raise AlreadyClaimed("This request is being claimed right now.")
-        request.mint_started_at = datetime.now(UTC)
-        request.mint_owner = context.notifier.mint_owner
+        if marked is None:
+            if request.mint_started_at is not None:
+                raise AlreadyClaimed("This request is being claimed right now.")
+            request.mint_started_at = datetime.now(UTC)
+            request.mint_owner = owner
         plan = await plan_mint(context, session, request, grant)
     return await mint_and_hand_out(context, actor, plan)
 

@@ -30,7 +30,12 @@ from service.provisioning.orphans import delete_dropped_key
 from service.provisioning.schemas import ClaimOut
 from service.provisioning.status import RequestStatus
 from service.provisioning.store import load_request
-from service.provisioning.transitions import change_status, record_request_failure
+from service.provisioning.store.claims import claim_with_minted_key
+from service.provisioning.transitions import (
+    announce_status_change,
+    change_status,
+    record_request_failure,
+)
 from service.state import AppContext
 from service.tailscale.client import MintedKey, OutcomeUnknown, TailscaleError
 from service.web.errors import ConsentRequired, GrantRevoked, NotReady
@@ -131,16 +136,19 @@ async def _record_minted(
 ) -> ClaimOut:
     mint = _Mint(plan.request.id, plan.started)
     async with transaction(context.sessions) as session:
-        request = await load_request(session, mint.request_id, lock=True)
-        handed_out = mint.is_current(request)
-        if handed_out:
+        claimed = await claim_with_minted_key(
+            session, mint.request_id, mint.started, minted.key_id, minted.expires
+        )
+        if claimed is not None:
+            request = claimed
             await _note_grant_use(session, plan, confirmed)
-            await _store_minted(session, request, actor, minted)
+            await _audit_hand_out(session, request, actor, minted)
         else:
+            request = await load_request(session, mint.request_id, lock=True)
             # Deleted before the audit append: the chain lock is never held across a call.
             fate = await delete_dropped_key(context, minted.key_id, access_token)
             await _discard_minted(session, request, actor, minted, fate)
-    if not handed_out:
+    if claimed is None:
         raise NotReady(
             "The request changed while its key was minted; the key was not handed out.",
             extra={"request_status": request.status},
@@ -166,13 +174,10 @@ async def _note_grant_use(session: AsyncSession, plan: MintPlan, confirmed: str 
         await stamp_last_used(session, plan.grant_id, now)
 
 
-async def _store_minted(
+async def _audit_hand_out(
     session: AsyncSession, request: ProvisioningRequest, actor: Actor, minted: MintedKey
 ) -> None:
-    request.key_id = minted.key_id
-    request.key_expires_at = minted.expires
-    request.mint_started_at = None
-    request.claimed_at = datetime.now(UTC)
+    """The key's creation and the move to ``claimed`` (written by claim_with_minted_key)."""
     await record_event(
         session,
         origin=ORIGIN_API,
@@ -183,7 +188,9 @@ async def _store_minted(
         details=f"minted for request {request.id}",
         user_id=request.user_id,
     )
-    await change_status(session, request, RequestStatus.CLAIMED, actor=actor, origin=ORIGIN_API)
+    await announce_status_change(
+        session, request, RequestStatus.READY, actor=actor, origin=ORIGIN_API
+    )
 
 
 async def _discard_minted(

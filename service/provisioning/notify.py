@@ -1,11 +1,12 @@
 """Cross-replica wake-ups for long-polls, through Postgres LISTEN/NOTIFY.
 
-A change to a provisioning request sends ``NOTIFY`` inside its transaction, so the wake-up
-is delivered only if, and when, the change commits, on every replica listening. The
-listening connection is watched: when it is lost (a database restart, a failover, a cut
-connection) every waiter is woken to re-read, long-polls fall back to a short timer, and the
-connection is re-opened with a capped backoff; once it is back, waiters are woken once more
-for whatever changed in between.
+A change to a provisioning request's status, or the end of a key mint, sends ``NOTIFY`` on
+CHANNEL from a trigger on the table (migration 0013), inside the transaction that makes it:
+the wake-up is delivered only if, and when, the change commits, on every replica listening,
+and costs the app no statement of its own. The listening connection is watched: when it is
+lost (a database restart, a failover, a cut connection) every waiter is woken to re-read,
+long-polls fall back to a short timer, and the connection is re-opened with a capped
+backoff; once it is back, waiters are woken once more for whatever changed in between.
 
 The same connection hears when callers or webhook endpoints change (a trigger announces every
 change to those tables, migration 0012): ``config_generation`` moves on each announcement and
@@ -25,9 +26,8 @@ from typing import Any, TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
+# Named in the trigger of migration 0013 too.
 CHANNEL = "tsprov_request_changed"
 CONFIG_CHANNEL = "tsprov_config_changed"
 RECONNECT_FIRST_SECONDS = 0.5
@@ -38,14 +38,6 @@ PROCESS_NAME_PREFIX = "tsprov-"
 log = logging.getLogger("tsprov.notify")
 # A string: asyncpg's classes are generic only to the type checker.
 Connection: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
-
-
-async def notify_request_changed(session: AsyncSession, request_id: uuid.UUID) -> None:
-    """Queue a wake-up for ``request_id``; Postgres sends it when the transaction commits."""
-    await session.execute(
-        text("SELECT pg_notify(:channel, :payload)"),
-        {"channel": CHANNEL, "payload": str(request_id)},
-    )
 
 
 class RequestNotifier:

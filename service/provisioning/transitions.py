@@ -1,5 +1,6 @@
 """Moving a request between statuses: every move wipes what is no longer needed, is audited
-and wakes the long-polls waiting on it. These functions take a session and only flush."""
+and wakes the long-polls waiting on it (a trigger on the table sends that NOTIFY, see
+notify.py). These functions take a session and only flush."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import Actor, Target, record_event
 from service.models import ProvisioningRequest
-from service.provisioning.notify import notify_request_changed
 from service.provisioning.status import RequestStatus
 from service.webhooks.publish import publish_request_change
 
@@ -59,6 +59,24 @@ async def change_status(
         # The hash stays, so an old link gets "already used" rather than "unknown".
         request.consent_token_ciphertext = None
     await session.flush()
+    await announce_status_change(
+        session, request, old_status, actor=actor, origin=origin, details=details, error=error
+    )
+
+
+async def announce_status_change(
+    session: AsyncSession,
+    request: ProvisioningRequest,
+    old_status: RequestStatus,
+    *,
+    actor: Actor,
+    origin: str,
+    details: str = "",
+    error: str = "",
+) -> None:
+    """What follows a status change written to the row: its webhook event and its audit
+    event (the row's trigger queues the long-polls' wake-up)."""
+    new_status = request.status
     await publish_request_change(session, request)  # ahead of the serialised audit append
     await record_event(
         session,
@@ -72,4 +90,3 @@ async def change_status(
         error=error,
         user_id=request.user_id,
     )
-    await notify_request_changed(session, request.id)

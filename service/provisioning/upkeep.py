@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import ORIGIN_BACKGROUND, WORKER, Actor, format_time, record_event
 from service.provisioning.minting import mint_description
-from service.provisioning.notify import notify_request_changed
 from service.provisioning.orphans import delete_orphan_keys
 from service.provisioning.status import RequestStatus
 from service.provisioning.store import (
@@ -65,7 +64,7 @@ async def settle_stalled_mints(context: AppContext, session: AsyncSession, cutof
             "the request may be claimed again",
             user_id=request.user_id,
         )
-        await notify_request_changed(session, request.id)
+        # Clearing mint_started_at wakes the request's long-polls (the table's trigger).
     return len(rows)
 
 

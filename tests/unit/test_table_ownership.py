@@ -24,7 +24,7 @@ OWNERS: dict[str, str] = {
     "idempotency_record": "callers/idempotency.py",
     "user_account": "users/store.py",
     "consent_grant": "grants/store.py",
-    "provisioning_request": "provisioning/store.py",
+    "provisioning_request": "provisioning/store/",
     "consent_flow": "consent/flow.py",
     "background_run": "jobs.py",
     "audit_event": "audit/store/",

@@ -1,4 +1,5 @@
-"""Every query on ``provisioning_request``: plain functions that take a session."""
+"""Every query on ``provisioning_request``: plain functions that take a session (a claim's
+two writes are in ``claims.py``)."""
 
 from __future__ import annotations
 
