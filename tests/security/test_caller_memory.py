@@ -56,7 +56,7 @@ async def _refused_like_an_unknown_key(api: httpx.AsyncClient, key: str) -> None
     assert answer.content == unknown.content
 
 
-async def test_item_20_a_key_revoked_from_the_cli_is_refused_at_once_where_it_worked(
+async def test_item_20_a_key_revoked_from_the_cli_is_refused_where_it_worked_once_announced(
     stack: Stack,
     api: httpx.AsyncClient,
     stack_sessions: async_sessionmaker[AsyncSession],
@@ -69,7 +69,7 @@ async def test_item_20_a_key_revoked_from_the_cli_is_refused_at_once_where_it_wo
     await _refused_like_an_unknown_key(api, key)
 
 
-async def test_item_20_a_caller_changed_by_hand_in_the_database_is_seen_at_once(
+async def test_item_20_a_caller_changed_by_hand_in_the_database_is_seen_once_announced(
     api: httpx.AsyncClient, stack_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     name, key = await _new_caller(stack_sessions, "read", "audit")
