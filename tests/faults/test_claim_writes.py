@@ -9,23 +9,16 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.provisioning.status import RequestStatus
-from service.provisioning.store import insert_request, load_request, new_request
+from service.provisioning.store import load_request
 from service.provisioning.store.claims import claim_with_minted_key, mark_mint_started
+from tests.helpers.fault_flows import ready_request_row
 
 Sessions = async_sessionmaker[AsyncSession]
 OWNER = "tsprov-test-owner"
 
 
 async def ready_request(db: Sessions) -> uuid.UUID:
-    async with db() as session, session.begin():
-        request = new_request(
-            user_id=f"claims-{uuid.uuid4().hex[:8]}",
-            status=RequestStatus.READY,
-            created_by="test",
-            tags=[],
-        )
-        await insert_request(session, request)
-    return request.id
+    return await ready_request_row(db, "claims")
 
 
 async def mark(db: Sessions, request_id: uuid.UUID) -> datetime | None:

@@ -22,8 +22,9 @@ from service.audit.events import WORKER
 from service.models import ProvisioningRequest
 from service.provisioning.notify import CHANNEL
 from service.provisioning.status import RequestStatus
-from service.provisioning.store import insert_request, load_request, new_request
+from service.provisioning.store import load_request
 from service.provisioning.transitions import change_status
+from tests.helpers.fault_flows import ready_request_row
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -46,15 +47,7 @@ async def wake_ups(faults_database_url: str) -> AsyncIterator[asyncio.Queue[str]
 
 
 async def ready_request(db: Sessions) -> uuid.UUID:
-    async with db() as session, session.begin():
-        request = new_request(
-            user_id=f"wake-{uuid.uuid4().hex[:8]}",
-            status=RequestStatus.READY,
-            created_by="test",
-            tags=[],
-        )
-        await insert_request(session, request)
-    return request.id
+    return await ready_request_row(db, "wake")
 
 
 async def set_mint(db: Sessions, request_id: uuid.UUID, started: datetime | None) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
+from service.provisioning.status import RequestStatus
+from service.provisioning.store import insert_request, new_request
 from tests.conftest import bearer
 from tests.helpers.browser import Browser
 from tests.helpers.stack import TEST_CREDENTIALS
@@ -146,3 +148,16 @@ async def grant_row_is_unlocked(db: Sessions, grant_id: uuid.UUID) -> bool:
                 return False
             raise
     return True
+
+
+async def ready_request_row(db: Sessions, label: str) -> uuid.UUID:
+    """A ready request written straight to its table, for tests of the table's own writes."""
+    async with db() as session, session.begin():
+        request = new_request(
+            user_id=f"{label}-{uuid.uuid4().hex[:8]}",
+            status=RequestStatus.READY,
+            created_by="test",
+            tags=[],
+        )
+        await insert_request(session, request)
+    return request.id
