@@ -10,10 +10,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from service.callers.store import create_caller
 from tests.conftest import bearer
+from tests.helpers.callers import caller_key_at
 from tests.helpers.console_flows import confirm_action, consented_request, expect_login
 from tests.helpers.serve_standin import ConsoleStack
 from tests.helpers.steps import create_request
@@ -46,13 +45,7 @@ async def audit_of(stack: ConsoleStack, **filters: str) -> list[dict[str, Any]]:
 
 async def named_caller(stack: ConsoleStack, name: str) -> str:
     """A caller with a name the test knows (the console revokes callers by name)."""
-    engine = create_async_engine(stack.settings.database_url)
-    try:
-        async with async_sessionmaker(engine)() as session, session.begin():
-            _, key = await create_caller(session, name, ["read"], [])
-    finally:
-        await engine.dispose()
-    return key
+    return await caller_key_at(stack.settings.database_url, name, ["read"])
 
 
 async def test_only_console_admins_enter_and_nobody_without_serve(

@@ -11,15 +11,15 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from service.callers.store import create_caller
 from service.crypto.keyring import generate_key_entry
 from service.ops.doctor.report import Check, Outcome
 from service.ops.doctor.run import run_checks
 from service.settings import Settings
 from tests.doctor.conftest import Stack
 from tests.helpers.browser import Browser
+from tests.helpers.callers import caller_key_at
 from tests.helpers.servers import serve_environment
 from tests.helpers.stack import TEST_CREDENTIALS
 from tests.helpers.steps import create_request, new_user
@@ -30,14 +30,7 @@ EVERY_OBSERVER_SCOPE = ["devices:core", "logs:configuration:read", "users:read",
 
 async def consent_once(stack: Stack, api: httpx.AsyncClient, browser: Browser) -> None:
     """One consent through tsprov, so a consent-made key exists for the identity checks."""
-    engine = create_async_engine(
-        stack.database_url.replace("postgresql://", "postgresql+asyncpg://")
-    )
-    try:
-        async with async_sessionmaker(engine)() as session, session.begin():
-            _, key = await create_caller(session, f"doc-{uuid.uuid4().hex[:8]}", ["provision"], [])
-    finally:
-        await engine.dispose()
+    key = await caller_key_at(stack.database_url, f"doc-{uuid.uuid4().hex[:8]}", ["provision"])
     request = await create_request(api, key, new_user())
     assert (await browser.consent(request["consent_url"], ALICE)).status_code == 303
 

@@ -16,9 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from service.callers.store import create_caller
 from service.ops.devdb import ensure_database, with_database
 from service.ops.migrate import upgrade_head
 from service.settings import Settings
@@ -26,6 +24,7 @@ from tests.conftest import bearer
 from tests.faults.test_listener_restart import Cluster
 from tests.faults.test_listener_restart import cluster as cluster  # the fixture, re-exported
 from tests.faults.test_shutdown import tsprov_serve
+from tests.helpers.callers import caller_key_at
 from tests.helpers.figures import report_figure
 from tests.helpers.steps import new_user
 
@@ -48,13 +47,7 @@ async def migrated_database(cluster: Cluster) -> tuple[str, str]:
     url = with_database(server, "tsprov")
     await ensure_database(url, recreate=True)
     await asyncio.to_thread(upgrade_head, url)
-    engine = create_async_engine(url)
-    try:
-        async with async_sessionmaker(engine)() as session, session.begin():
-            name = f"restart-{uuid.uuid4().hex[:8]}"
-            _, key = await create_caller(session, name, ["provision", "read"], [])
-    finally:
-        await engine.dispose()
+    key = await caller_key_at(url, f"restart-{uuid.uuid4().hex[:8]}", ["provision", "read"])
     return url, key
 
 

@@ -9,13 +9,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from sandbox.app import create_app as create_sandbox
-from service.callers.store import create_caller
-from service.db import transaction
 from service.main import create_app
 from service.settings import Settings
+from tests.helpers.callers import caller_key_at
 from tests.helpers.servers import ThreadedServer
 from tests.helpers.stack import TEST_CREDENTIALS, LateApp, migrated_database
 
@@ -30,15 +28,7 @@ class FuzzTarget:
 
 
 async def _admin_key(database_url: str) -> str:
-    engine = create_async_engine(database_url.replace("postgresql://", "postgresql+asyncpg://"))
-    try:
-        from sqlalchemy.ext.asyncio import async_sessionmaker
-
-        async with transaction(async_sessionmaker(engine)) as session:
-            _, key = await create_caller(session, f"fuzz-{uuid.uuid4().hex[:8]}", ["admin"], [])
-    finally:
-        await engine.dispose()
-    return key
+    return await caller_key_at(database_url, f"fuzz-{uuid.uuid4().hex[:8]}", ["admin"])
 
 
 @pytest.fixture(scope="session")

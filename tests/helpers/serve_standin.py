@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from devstack.serve_standin import ServeStandIn
 from sandbox.app import create_app as create_sandbox
-from service.callers.store import create_caller
 from service.main import create_app
 from service.settings import IdentityHeaders, Settings
+from tests.helpers.callers import caller_key_at
 from tests.helpers.servers import ThreadedServer
 from tests.helpers.stack import TEST_CREDENTIALS, LateApp, migrated_database
 
@@ -52,15 +51,9 @@ class ConsoleStack:
 
     async def new_caller(self, *scopes: str) -> str:
         """A fresh caller key with ``scopes`` (default: every non-admin scope)."""
-        engine = create_async_engine(self.settings.database_url)
-        try:
-            async with async_sessionmaker(engine)() as session, session.begin():
-                name = f"console-{uuid.uuid4().hex[:12]}"
-                chosen = list(scopes) or ["provision", "read", "audit"]
-                _, key = await create_caller(session, name, chosen, [])
-        finally:
-            await engine.dispose()
-        return key
+        chosen = list(scopes) or ["provision", "read", "audit"]
+        name = f"console-{uuid.uuid4().hex[:12]}"
+        return await caller_key_at(self.settings.database_url, name, chosen)
 
 
 @pytest.fixture(scope="session")
