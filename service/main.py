@@ -52,6 +52,16 @@ from service.webhooks.subscriptions import SESSION_INFO_KEY as SUBSCRIPTIONS_KEY
 from service.webhooks.subscriptions import SubscribedEvents
 
 DOCS_ASSETS = "/docs-assets"
+# The sections of /docs in this order, whatever order the routes are matched in.
+DOCS_SECTIONS = (
+    "pages for tailnet users (browser)",
+    "operations",
+    "consent (browser)",
+    "provisioning requests",
+    "users, grants and devices",
+    "audit",
+    "webhooks",
+)
 DESCRIPTION = """Provision Tailscale devices that carry a named person's identity.
 
 Callers authenticate with `Authorization: Bearer tsprov_…` keys made by `tsprov callers
@@ -196,11 +206,18 @@ def create_app(
         lifespan=lifespan,
         static_url=DOCS_ASSETS,
         swagger_ui_parameters={"tryItOutEnabled": True, "displayRequestDuration": True},
+        openapi_tags=[{"name": name} for name in DOCS_SECTIONS],
     )
     if context is not None:
         app.state.context = context
     install_handlers(app)
+    # Routes are matched in the order they were added, one by one: the API callers use most
+    # goes first (a match costs tens of µs per router passed on the way), the pages after.
+    for router in (provisioning_routes, user_routes, audit_routes, webhook_routes, health):
+        app.include_router(router.router)
     install_console(app, settings)
+    for router in (consent_routes, catalogue):
+        app.include_router(router.router)
     app.add_middleware(DocsPolicy, paths=("/docs", "/redoc"))
     app.add_middleware(ObserveRequests)
     app.add_middleware(RefuseFloodsEarly)
@@ -214,9 +231,6 @@ def create_app(
     # Outside even that: the TCP peer is noted before X-Forwarded-For names the client.
     app.add_middleware(KeepPeer)
     trace_app(app)
-    routers = (health, consent_routes, provisioning_routes, user_routes, audit_routes, catalogue)
-    for router in (*routers, webhook_routes):
-        app.include_router(router.router)
     document_problems(app)
     return app
 
