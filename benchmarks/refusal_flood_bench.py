@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from benchmarks.cpu_share import cores_used, snapshot
 from benchmarks.database import asyncpg_url, resolve_server
 from benchmarks.hot_spots import read_profile, start_recording
+from benchmarks.load import set_setup_aside
 from benchmarks.servers import (
     Server,
     clean_environment,
@@ -272,6 +273,7 @@ async def measure(url: str, arguments: argparse.Namespace) -> None:
         headers = {"Authorization": f"Bearer {key}"}
         async with httpx.AsyncClient(base_url=server.url, headers=headers) as api:
             await good_caller(api, 50)  # warm up connections and caches
+            set_setup_aside()
             print(f"{arguments.rounds} rounds of {arguments.quiet} quiet calls, then "
                   f"{arguments.flood} bad keys at "
                   f"{f'{arguments.rate:g}/s' if arguments.rate else 'full speed'}; "
