@@ -27,7 +27,7 @@ from service.audit.safe_text import escape_invisible
 # The chain's names, re-exported for the modules that hash and read events.
 from service.audit.store import CONTENT_COLUMNS as CONTENT_COLUMNS
 from service.audit.store import GENESIS_HASH as GENESIS_HASH
-from service.audit.store import insert_event
+from service.audit.store import insert_events
 from service.models import AuditEvent
 from service.ops.request_id import current_request_id
 
@@ -188,6 +188,47 @@ def chain_hash(prev_hash: bytes, canonical: bytes) -> bytes:
     return hashlib.sha256(prev_hash + canonical).digest()
 
 
+@dataclass(frozen=True)
+class Event:
+    """One event to record: what happened, by whom, to what."""
+
+    origin: str
+    actor: Actor
+    target: Target
+    action: str
+    old: Any = None
+    new: Any = None
+    details: str = ""
+    error: str = ""
+    user_id: str | None = None
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "event_group_id": _event_group.get() or str(uuid.uuid4()),
+            "origin": self.origin,
+            "actor": self.actor.as_json(),
+            "target": self.target.as_json(),
+            "action": self.action,
+            "event_name": f"{self.target.type}.{self.action}",
+            "old": sealable(self.old),
+            "new": sealable(self.new),
+            "action_details": self.details,
+            "error": self.error,
+            "user_id": self.user_id,
+            "request_id": current_request_id(),
+        }
+
+
+async def record_events(session: AsyncSession, *events: Event) -> list[AuditEvent]:
+    """Record events in the caller's transaction, in this order; they commit with the change
+    they record.
+
+    No lock and one statement. Replicas' clocks differ: the time never goes back behind the
+    newest event already committed, which keeps time order close to chain order.
+    """
+    return await insert_events(session, datetime.now(UTC), [event.columns() for event in events])
+
+
 async def record_event(
     session: AsyncSession,
     *,
@@ -201,27 +242,10 @@ async def record_event(
     error: str = "",
     user_id: str | None = None,
 ) -> AuditEvent:
-    """Record one event in the caller's transaction; it commits with the change it records.
-
-    No lock and one statement. Replicas' clocks differ: the time never goes back behind the
-    newest event already committed, which keeps time order close to chain order.
-    """
-    return await insert_event(
-        session,
-        datetime.now(UTC),
-        event_group_id=_event_group.get() or str(uuid.uuid4()),
-        origin=origin,
-        actor=actor.as_json(),
-        target=target.as_json(),
-        action=action,
-        event_name=f"{target.type}.{action}",
-        old=sealable(old),
-        new=sealable(new),
-        action_details=details,
-        error=error,
-        user_id=user_id,
-        request_id=current_request_id(),
-    )
+    """Record one event in the caller's transaction (see ``record_events``)."""
+    event = Event(origin, actor, target, action, old, new, details, error, user_id)
+    (recorded,) = await record_events(session, event)
+    return recorded
 
 
 HTTP_ACTIONS = {"GET": "READ", "POST": "CREATE", "PUT": "UPDATE", "PATCH": "UPDATE"}

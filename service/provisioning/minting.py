@@ -18,7 +18,7 @@ from typing import NoReturn
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.audit.events import ORIGIN_API, Actor, Target, format_time, record_event
+from service.audit.events import ORIGIN_API, Actor, Event, Target, format_time
 from service.db import transaction
 from service.grants.refresh import access_token_for, fresh_access_token
 from service.grants.store import load_grant, mark_identity_verified, stamp_last_used
@@ -178,8 +178,7 @@ async def _audit_hand_out(
     session: AsyncSession, request: ProvisioningRequest, actor: Actor, minted: MintedKey
 ) -> None:
     """The key's creation and the move to ``claimed`` (written by claim_with_minted_key)."""
-    await record_event(
-        session,
+    key_created = Event(
         origin=ORIGIN_API,
         actor=actor,
         target=Target(id=minted.key_id, name=request.user_id, type="API_KEY"),
@@ -189,7 +188,12 @@ async def _audit_hand_out(
         user_id=request.user_id,
     )
     await announce_status_change(
-        session, request, RequestStatus.READY, actor=actor, origin=ORIGIN_API
+        session,
+        request,
+        RequestStatus.READY,
+        actor=actor,
+        origin=ORIGIN_API,
+        along_with=key_created,
     )
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.audit.events import Actor, Target, record_event
+from service.audit.events import Actor, Event, Target, record_event, record_events
 from service.models import ProvisioningRequest
 from service.provisioning.status import RequestStatus
 from service.webhooks.publish import publish_request_change
@@ -73,20 +73,21 @@ async def announce_status_change(
     origin: str,
     details: str = "",
     error: str = "",
+    along_with: Event | None = None,
 ) -> None:
     """What follows a status change written to the row: its webhook event and its audit
-    event (the row's trigger queues the long-polls' wake-up)."""
-    new_status = request.status
+    event (the row's trigger queues the long-polls' wake-up). ``along_with`` is an event of
+    the same step recorded just before it, in the same statement."""
     await publish_request_change(session, request)  # ahead of the serialised audit append
-    await record_event(
-        session,
+    status_change = Event(
         origin=origin,
         actor=actor,
         target=request_target(request, "STATUS"),
         action="UPDATE",
         old=old_status,
-        new=new_status,
+        new=request.status,
         details=details,
         error=error,
         user_id=request.user_id,
     )
+    await record_events(session, *(e for e in (along_with, status_change) if e is not None))

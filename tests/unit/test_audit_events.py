@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import (
@@ -14,13 +15,16 @@ from service.audit.events import (
     ORIGIN_API,
     WORKER,
     Actor,
+    Event,
     Target,
     caller_actor,
     event_group,
     event_json,
     record_event,
+    record_events,
     user_actor,
 )
+from service.models import AuditEvent
 from tests.conftest import CallerFactory, bearer
 from tests.unit.audit_support import append_at, assert_tailscale_shape
 
@@ -148,3 +152,34 @@ async def test_event_time_never_goes_behind_the_newest_event(session: AsyncSessi
         action="EXPIRED",
     )  # fmt: skip
     assert event.event_time == ahead
+
+
+async def test_events_recorded_together_keep_their_order_and_their_own_contents(
+    session: AsyncSession,
+) -> None:
+    key = Event(ORIGIN_API, WORKER, Target(id="k-1", name="alice", type="API_KEY"), "CREATE")
+    moved = Event(
+        ORIGIN_API,
+        WORKER,
+        Target(id="r-1", name="alice", type="PROVISIONING_REQUEST", property="STATUS"),
+        "UPDATE",
+        old="ready",
+        new="claimed",
+        user_id="alice",
+    )
+    first, second = await record_events(session, key, moved)
+    assert first.seq < second.seq
+    assert (first.event_name, second.event_name) == (
+        "API_KEY.CREATE",
+        "PROVISIONING_REQUEST.UPDATE",
+    )
+    stored = {
+        event.id: event
+        for event in await session.scalars(
+            select(AuditEvent).where(AuditEvent.id.in_([first.id, second.id]))
+        )
+    }
+    assert stored[first.id].seq == first.seq
+    assert stored[first.id].user_id is None
+    assert (stored[second.id].old, stored[second.id].new) == ("ready", "claimed")
+    assert stored[second.id].user_id == "alice"

@@ -76,7 +76,7 @@ from service.audit.store.events import (
     first_kept_position as first_kept_position,
 )
 from service.audit.store.events import (
-    insert_event as insert_event,
+    insert_events as insert_events,
 )
 from service.audit.store.events import (
     latest_action_times as latest_action_times,

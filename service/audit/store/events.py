@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -10,6 +11,7 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     DateTime,
+    Insert,
     Select,
     Table,
     bindparam,
@@ -19,8 +21,8 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
+    union_all,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,38 +35,64 @@ from service.models import (
 )
 
 _EVENTS = cast(Table, AuditEvent.__table__)  # typed as any FromClause; it is the table
-# A Core insert of the table, not of the entity: the ORM's insert-with-RETURNING machinery
-# cost twice the CPU of the statement itself, three times a provisioning pair.
-_INSERT_EVENT = (
-    insert(_EVENTS)
-    .values(
-        {
-            **{name: bindparam(name) for name in CONTENT_COLUMNS if name != "event_time"},
-            **{name: bindparam(name, type_=JSONB) for name in ("actor", "target", "old", "new")},
-            # Correlation with the logs, outside the hashed content.
-            "request_id": bindparam("request_id"),
-            # Never behind the newest committed event: replicas' clocks differ.
-            "event_time": func.greatest(
-                bindparam("now", type_=DateTime(timezone=True)),
-                select(func.max(_EVENTS.c.event_time)).scalar_subquery(),
-            ),
-        }
+# Every column an insert sends; the time is chosen in the statement, ``seq`` and ``xid`` by
+# the database.
+_SENT_COLUMNS = (*(name for name in CONTENT_COLUMNS if name != "event_time"), "request_id")
+
+
+def _event_row(row: int) -> Select[Any]:
+    """One event's row of the insert: row ``n``'s parameters are named ``<column>_<n>``."""
+    sent = [
+        bindparam(f"{name}_{row}", type_=_EVENTS.c[name].type).label(name) for name in _SENT_COLUMNS
+    ]
+    # Never behind the newest committed event: replicas' clocks differ.
+    time = func.greatest(
+        bindparam(f"now_{row}", type_=DateTime(timezone=True)),
+        select(func.max(_EVENTS.c.event_time)).scalar_subquery(),
     )
-    # Only what the database decides: the rest is what was sent. Reading every column back
-    # decoded and parsed all of them again (four are JSON) for a result no service caller uses.
-    .returning(_EVENTS.c.seq, _EVENTS.c.xid, _EVENTS.c.event_time)
-)
+    return select(*sent, time.label("event_time"))
 
 
-async def insert_event(session: AsyncSession, now: datetime, **values: Any) -> AuditEvent:
-    """One event, in one statement; its id is new and its time at least ``now``.
+@functools.cache
+def _insert_events(count: int) -> Insert:
+    """A Core insert of the table, not of the entity: the ORM's insert-with-RETURNING
+    machinery cost twice the CPU of the statement itself, three times a provisioning pair.
 
-    The event comes back as a plain object (the session does not track it: an event is never
+    One statement for ``count`` events (a step that records two, a key and the status it
+    moved to, sends one), built once per count. INSERT … SELECT, where a multi-row VALUES
+    would be compiled again at every call (SQLAlchemy keeps no compiled form of one).
+    """
+    rows = [_event_row(row) for row in range(count)]
+    return (
+        insert(_EVENTS)
+        .from_select([*_SENT_COLUMNS, "event_time"], rows[0] if count == 1 else union_all(*rows))
+        # Only what the database decides: the rest is what was sent. Reading every column
+        # back decoded and parsed all of them again (four are JSON) for nothing.
+        .returning(_EVENTS.c.id, _EVENTS.c.seq, _EVENTS.c.xid, _EVENTS.c.event_time)
+    )
+
+
+async def insert_events(
+    session: AsyncSession, now: datetime, events: Sequence[dict[str, Any]]
+) -> list[AuditEvent]:
+    """Events in one statement, given in order (``seq`` follows it); each id is new and each
+    time at least ``now``.
+
+    They come back as plain objects (the session does not track them: an event is never
     changed) with the values given and those the database set: ``seq``, ``xid`` and the time.
     """
-    event_id = uuid.uuid4()
-    row = (await session.execute(_INSERT_EVENT, {"id": event_id, "now": now, **values})).one()
-    return AuditEvent(id=event_id, seq=row.seq, xid=row.xid, event_time=row.event_time, **values)
+    sent = [{"id": uuid.uuid4(), "now": now, **values} for values in events]
+    parameters = {
+        f"{name}_{row}": value for row, values in enumerate(sent) for name, value in values.items()
+    }
+    rows = await session.execute(_insert_events(len(sent)), parameters)
+    decided = {row.id: row for row in rows}
+    recorded = []
+    for values in sent:
+        row = decided[values["id"]]
+        fields = {name: value for name, value in values.items() if name != "now"}
+        recorded.append(AuditEvent(seq=row.seq, xid=row.xid, event_time=row.event_time, **fields))
+    return recorded
 
 
 ReadEventRow = tuple[AuditEvent, str | None, bytes | None, bytes | None]
