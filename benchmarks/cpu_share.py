@@ -79,3 +79,15 @@ def cores_used(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
     used["unattributed"] = max(0.0, used["machine"] - sum(ticks.values()) / seconds)
     used["stolen"] = (after.steal - before.steal) / seconds
     return used
+
+
+def busiest_shares(before: CpuSnapshot, after: CpuSnapshot, group: str) -> list[float]:
+    """How ``group``'s CPU fell to its processes between the snapshots, busiest first: with
+    several workers, whether the load was shared or one process did most of it."""
+    used = [
+        max(0, total - before.processes.get(pid, (name, 0))[1])
+        for pid, (name, total) in after.processes.items()
+        if name == group
+    ]
+    whole = sum(used) or 1
+    return sorted((ticks / whole for ticks in used if ticks), reverse=True)

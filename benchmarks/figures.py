@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from benchmarks.census_run import count_pairs, in_process_floor
-from benchmarks.cpu_share import cores_used, snapshot
+from benchmarks.cpu_share import busiest_shares, cores_used, snapshot
 from benchmarks.database import asyncpg_url
 from benchmarks.floor_app import FloorConfig
 from benchmarks.load import LevelResult, run_level
@@ -113,8 +113,14 @@ async def _measure_level(run: BenchRun, round_index: int, app: str, callers: int
     result = await run_level(
         run.url(app), run.caller_key, run.load_users, callers, plan.warmup, plan.seconds
     )
-    run.cpu[(round_index, app, callers)] = cores_used(before, snapshot(groups))
+    after = snapshot(groups)
+    run.cpu[(round_index, app, callers)] = cores_used(before, after)
     run.levels.setdefault((app, callers), []).append(result)
+    if run.stack.workers > 1:
+        shares = " / ".join(f"{share:.0%}" for share in busiest_shares(before, after, app))
+        run.details.append(
+            f"round {round_index + 1}, {app} at {callers} callers: its CPU by process {shares}"
+        )
 
 
 def _rate(results: list[LevelResult]) -> tuple[float, str]:
