@@ -81,8 +81,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 async def read_request(
     context: AppContext, key_ring: KeyRing, request_id: uuid.UUID
 ) -> ProvisioningRequestOut:
-    """One request as the caller sees it; a read-only session, nothing to commit."""
+    """One request as the caller sees it; reads only, outside a transaction (see below)."""
     async with context.sessions() as session:
+        await read_alone(session)
         row = await load_request(session, request_id)
         return request_out(context.settings, key_ring, row, await load_grant(session, row.grant_id))
 
@@ -153,6 +154,9 @@ async def list_user_requests(
     """A user's requests, newest first, keyset-paginated on (created_at, id)."""
     after = decode_cursor(cursor) if cursor is not None else None
     async with context.sessions() as session:
+        # Reads only, outside a transaction: under READ COMMITTED one would give the two
+        # SELECTs no common snapshot anyway, and it costs a BEGIN and a ROLLBACK more.
+        await read_alone(session)
         rows = await page_for_user(session, user_id, status, limit, after)
         grants = await grants_by_id(session, (row.grant_id for row in rows[:limit]))
     items = [
