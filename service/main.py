@@ -207,6 +207,10 @@ def create_app(
         static_url=DOCS_ASSETS,
         swagger_ui_parameters={"tryItOutEnabled": True, "displayRequestDuration": True},
         openapi_tags=[{"name": name} for name in DOCS_SECTIONS],
+        # tsprov traces through the OpenTelemetry instrumentation (service.ops.tracing) and
+        # counts with its own /metrics; FastAPI's own telemetry, left on, would look up the
+        # global providers (environment variables included) on every request, refusals too.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     if context is not None:
         app.state.context = context
