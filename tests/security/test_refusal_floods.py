@@ -10,10 +10,14 @@ import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import Message, Send
 
 from service.main import create_app
 from service.models import AuditEvent
 from service.state import AppContext
+from service.web.errors import RateLimited
+from service.web.flood_gate import send_rate_limited
+from service.web.problem_pages import problem_response
 from service.web.refusals import FOLD_WINDOW_SECONDS, RefusalGuard
 from tests.conftest import CallerFactory, bearer
 
@@ -156,3 +160,24 @@ async def test_item_36_junk_callbacks_are_throttled_with_a_page(from_address: Cl
     last = answers[-1]
     assert last.headers["content-type"].startswith("text/html")
     assert int(last.headers["retry-after"]) >= 1
+
+
+async def test_item_36_the_early_429_is_the_problem_answer_byte_for_byte() -> None:
+    limited = RateLimited("Too many refused requests; retry later.", headers={"Retry-After": "3"})
+    messages: dict[str, list[Message]] = {"early": [], "problem": []}
+
+    def keeper(name: str) -> Send:
+        async def send(message: Message) -> None:
+            messages[name].append(message)
+
+        return send
+
+    async def no_body() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    await send_rate_limited(limited, keeper("early"))
+    await problem_response(limited)({"type": "http"}, no_body, keeper("problem"))
+    early, problem = messages["early"], messages["problem"]
+    assert early[1]["body"] == problem[1]["body"]
+    assert early[0]["status"] == problem[0]["status"] == 429
+    assert sorted(early[0]["headers"]) == sorted(problem[0]["headers"])
