@@ -27,7 +27,7 @@ from service.audit.safe_text import escape_invisible
 # The chain's names, re-exported for the modules that hash and read events.
 from service.audit.store import CONTENT_COLUMNS as CONTENT_COLUMNS
 from service.audit.store import GENESIS_HASH as GENESIS_HASH
-from service.audit.store import insert_events
+from service.audit.store import RecordedEvent, insert_events
 from service.models import AuditEvent
 from service.ops.request_id import current_request_id
 
@@ -115,7 +115,9 @@ def format_optional_time(moment: datetime | None) -> str | None:
     return format_time(moment) if moment is not None else None
 
 
-def event_json(event: AuditEvent, seal: tuple[bytes, bytes] | None = None) -> dict[str, Any]:
+def event_json(
+    event: AuditEvent | RecordedEvent, seal: tuple[bytes, bytes] | None = None
+) -> dict[str, Any]:
     """The event as Tailscale's ConfigurationAuditLog shape, plus its chain fields.
 
     ``seal`` is ``(prev_hash, hash)`` once the sealer has linked the event; until then both
@@ -128,7 +130,7 @@ def event_json(event: AuditEvent, seal: tuple[bytes, bytes] | None = None) -> di
     return body
 
 
-def event_content(event: AuditEvent) -> dict[str, Any]:
+def event_content(event: AuditEvent | RecordedEvent) -> dict[str, Any]:
     """What the hash covers: every field a reader sees, except the chain fields."""
     return content_of({name: getattr(event, name) for name in CONTENT_COLUMNS})
 
@@ -219,7 +221,7 @@ class Event:
         }
 
 
-async def record_events(session: AsyncSession, *events: Event) -> list[AuditEvent]:
+async def record_events(session: AsyncSession, *events: Event) -> list[RecordedEvent]:
     """Record events in the caller's transaction, in this order; they commit with the change
     they record.
 
@@ -241,7 +243,7 @@ async def record_event(
     details: str = "",
     error: str = "",
     user_id: str | None = None,
-) -> AuditEvent:
+) -> RecordedEvent:
     """Record one event in the caller's transaction (see ``record_events``)."""
     event = Event(origin, actor, target, action, old, new, details, error, user_id)
     (recorded,) = await record_events(session, event)

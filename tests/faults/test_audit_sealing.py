@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import create_async_engine as create_engine
 from service.audit.chain import verify_chain
 from service.audit.events import WORKER, Target, record_event
 from service.audit.sealer import seal_audit_events
-from service.models import AuditEvent, AuditSeal
+from service.audit.store import RecordedEvent
+from service.models import AuditSeal
 from service.ops.devdb import ensure_database, with_database
 from service.ops.migrate import upgrade_head
 from tests.helpers.stack import scoped_database_name
@@ -40,7 +41,7 @@ async def committed(sealing_database: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-async def _record(session: AsyncSession, name: str) -> AuditEvent:
+async def _record(session: AsyncSession, name: str) -> RecordedEvent:
     target = Target(id=name, name=name, type="GRANT")
     return await record_event(session, origin="CONTROL", actor=WORKER, target=target, action="X")
 

@@ -20,6 +20,7 @@ from service.audit.events import (
     record_event,
 )
 from service.audit.retention import PruneRefused, prune_audit
+from service.audit.store import RecordedEvent
 from service.models import AuditCheckpoint, AuditEvent, AuditSeal
 from tests.unit.audit_support import append_at, seal_now
 
@@ -39,7 +40,7 @@ async def sealed_chain_of(session: AsyncSession, count: int) -> list[AuditEvent]
     return events
 
 
-async def _seal_of(session: AsyncSession, event: AuditEvent) -> AuditSeal:
+async def _seal_of(session: AsyncSession, event: AuditEvent | RecordedEvent) -> AuditSeal:
     seal = await session.scalar(select(AuditSeal).where(AuditSeal.event_seq == event.seq))
     assert seal is not None
     return seal

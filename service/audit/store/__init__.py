@@ -67,6 +67,9 @@ from service.audit.store.events import (
     ReadEventRow as ReadEventRow,
 )
 from service.audit.store.events import (
+    RecordedEvent as RecordedEvent,
+)
+from service.audit.store.events import (
     events_about as events_about,
 )
 from service.audit.store.events import (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -88,14 +89,41 @@ def _insert_several(count: int) -> Insert:
     )
 
 
+@dataclass(slots=True)
+class RecordedEvent:
+    """An event as inserted: what was sent and what the database chose.
+
+    A plain record, not an ORM object: building one of those cost a sixth of an append's CPU,
+    and an event is never changed once written. It has the columns' names, so whatever reads
+    an event's fields (``event_json``) reads this too.
+    """
+
+    id: uuid.UUID
+    seq: int
+    xid: int
+    event_time: datetime
+    event_group_id: str
+    origin: str
+    actor: dict[str, Any]
+    target: dict[str, Any]
+    action: str
+    event_name: str
+    old: Any
+    new: Any
+    action_details: str
+    error: str
+    user_id: str | None
+    request_id: str | None
+
+
 async def insert_events(
     session: AsyncSession, now: datetime, events: Sequence[dict[str, Any]]
-) -> list[AuditEvent]:
+) -> list[RecordedEvent]:
     """Events in one statement, given in order (``seq`` follows it); each id is new and each
     time at least ``now``.
 
-    They come back as plain objects (the session does not track them: an event is never
-    changed) with the values given and those the database set: ``seq``, ``xid`` and the time.
+    They come back with the values given and those the database set: ``seq``, ``xid`` and
+    the time.
     """
     sent = [{"id": uuid.uuid4(), **values} for values in events]
     if len(sent) == 1:
@@ -111,7 +139,7 @@ async def insert_events(
         rows = await session.execute(_insert_several(len(sent)), parameters)
         decided = {row.id: row for row in rows}
     return [
-        AuditEvent(
+        RecordedEvent(
             seq=decided[values["id"]].seq,
             xid=decided[values["id"]].xid,
             event_time=decided[values["id"]].event_time,
