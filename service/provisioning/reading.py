@@ -81,7 +81,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 async def read_request(
     context: AppContext, key_ring: KeyRing, request_id: uuid.UUID
 ) -> ProvisioningRequestOut:
-    """One request as the caller sees it; reads only, outside a transaction (see below)."""
+    """One request as the caller sees it; reads only, outside a transaction (as a user's
+    page is read, ``list_user_requests``)."""
     async with context.sessions() as session:
         await read_alone(session)
         row = await load_request(session, request_id)

@@ -32,7 +32,10 @@ def _encoded_body(detail: str) -> bytes:
 async def send_rate_limited(limited: RateLimited, send: Send) -> None:
     """The answer ``problem_response`` gives, written straight to the connection: a flood
     gets it a thousand times a second, and a response object per refusal was a tenth of one."""
-    body = _encoded_body(limited.detail)
+    if limited.extra:  # not the throttle's plain answer: encoded as it is
+        body = json.dumps(limited.body(), ensure_ascii=False, separators=(",", ":")).encode()
+    else:
+        body = _encoded_body(limited.detail)
     headers = [
         (b"content-type", PROBLEM_JSON.encode()),
         (b"content-length", str(len(body)).encode()),
