@@ -3,6 +3,12 @@ the only place they are read or written. Callers use ``from service.audit import
 
 from __future__ import annotations
 
+from service.audit.store.appends import (
+    RecordedEvent as RecordedEvent,
+)
+from service.audit.store.appends import (
+    insert_events as insert_events,
+)
 from service.audit.store.chain import (
     CONTENT_COLUMNS as CONTENT_COLUMNS,
 )
@@ -67,9 +73,6 @@ from service.audit.store.events import (
     ReadEventRow as ReadEventRow,
 )
 from service.audit.store.events import (
-    RecordedEvent as RecordedEvent,
-)
-from service.audit.store.events import (
     events_about as events_about,
 )
 from service.audit.store.events import (
@@ -77,9 +80,6 @@ from service.audit.store.events import (
 )
 from service.audit.store.events import (
     first_kept_position as first_kept_position,
-)
-from service.audit.store.events import (
-    insert_events as insert_events,
 )
 from service.audit.store.events import (
     latest_action_times as latest_action_times,

@@ -1,153 +1,29 @@
-"""The events' side of the audit tables: appending, reading pages, links, pruning."""
+"""The events' side of the audit tables: reading pages, links, pruning (appending: appends.py)."""
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
-    DateTime,
-    Insert,
     Select,
-    Table,
-    bindparam,
-    func,
-    insert,
     or_,
     select,
     text,
     tuple_,
-    union_all,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.audit.store.chain import CONTENT_COLUMNS
 from service.models import (
     AuditCheckpoint,
     AuditEvent,
     AuditLink,
     AuditSeal,
 )
-
-_EVENTS = cast(Table, AuditEvent.__table__)  # typed as any FromClause; it is the table
-# Every column an insert sends; the time is chosen in the statement, ``seq`` and ``xid`` by
-# the database.
-_SENT_COLUMNS = (*(name for name in CONTENT_COLUMNS if name != "event_time"), "request_id")
-# Only what the database decides: the rest is what was sent. Reading every column back
-# decoded and parsed all of them again (four are JSON) for a result no caller uses.
-_DECIDED = (_EVENTS.c.seq, _EVENTS.c.xid, _EVENTS.c.event_time)
-
-
-def _newest_or(now: BindParameter[datetime]) -> ColumnElement[datetime]:
-    # Never behind the newest committed event: replicas' clocks differ.
-    return func.greatest(now, select(func.max(_EVENTS.c.event_time)).scalar_subquery())
-
-
-# A Core insert of the table, not of the entity: the ORM's insert-with-RETURNING machinery
-# cost twice the CPU of the statement itself, three times a provisioning pair.
-_INSERT_EVENT = (
-    insert(_EVENTS)
-    .values(
-        {
-            **{name: bindparam(name) for name in _SENT_COLUMNS},
-            **{name: bindparam(name, type_=JSONB) for name in ("actor", "target", "old", "new")},
-            "event_time": _newest_or(bindparam("now", type_=DateTime(timezone=True))),
-        }
-    )
-    .returning(*_DECIDED)
-)
-
-
-def _event_row(row: int) -> Select[Any]:
-    """One event's row of a several-event insert: its parameters are ``<column>_<row>``."""
-    sent = [
-        bindparam(f"{name}_{row}", type_=_EVENTS.c[name].type).label(name) for name in _SENT_COLUMNS
-    ]
-    now = bindparam(f"now_{row}", type_=DateTime(timezone=True))
-    return select(*sent, _newest_or(now).label("event_time"))
-
-
-@functools.cache
-def _insert_several(count: int) -> Insert:
-    """One statement for ``count`` events, built once per count: a step that records two (a
-    key and the status it moved to) sends one. INSERT … SELECT … UNION ALL, where a multi-row
-    VALUES would be compiled again at every call (SQLAlchemy keeps no compiled form of one).
-    A single event takes the plain insert above."""
-    rows = union_all(*(_event_row(row) for row in range(count)))
-    return (
-        insert(_EVENTS)
-        .from_select([*_SENT_COLUMNS, "event_time"], rows)
-        .returning(_EVENTS.c.id, *_DECIDED)
-    )
-
-
-@dataclass(slots=True)
-class RecordedEvent:
-    """An event as inserted: what was sent and what the database chose.
-
-    A plain record, not an ORM object: building one of those was about an eighth of an
-    append's CPU, and an event is never changed once written. It has the columns' names, so
-    whatever reads an event's fields (``event_json``) reads this too.
-    """
-
-    id: uuid.UUID
-    seq: int
-    xid: int
-    event_time: datetime
-    event_group_id: str
-    origin: str
-    actor: dict[str, Any]
-    target: dict[str, Any]
-    action: str
-    event_name: str
-    old: Any
-    new: Any
-    action_details: str
-    error: str
-    user_id: str | None
-    request_id: str | None
-
-
-async def insert_events(
-    session: AsyncSession, now: datetime, events: Sequence[dict[str, Any]]
-) -> list[RecordedEvent]:
-    """Events in one statement, given in order (``seq`` follows it); each id is new and each
-    time at least ``now``.
-
-    They come back with the values given and those the database set: ``seq``, ``xid`` and
-    the time.
-    """
-    sent = [{"id": uuid.uuid4(), **values} for values in events]
-    if len(sent) == 1:
-        decided = {
-            sent[0]["id"]: (await session.execute(_INSERT_EVENT, sent[0] | {"now": now})).one()
-        }
-    else:
-        parameters = {
-            f"{name}_{row}": value
-            for row, values in enumerate(sent)
-            for name, value in (values | {"now": now}).items()
-        }
-        rows = await session.execute(_insert_several(len(sent)), parameters)
-        decided = {row.id: row for row in rows}
-    return [
-        RecordedEvent(
-            seq=decided[values["id"]].seq,
-            xid=decided[values["id"]].xid,
-            event_time=decided[values["id"]].event_time,
-            **values,
-        )
-        for values in sent
-    ]
-
 
 ReadEventRow = tuple[AuditEvent, str | None, bytes | None, bytes | None]
 
