@@ -159,7 +159,7 @@ async def set_grant_status(
     grant.status = status
     wipe_tokens(grant)
     await session.flush()
-    await publish_grant_change(session, grant)  # ahead of the serialised audit append
+    await publish_grant_change(session, grant)
     await record_event(
         session,
         origin=origin,

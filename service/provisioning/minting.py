@@ -145,7 +145,7 @@ async def _record_minted(
             await _audit_hand_out(session, request, actor, minted)
         else:
             request = await load_request(session, mint.request_id, lock=True)
-            # Deleted before the audit append: the chain lock is never held across a call.
+            # Nobody will receive it: deleted at Tailscale, and what became of it audited.
             fate = await delete_dropped_key(context, minted.key_id, access_token)
             await _discard_minted(session, request, actor, minted, fate)
     if claimed is None:

@@ -78,7 +78,7 @@ async def announce_status_change(
     """What follows a status change written to the row: its webhook event and its audit
     event (the row's trigger queues the long-polls' wake-up). ``along_with`` is an event of
     the same step recorded just before it, in the same statement."""
-    await publish_request_change(session, request)  # ahead of the serialised audit append
+    await publish_request_change(session, request)
     status_change = Event(
         origin=origin,
         actor=actor,

@@ -22,20 +22,21 @@ from service.web.refusals import THROTTLED_KEY, Refusal, UnprovenInFlight, beare
 IN_FLIGHT_STATE = "tsprov_unproven_in_flight"
 
 
+def _problem_json(problem: RateLimited) -> bytes:
+    # Encoded as Starlette's JSONResponse encodes it.
+    return json.dumps(problem.body(), ensure_ascii=False, separators=(",", ":")).encode()
+
+
 @functools.lru_cache(maxsize=4)
-def _encoded_body(detail: str) -> bytes:
+def _plain_body(detail: str) -> bytes:
     # The body of every early 429 is the same: encoded once, not once per refusal.
-    body = RateLimited(detail).body()
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()  # as Starlette
+    return _problem_json(RateLimited(detail))
 
 
 async def send_rate_limited(limited: RateLimited, send: Send) -> None:
     """The answer ``problem_response`` gives, written straight to the connection: a flood
     gets it a thousand times a second, and a response object per refusal was a tenth of one."""
-    if limited.extra:  # not the throttle's plain answer: encoded as it is
-        body = json.dumps(limited.body(), ensure_ascii=False, separators=(",", ":")).encode()
-    else:
-        body = _encoded_body(limited.detail)
+    body = _problem_json(limited) if limited.extra else _plain_body(limited.detail)
     headers = [
         (b"content-type", PROBLEM_JSON.encode()),
         (b"content-length", str(len(body)).encode()),
