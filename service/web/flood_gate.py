@@ -67,7 +67,9 @@ class RefuseFloodsEarly:
         key = bearer_key(Headers(scope=scope).get("authorization", ""))
         source = scope["client"][0] if scope.get("client") else "unknown"
         guard = context.refusals
-        if guard.throttled_before_lookup(source, key, counting_in_flight=True):
+        if guard.throttled_before_lookup(
+            source, key, counting_in_flight=True
+        ) and not await guard.lookups_ahead_settle(source, key):
             refusal = Refusal(ANONYMOUS, scope["method"], scope["path"], THROTTLED_KEY, ORIGIN_API)
             try:
                 await guard.refused(context.sessions, source, key, refusal, counting_in_flight=True)

@@ -3,9 +3,10 @@
 Each refusal takes a token from its source address's bucket and its key prefix's bucket;
 once either is empty the answer is 429 with ``Retry-After``, given before routing and the
 key lookup, so a flood costs no query. Requests with unproven keys still on their way count
-as spent tokens, so a burst arriving at once sends no more than the burst to a lookup; those
-lookups, and a source's first refusal write, share a lane two connections wide, leaving the
-pool to callers. A key whose prefix has authenticated here skips all of it, so a good caller
+as spent tokens, so a burst arriving at once sends no more than the burst to a lookup, and
+the rest wait for those to settle (a good caller's burst then goes through). Those lookups,
+and a source's first refusal write, share a lane two connections wide, leaving the pool to
+callers. A key whose prefix has authenticated here skips all of it, so a good caller
 behind a flood's address (a shared NAT) keeps working. In the trail, the first refusal from
 a source in a minute is written at once, the rest of that minute as one event with a count.
 
@@ -45,6 +46,9 @@ KEY_PREFIX_LENGTH = 12  # "tsprov_" and five characters: tells keys apart, revea
 # Connections that lookups of unproven keys and refusal writes may hold at once: a few of the
 # pool's (ten by default), so a burst of bad keys leaves the rest to working callers.
 UNPROVEN_LANE_WIDTH = 2
+# How long a request whose tokens are only held for unproven requests ahead of it may wait for
+# those to settle; a lookup takes milliseconds, so only a stalled database makes it run out.
+SETTLE_PATIENCE_SECONDS = 1.0
 Clock = Callable[[], float]
 
 
@@ -97,6 +101,7 @@ class UnprovenInFlight:
 
     counts: Counter[str]
     names: list[str]
+    settled: Callable[[], None] = lambda: None
 
     def __post_init__(self) -> None:
         self.counts.update(self.names)
@@ -107,6 +112,8 @@ class UnprovenInFlight:
         for name in names:
             if self.counts[name] <= 0:
                 del self.counts[name]
+        if names:
+            self.settled()
 
 
 @dataclass
@@ -126,6 +133,8 @@ class RefusalGuard:
     _unproven_lane: asyncio.Semaphore = field(
         init=False, default_factory=lambda: asyncio.Semaphore(UNPROVEN_LANE_WIDTH)
     )
+    # Set, and replaced, each time an unproven request settles (see lookups_ahead_settle).
+    _settling: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     _flusher: asyncio.Task[None] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -148,11 +157,36 @@ class RefusalGuard:
         a burst arriving at once may get a lookup or two fewer than ``burst``, never more.
         """
         names = [] if self._proven(key) else _names(source, key)
-        counted = UnprovenInFlight(self._in_flight, names)
+        counted = UnprovenInFlight(self._in_flight, names, self._settled)
         try:
             yield counted
         finally:
             counted.release()
+
+    async def lookups_ahead_settle(self, source: str, key: str) -> bool:
+        """Whether a request held back only by unproven requests still in flight may go on
+        once they settle; False at once when a bucket is truly empty.
+
+        A good caller's first burst at a process looks like a flood until its first lookup
+        proves the key: without this wait, the requests past the burst were refused with
+        429 although nothing had been refused. Each settling request either proves its key,
+        and its prefix with it, or takes its token as a refusal; so the wait ends with the
+        decision the early check would make had the requests ahead been answered already.
+        """
+        deadline = asyncio.get_running_loop().time() + SETTLE_PATIENCE_SECONDS
+        while not self.throttled_before_lookup(source, key):  # the tokens are there, held
+            if not self.throttled_before_lookup(source, key, counting_in_flight=True):
+                return True
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._settling.wait(), remaining)
+        return False
+
+    def _settled(self) -> None:
+        settled, self._settling = self._settling, asyncio.Event()
+        settled.set()
 
     def lookup_lane(self, key: str) -> contextlib.AbstractAsyncContextManager[object]:
         """Where the lookup of ``key`` waits for its turn: a key whose prefix has worked here
