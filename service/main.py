@@ -103,6 +103,15 @@ def build_tailscale_client(
     )
 
 
+# Idle upstream connections are closed after 4 s, before the server's side would be: many
+# servers and proxies (the sandbox's uvicorn among them) close them at 5 s, httpx's default
+# too. A mint sent on a connection the server is closing that instant fails with its outcome
+# unknown, and the claim with a 503; a refresh storm after a pause of a few seconds met it.
+UPSTREAM_POOL = httpx.Limits(
+    max_connections=100, max_keepalive_connections=20, keepalive_expiry=4.0
+)
+
+
 def load_key_ring(settings: Settings) -> KeyRing | None:
     text = settings.key_ring_text
     return KeyRing.parse(text) if text else None
@@ -115,7 +124,7 @@ def load_audit_signer(settings: Settings) -> AuditSigner | None:
 
 async def build_context(settings: Settings) -> AppContext:
     engine = create_engine(settings)
-    http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
+    http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), limits=UPSTREAM_POOL)
     metrics = Metrics()
     trace_clients(engine, http)
     notifier = RequestNotifier(settings.listen_url)
