@@ -6,9 +6,22 @@ import re
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import DateTime, bindparam, func, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    DateTime,
+    Select,
+    bindparam,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from service.audit.events import Actor, Target, format_optional_time, record_event
 from service.crypto.keyring import KeyRing
@@ -41,21 +54,37 @@ def grant_mode(token: TokenGrant, configured_scope: str) -> GrantMode:
     )
 
 
-# Built once: it runs on every create, and composing it cost more CPU than running it.
-_LIVE_REUSABLE_GRANT = (
-    select(ConsentGrant)
-    .where(
-        ConsentGrant.user_id == bindparam("user_id"),
-        ConsentGrant.mode == GrantMode.REUSABLE,
-        ConsentGrant.status == GrantStatus.ACTIVE,
-        or_(
-            ConsentGrant.expires_at.is_(None),
-            ConsentGrant.expires_at > bindparam("now", type_=DateTime(timezone=True)),
-        ),
+def live_reusable_grant_query(user_id: BindParameter[str]) -> Select[ConsentGrant]:
+    """The user's newest active reusable grant not past its expiry (``:now``)."""
+    return (
+        select(ConsentGrant)
+        .where(
+            ConsentGrant.user_id == user_id,
+            ConsentGrant.mode == GrantMode.REUSABLE,
+            ConsentGrant.status == GrantStatus.ACTIVE,
+            or_(
+                ConsentGrant.expires_at.is_(None),
+                ConsentGrant.expires_at > bindparam("now", type_=DateTime(timezone=True)),
+            ),
+        )
+        .order_by(ConsentGrant.created_at.desc())
+        .limit(1)
     )
-    .order_by(ConsentGrant.created_at.desc())
-    .limit(1)
-)
+
+
+# Built once: composing it anew for every call cost more CPU than running it.
+_LIVE_REUSABLE_GRANT = live_reusable_grant_query(bindparam("user_id"))
+
+
+def with_live_reusable_grant(rows: Select[Any], user_id: BindParameter[str]) -> Select[Any]:
+    """``rows`` with the user's live reusable grant as a last column (None when none is)."""
+    live = live_reusable_grant_query(user_id).subquery("live")
+    return rows.add_columns(aliased(ConsentGrant, live)).outerjoin(live, true())
+
+
+def with_grant(rows: Select[Any], grant_id: ColumnElement[uuid.UUID]) -> Select[Any]:
+    """``rows`` with the grant ``grant_id`` names as a last column (None when none is)."""
+    return rows.add_columns(ConsentGrant).outerjoin(ConsentGrant, ConsentGrant.id == grant_id)
 
 
 async def find_live_reusable_grant(session: AsyncSession, user_id: str) -> ConsentGrant | None:

@@ -66,9 +66,12 @@ async def _claim(context: AppContext, actor: Actor, request_id: uuid.UUID) -> Cl
         # claimable, or to claim it if it became claimable meanwhile.
         owner = context.notifier.mint_owner
         marked = await mark_mint_started(session, request_id, owner)
-        request = marked or await load_request(session, request_id, lock=True)
-        _check_claimable(request)
-        grant = await load_grant(session, request.grant_id)
+        if marked is not None:
+            request, grant = marked
+        else:
+            request = await load_request(session, request_id, lock=True)
+            _check_claimable(request)
+            grant = await load_grant(session, request.grant_id)
         if grant is None:
             raise NotReady("The request has no grant.", extra={"request_status": request.status})
         if grant.mode == GrantMode.ONCE:

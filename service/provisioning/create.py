@@ -11,14 +11,13 @@ from service.audit.events import ORIGIN_API, Actor, format_optional_time, record
 from service.crypto.digests import lookup_digest
 from service.crypto.keyring import KeyRing
 from service.crypto.sealed import consent_token_context
-from service.grants.store import find_live_reusable_grant
 from service.models import ConsentGrant, ProvisioningRequest
 from service.provisioning.schemas import ProvisioningRequestCreate
 from service.provisioning.status import RequestStatus
 from service.provisioning.store import insert_request, new_request
 from service.provisioning.transitions import request_target
 from service.settings import IdentityBinding, Settings
-from service.users.store import ensure_user
+from service.users.store import ensure_user_with_live_grant
 from service.web.errors import TailscaleLoginRequired, ValidationFailed
 
 # A fresh consent link asked for after the request was made (a grant that needs consent
@@ -98,9 +97,8 @@ async def create_request_under_grant(
     """
     if body.return_to is not None and not return_to_allowed(settings, body.return_to):
         raise ValidationFailed("return_to is not on the allowlist.")
-    user = await ensure_user(session, actor, user_id, origin=ORIGIN_API)
+    user, grant = await ensure_user_with_live_grant(session, actor, user_id, origin=ORIGIN_API)
     _require_expected_login(settings, user_id, user.tailscale_login)
-    grant = await find_live_reusable_grant(session, user_id)
     request = new_request(
         user_id=user_id,
         status=RequestStatus.READY if grant else RequestStatus.AWAITING_CONSENT,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    CompoundSelect,
     Executable,
     bindparam,
     column,
@@ -19,10 +21,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from service.audit.events import Actor, Target, record_event
-from service.grants.store import grants_of_user
-from service.models import UserAccount
+from service.grants.store import (
+    find_live_reusable_grant,
+    grants_of_user,
+    with_live_reusable_grant,
+)
+from service.models import ConsentGrant, UserAccount
 from service.users.schemas import GrantOut, UserOut, UserUpdate
 from service.web.errors import NotFound
 
@@ -66,24 +73,46 @@ async def ensure_user(
         await session.execute(_USER_UPSERT, {"new_id": uuid.uuid4(), "wanted": user_id})
     ).one_or_none()
     user: UserAccount | None = found[0] if found else None
-    inserted = bool(found and found[1])
     if user is None:
         user = await find_user(session, user_id)
     if user is None:  # only if deleted in between
         raise NotFound("No such user.")
-    if inserted:
-        await record_event(
-            session,
-            origin=origin,
-            actor=actor,
-            target=user_target(user),
-            action="CREATE",
-            user_id=user_id,
-        )
+    if found and found[1]:
+        await _audit_created(session, actor, user, origin)
     return user
 
 
-def _user_upsert() -> Executable:
+async def ensure_user_with_live_grant(
+    session: AsyncSession, actor: Actor, user_id: str, *, origin: str
+) -> tuple[UserAccount, ConsentGrant | None]:
+    """``ensure_user``, and the user's live reusable grant (``find_live_reusable_grant``),
+    in one statement: a create needs both, and a statement saved is a round trip saved."""
+    params = {"new_id": uuid.uuid4(), "wanted": user_id, "now": datetime.now(UTC)}
+    found = (await session.execute(_USER_UPSERT_WITH_LIVE_GRANT, params)).one_or_none()
+    if found is None:  # inserted meanwhile by another transaction: see ensure_user
+        user = await ensure_user(session, actor, user_id, origin=origin)
+        return user, await find_live_reusable_grant(session, user_id)
+    user, inserted, grant = found
+    if inserted:
+        await _audit_created(session, actor, user, origin)
+    return user, grant
+
+
+async def _audit_created(
+    session: AsyncSession, actor: Actor, user: UserAccount, origin: str
+) -> None:
+    await record_event(
+        session,
+        origin=origin,
+        actor=actor,
+        target=user_target(user),
+        action="CREATE",
+        user_id=user.user_id,
+    )
+
+
+def _either_user() -> CompoundSelect[Any]:
+    """The user inserted (``inserted`` true), or else the one already there (false)."""
     table = UserAccount.__table__
     fresh = (
         insert(UserAccount)
@@ -92,17 +121,23 @@ def _user_upsert() -> Executable:
         .returning(*table.c)
         .cte("fresh")
     )
-    either = union_all(
+    return union_all(
         select(*fresh.c, true().label("inserted")),
         select(*table.c, false().label("inserted")).where(
             table.c.user_id == bindparam("wanted"), ~exists(select(fresh.c.id))
         ),
     )
-    return select(UserAccount, column("inserted", Boolean)).from_statement(either)
 
 
-# Built once: composing it anew for every request cost more CPU than running it.
-_USER_UPSERT = _user_upsert()
+def _with_live_grant() -> Executable:
+    account = _either_user().subquery("account")
+    user_rows = select(aliased(UserAccount, account), account.c.inserted)
+    return with_live_reusable_grant(user_rows, bindparam("wanted"))
+
+
+# Built once: composing them anew for every request cost more CPU than running them.
+_USER_UPSERT = select(UserAccount, column("inserted", Boolean)).from_statement(_either_user())
+_USER_UPSERT_WITH_LIVE_GRANT = _with_live_grant()
 
 
 async def put_user(

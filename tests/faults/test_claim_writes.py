@@ -24,7 +24,7 @@ async def ready_request(db: Sessions) -> uuid.UUID:
 async def mark(db: Sessions, request_id: uuid.UUID) -> datetime | None:
     async with db() as session, session.begin():
         marked = await mark_mint_started(session, request_id, OWNER)
-    return marked.mint_started_at if marked is not None else None
+    return marked[0].mint_started_at if marked is not None else None
 
 
 async def hand_out(db: Sessions, request_id: uuid.UUID, started: datetime) -> bool:

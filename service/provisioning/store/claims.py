@@ -7,39 +7,48 @@ import uuid
 from datetime import UTC, datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from service.models import ProvisioningRequest
+from service.grants.store import with_grant
+from service.models import ConsentGrant, ProvisioningRequest
 from service.provisioning.status import RequestStatus
 
 _REQUESTS = cast(Table, ProvisioningRequest.__table__)  # typed as any FromClause; it is the table
 
 # Both statements are built once: built at each call, the outcome's (with its RETURNING of
 # every column) cost more of the ORM's CPU than the two statements it replaces.
-# A claim's intent to mint, taken only on a ready request with no mint in flight.
-_MARK_MINT_STARTED = (
-    update(ProvisioningRequest)
+# A claim's intent to mint, taken only on a ready request with no mint in flight; the
+# request's grant comes back with it, read in the same statement.
+_MARKED = (
+    update(_REQUESTS)
     .where(
-        ProvisioningRequest.id == bindparam("request_id"),
-        ProvisioningRequest.status == RequestStatus.READY,
-        ProvisioningRequest.mint_started_at.is_(None),
+        _REQUESTS.c.id == bindparam("request_id"),
+        _REQUESTS.c.status == RequestStatus.READY,
+        _REQUESTS.c.mint_started_at.is_(None),
     )
     .values(mint_started_at=bindparam("started"), mint_owner=bindparam("owner"))
-    .returning(ProvisioningRequest)
+    .returning(*_REQUESTS.c)
+    .cte("marked")
 )
+_MARKED_REQUEST = aliased(ProvisioningRequest, _MARKED)
+_MARK_MINT_STARTED = with_grant(select(_MARKED_REQUEST), _MARKED.c.grant_id)
 
 
 async def mark_mint_started(
     session: AsyncSession, request_id: uuid.UUID, owner: str | None
-) -> ProvisioningRequest | None:
+) -> tuple[ProvisioningRequest, ConsentGrant | None] | None:
     """The request, locked, with ``mint_started_at`` set now and ``owner`` as its
-    ``mint_owner``, if it is ``ready`` with no mint in flight; else None, nothing written.
+    ``mint_owner``, and its grant, if it is ``ready`` with no mint in flight; else None,
+    nothing written. Both are in the session, as if read there.
 
-    One UPDATE where reading the row FOR UPDATE and flushing the change cost two statements.
+    One statement where reading the row FOR UPDATE, flushing the change and reading the
+    grant cost three.
     """
     params = {"request_id": request_id, "started": datetime.now(UTC), "owner": owner}
-    return await session.scalar(_MARK_MINT_STARTED, params)
+    row = (await session.execute(_MARK_MINT_STARTED, params)).one_or_none()
+    return (row[0], row[1]) if row is not None else None
 
 
 # A mint's outcome, recorded only while the request is still that mint's.
