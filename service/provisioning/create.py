@@ -14,7 +14,7 @@ from service.crypto.sealed import consent_token_context
 from service.models import ConsentGrant, ProvisioningRequest
 from service.provisioning.schemas import ProvisioningRequestCreate
 from service.provisioning.status import RequestStatus
-from service.provisioning.store import insert_request, new_request
+from service.provisioning.store.creation import insert_request, new_request
 from service.provisioning.transitions import request_target
 from service.settings import IdentityBinding, Settings
 from service.users.store import ensure_user_with_live_grant

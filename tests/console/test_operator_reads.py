@@ -20,7 +20,8 @@ from service.callers.listing import callers_with_last_use
 from service.callers.store import create_caller
 from service.provisioning.overview import request_timeline, requests_page
 from service.provisioning.status import RequestStatus
-from service.provisioning.store import RequestFilter, insert_request, new_request
+from service.provisioning.store import RequestFilter
+from service.provisioning.store.creation import insert_request, new_request
 from service.users.directory import users_page
 from service.users.store import ensure_user
 from tests.unit.audit_support import append_at, seal_now

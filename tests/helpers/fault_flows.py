@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import text
 
 from service.provisioning.status import RequestStatus
-from service.provisioning.store import insert_request, new_request
+from service.provisioning.store.creation import insert_request, new_request
 from tests.conftest import bearer
 from tests.helpers.browser import Browser
 from tests.helpers.stack import TEST_CREDENTIALS

@@ -30,15 +30,6 @@ class RequestFilter:
     created_until: datetime | None = None
 
 
-def new_request(**fields: Any) -> ProvisioningRequest:
-    return ProvisioningRequest(id=uuid.uuid4(), **fields)
-
-
-async def insert_request(session: AsyncSession, request: ProvisioningRequest) -> None:
-    session.add(request)
-    await session.flush()
-
-
 async def count_by_status(session: AsyncSession) -> dict[RequestStatus, int]:
     """How many requests are in each status (every status named, zero included)."""
     rows = await session.execute(

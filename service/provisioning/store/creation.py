@@ -1,0 +1,37 @@
+"""A new request's row: built with every column set, and inserted in one Core statement."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.models import ProvisioningRequest
+
+_TABLE = cast(Table, ProvisioningRequest.__table__)  # typed as any FromClause; it is the table
+# Every column, bound by name: compiled once.
+_INSERT_REQUEST = insert(_TABLE).values(
+    {column.name: bindparam(column.name) for column in _TABLE.c}
+)
+
+
+def new_request(**fields: Any) -> ProvisioningRequest:
+    """A new request with every column set: the model's defaults, then ``fields``."""
+    now = datetime.now(UTC)
+    defaults = {"ephemeral": False, "preauthorized": False, "tags": []}
+    return ProvisioningRequest(
+        id=uuid.uuid4(), **(defaults | {"created_at": now, "updated_at": now} | fields)
+    )
+
+
+async def insert_request(session: AsyncSession, request: ProvisioningRequest) -> None:
+    """Insert ``request`` as it is; it stays outside the session (its creator only reads it).
+
+    One Core statement: the unit of work's flush of a single new object cost about 200 µs
+    more of CPU, on every create.
+    """
+    row = {column.name: getattr(request, column.name) for column in _TABLE.c}
+    await session.execute(_INSERT_REQUEST, row)
