@@ -112,7 +112,9 @@ async def create_request(
             out = request_out(context.settings, key_ring, request, grant)
         return Answer(201, out.model_dump(mode="json"))
 
-    request_hash = fingerprint(f"create:{user_id}", body.model_dump(mode="json"))
+    def request_hash() -> bytes:
+        return fingerprint(f"create:{user_id}", body.model_dump(mode="json"))
+
     answer = await run_idempotent(
         context, key_ring, caller.id, idempotency_key, request_hash, create
     )
@@ -233,7 +235,7 @@ async def claim(
         key_ring,
         caller.id,
         idempotency_key,
-        fingerprint(f"claim:{request_id}", None),
+        lambda: fingerprint(f"claim:{request_id}", None),
         hand_out,
         replay_window=CLAIM_REPLAY_WINDOW,
     )

@@ -106,7 +106,7 @@ async def test_a_call_that_lost_its_lease_does_not_answer_for_the_key(
         return Answer(200, {"who": "first"})
 
     first = await run_idempotent(
-        context, key_ring, caller_id, "k", request_hash, slow_then_taken_over
+        context, key_ring, caller_id, "k", lambda: request_hash, slow_then_taken_over
     )
     assert first.body == {"who": "first"}
     async with sessions() as session:
