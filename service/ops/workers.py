@@ -35,7 +35,11 @@ def _run_worker(host: str, port: int, listening: socket.socket) -> None:
 
     settings = Settings()
     config = uvicorn_config(settings, host, port)
-    DrainingServer(config, settings.shutdown_drain_seconds).run(sockets=[listening])
+    # uvicorn raises the signal that stopped it again once it has drained, so that the
+    # process ends as the signal would end it; for a terminal's Ctrl-C, which reaches every
+    # worker, that is a KeyboardInterrupt and a traceback per worker. The drain is done.
+    with contextlib.suppress(KeyboardInterrupt):
+        DrainingServer(config, settings.shutdown_drain_seconds).run(sockets=[listening])
 
 
 @dataclass
@@ -71,7 +75,10 @@ class WorkerSupervisor:
         for worker in self._workers:
             worker.process.join()
         listening.close()
-        return 1 if broken else 0
+        if broken:
+            return 1
+        # Stopped by Ctrl-C: the status a single process ends with, as any program does.
+        return 128 + signal.SIGINT if self._signal == signal.SIGINT else 0
 
     def _start(self, listening: socket.socket) -> _Worker:
         process = self._spawn.Process(
