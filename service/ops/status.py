@@ -9,7 +9,6 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from alembic.script import ScriptDirectory
 from sqlalchemy import make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from service import __version__
 from service.crypto.keyring import KeyRingError
 from service.jobs import JOBS, last_runs
-from service.ops.migrate import alembic_config
 from service.provisioning.store import count_by_status
 from service.settings import Settings
 
@@ -57,6 +55,16 @@ def _keys_load(settings: Settings) -> bool:
         return False
 
 
+def _schema_head(settings: Settings) -> str | None:
+    # Imported here: alembic and its templates cost every serving worker about 10 MiB, and
+    # only `tsprov status` and the operators' health page ask for the head.
+    from alembic.script import ScriptDirectory
+
+    from service.ops.migrate import alembic_config
+
+    return ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
+
+
 async def gather_status(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Status:
     """Readiness as /readyz sees it (and the schema at head), counts and the loop's runs."""
     status = Status(version=__version__, database=shown_database(settings))
@@ -70,7 +78,7 @@ async def gather_status(settings: Settings, sessions: async_sessionmaker[AsyncSe
     except (SQLAlchemyError, OSError):  # refused, unknown host, timed out, no such database
         status.checks["database"] = False
         return status
-    head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
+    head = _schema_head(settings)
     status.checks["database"] = True
     status.checks["schema_at_head"] = current == head
     status.requests = {str(name): count for name, count in counts.items()}
