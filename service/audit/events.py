@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import rfc8785
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service.audit.canonical import canonical_json
 from service.audit.safe_text import escape_invisible
 
 # The chain's names, re-exported for the modules that hash and read events.
@@ -183,7 +183,7 @@ def sealable(value: Any) -> Any:
 
 def canonical_content(values: Mapping[str, Any]) -> bytes:
     """RFC 8785 JSON of the content: what anyone can recompute from an exported event."""
-    return rfc8785.dumps(content_of(values))
+    return canonical_json(content_of(values))
 
 
 def chain_hash(prev_hash: bytes, canonical: bytes) -> bytes:
