@@ -27,7 +27,7 @@ from service.audit.safe_text import escape_invisible
 # The chain's names, re-exported for the modules that hash and read events.
 from service.audit.store import CONTENT_COLUMNS as CONTENT_COLUMNS
 from service.audit.store import GENESIS_HASH as GENESIS_HASH
-from service.audit.store import RecordedEvent, insert_events
+from service.audit.store import Along, RecordedEvent, insert_events
 from service.models import AuditEvent
 from service.ops.request_id import current_request_id
 
@@ -221,14 +221,17 @@ class Event:
         }
 
 
-async def record_events(session: AsyncSession, *events: Event) -> list[RecordedEvent]:
+async def record_events(
+    session: AsyncSession, *events: Event, along: Along | None = None
+) -> list[RecordedEvent]:
     """Record events in the caller's transaction, in this order; they commit with the change
-    they record.
+    they record, which ``along`` may carry into the same statement.
 
     No lock and one statement. Replicas' clocks differ: the time never goes back behind the
     newest event already committed, which keeps time order close to chain order.
     """
-    return await insert_events(session, datetime.now(UTC), [event.columns() for event in events])
+    columns = [event.columns() for event in events]
+    return await insert_events(session, datetime.now(UTC), columns, along)
 
 
 async def record_event(

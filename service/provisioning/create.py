@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.audit.events import ORIGIN_API, Actor, format_optional_time, record_event
+from service.audit.events import ORIGIN_API, Actor, Event, format_optional_time, record_events
 from service.crypto.digests import lookup_digest
 from service.crypto.keyring import KeyRing
 from service.crypto.sealed import consent_token_context
 from service.models import ConsentGrant, ProvisioningRequest
 from service.provisioning.schemas import ProvisioningRequestCreate
 from service.provisioning.status import RequestStatus
-from service.provisioning.store.creation import insert_request, new_request
+from service.provisioning.store.creation import inserted_along, new_request
 from service.provisioning.transitions import request_target
 from service.settings import IdentityBinding, Settings
 from service.users.store import ensure_user_with_live_grant
@@ -109,16 +109,8 @@ async def create_request_under_grant(
     )
     if grant is None:
         issue_consent_link(request, key_ring, body.consent_ttl_seconds)
-    await insert_request(session, request)
     consent_expires = format_optional_time(request.consent_expires_at)
     new = {"status": request.status, "consentExpiresAt": consent_expires}
-    await record_event(
-        session,
-        origin=ORIGIN_API,
-        actor=actor,
-        target=request_target(request),
-        action="CREATE",
-        new=new,
-        user_id=user_id,
-    )
+    created = Event(ORIGIN_API, actor, request_target(request), "CREATE", new=new, user_id=user_id)
+    await record_events(session, created, along=inserted_along(request))
     return request, grant

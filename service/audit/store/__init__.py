@@ -4,6 +4,9 @@ the only place they are read or written. Callers use ``from service.audit import
 from __future__ import annotations
 
 from service.audit.store.appends import (
+    Along as Along,
+)
+from service.audit.store.appends import (
     RecordedEvent as RecordedEvent,
 )
 from service.audit.store.appends import (

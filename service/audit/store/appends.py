@@ -53,7 +53,7 @@ _INSERT_EVENT = (
             "event_time": _newest_or(bindparam("now", type_=DateTime(timezone=True))),
         }
     )
-    .returning(*_DECIDED)
+    .returning(_EVENTS.c.id, *_DECIDED)
 )
 
 
@@ -78,6 +78,22 @@ def _insert_several(count: int) -> Insert:
         .from_select([*_SENT_COLUMNS, "event_time"], rows)
         .returning(_EVENTS.c.id, *_DECIDED)
     )
+
+
+@dataclass(frozen=True)
+class Along:
+    """Another table's write sent in the events' statement, as a CTE: one round trip where
+    there were two. Built once by that table's owner; no parameter may share a name with an
+    event's (``_SENT_COLUMNS`` and ``now``)."""
+
+    statement: Insert
+    parameters: dict[str, Any]
+
+
+@functools.cache
+def _with_along(events: Insert, along: Insert) -> Insert:
+    """``events`` with ``along`` before it in the same statement, built once per pair."""
+    return events.add_cte(along.cte("along"))
 
 
 @dataclass(slots=True)
@@ -108,27 +124,33 @@ class RecordedEvent:
 
 
 async def insert_events(
-    session: AsyncSession, now: datetime, events: Sequence[dict[str, Any]]
+    session: AsyncSession,
+    now: datetime,
+    events: Sequence[dict[str, Any]],
+    along: Along | None = None,
 ) -> list[RecordedEvent]:
-    """Events in one statement, given in order (``seq`` follows it); each id is new and each
-    time at least ``now``.
+    """Events in one statement, given in order (``seq`` follows it), with ``along`` if
+    given; each id is new and each time at least ``now``.
 
     They come back with the values given and those the database set: ``seq``, ``xid`` and
     the time.
     """
     sent = [{"id": uuid.uuid4(), **values} for values in events]
+    statement: Insert
     if len(sent) == 1:
-        decided = {
-            sent[0]["id"]: (await session.execute(_INSERT_EVENT, sent[0] | {"now": now})).one()
-        }
+        statement, parameters = _INSERT_EVENT, sent[0] | {"now": now}
     else:
+        statement = _insert_several(len(sent))
         parameters = {
             f"{name}_{row}": value
             for row, values in enumerate(sent)
             for name, value in (values | {"now": now}).items()
         }
-        rows = await session.execute(_insert_several(len(sent)), parameters)
-        decided = {row.id: row for row in rows}
+    if along is not None:
+        statement = _with_along(statement, along.statement)
+        parameters |= along.parameters
+    rows = await session.execute(statement, parameters)
+    decided = {row.id: row for row in rows}
     return [
         RecordedEvent(
             seq=decided[values["id"]].seq,

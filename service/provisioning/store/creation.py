@@ -9,12 +9,14 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.audit.store import Along
 from service.models import ProvisioningRequest
 
 _TABLE = cast(Table, ProvisioningRequest.__table__)  # typed as any FromClause; it is the table
-# Every column, bound by name: compiled once.
+# Every column, bound by name (``row_<column>``, apart from an audit event's names): compiled
+# once.
 _INSERT_REQUEST = insert(_TABLE).values(
-    {column.name: bindparam(column.name) for column in _TABLE.c}
+    {column.name: bindparam(f"row_{column.name}") for column in _TABLE.c}
 )
 
 
@@ -33,5 +35,14 @@ async def insert_request(session: AsyncSession, request: ProvisioningRequest) ->
     One Core statement: the unit of work's flush of a single new object cost about 200 µs
     more of CPU, on every create.
     """
-    row = {column.name: getattr(request, column.name) for column in _TABLE.c}
-    await session.execute(_INSERT_REQUEST, row)
+    await session.execute(_INSERT_REQUEST, _row(request))
+
+
+def inserted_along(request: ProvisioningRequest) -> Along:
+    """``request``'s insert, to send with the audit event that records it (``record_events``):
+    one statement where there were two, on every create."""
+    return Along(_INSERT_REQUEST, _row(request))
+
+
+def _row(request: ProvisioningRequest) -> dict[str, Any]:
+    return {f"row_{column.name}": getattr(request, column.name) for column in _TABLE.c}
