@@ -56,7 +56,7 @@ def _keys_load(settings: Settings) -> bool:
 
 
 def _schema_head(settings: Settings) -> str | None:
-    # Imported here: alembic and its templates cost every serving worker about 10 MiB, and
+    # Imported here: alembic and its templates cost every serving worker about 6 MiB, and
     # only `tsprov status` and the operators' health page ask for the head.
     from alembic.script import ScriptDirectory
 
