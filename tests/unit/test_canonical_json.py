@@ -25,7 +25,7 @@ def test_every_code_point_is_escaped_as_rfc_8785_escapes_it() -> None:
     "content",
     [
         {"b": 1, "a": [True, False, None, "x\u2028\x7f\x00"], "c": {"z": -(2**53 - 1)}},
-        {"a": 0.1, "b": 1e21, "c": -0.0, "d": 5e-7},  # ES6 number forms orjson does not write
+        {"a": 0.1, "b": 1e21, "c": -0.0, "d": 5e-7},  # ES6 number forms the encoder does not write
         {"\u00e9": 1, "e": 2, "\U0001f600": 3, "\uffff": 4},  # sorted by UTF-16 code units
         {"n": [1, {"k": 2.5}]},
     ],
