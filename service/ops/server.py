@@ -16,6 +16,12 @@ from service.ops.logs import logging_config
 from service.ops.workers import WorkerSupervisor
 from service.settings import Settings
 
+# A terminal's Ctrl-C reaches a worker of ``--workers N`` twice: from the terminal, which
+# signals the whole process group, and from the parent, which forwards it. uvicorn takes a
+# second SIGINT as "quit without finishing", cancelling the shutdown with a traceback; one
+# that follows the first this closely is the same Ctrl-C.
+SAME_CTRL_C_SECONDS = 1.0
+
 
 class DrainingServer(uvicorn.Server):
     """On SIGTERM, fail /readyz and keep serving ``drain_seconds`` before uvicorn drains."""
@@ -24,8 +30,14 @@ class DrainingServer(uvicorn.Server):
         super().__init__(config)
         self._drain_seconds = drain_seconds
         self._drain_until: float | None = None
+        self._last_ctrl_c: float | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig == signal.SIGINT:
+            now = time.monotonic()
+            if self._last_ctrl_c is not None and now - self._last_ctrl_c < SAME_CTRL_C_SECONDS:
+                return
+            self._last_ctrl_c = now
         app = getattr(self.config, "app", None)
         shared = getattr(getattr(app, "state", None), "context", None)
         if shared is not None:
