@@ -8,42 +8,15 @@ against its source's burst until its key proves good (``stop_counting``) or it e
 
 from __future__ import annotations
 
-import functools
-import json
-
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.audit.events import ANONYMOUS, ORIGIN_API
 from service.web.errors import RateLimited
-from service.web.problem_codes import PROBLEM_JSON
+from service.web.problem_pages import send_problem
 from service.web.refusals import THROTTLED_KEY, Refusal, UnprovenInFlight, bearer_key
 
 IN_FLIGHT_STATE = "tsprov_unproven_in_flight"
-
-
-def _problem_json(problem: RateLimited) -> bytes:
-    # Encoded as Starlette's JSONResponse encodes it.
-    return json.dumps(problem.body(), ensure_ascii=False, separators=(",", ":")).encode()
-
-
-@functools.lru_cache(maxsize=4)
-def _plain_body(detail: str) -> bytes:
-    # The body of every early 429 is the same: encoded once, not once per refusal.
-    return _problem_json(RateLimited(detail))
-
-
-async def send_rate_limited(limited: RateLimited, send: Send) -> None:
-    """The answer ``problem_response`` gives, written straight to the connection: a flood
-    gets it a thousand times a second, and a response object per refusal was a tenth of one."""
-    body = _problem_json(limited) if limited.extra else _plain_body(limited.detail)
-    headers = [
-        (b"content-type", PROBLEM_JSON.encode()),
-        (b"content-length", str(len(body)).encode()),
-        *((name.lower().encode(), value.encode()) for name, value in limited.headers.items()),
-    ]
-    await send({"type": "http.response.start", "status": limited.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 def stop_counting(scope: Scope) -> None:
@@ -74,7 +47,7 @@ class RefuseFloodsEarly:
             try:
                 await guard.refused(context.sessions, source, key, refusal, counting_in_flight=True)
             except RateLimited as limited:
-                await send_rate_limited(limited, send)
+                await send_problem(limited, send)
                 return
             # The bucket refilled meanwhile: decide as usual.
         with guard.let_through(source, key) as counted:

@@ -16,8 +16,7 @@ from service.main import create_app
 from service.models import AuditEvent
 from service.state import AppContext
 from service.web.errors import RateLimited
-from service.web.flood_gate import send_rate_limited
-from service.web.problem_pages import problem_response
+from service.web.problem_pages import problem_response, send_problem
 from service.web.refusals import FOLD_WINDOW_SECONDS, RefusalGuard
 from tests.conftest import CallerFactory, bearer
 
@@ -175,7 +174,7 @@ async def test_item_36_the_early_429_is_the_problem_answer_byte_for_byte() -> No
     async def no_body() -> Message:
         return {"type": "http.request", "body": b""}
 
-    await send_rate_limited(limited, keeper("early"))
+    await send_problem(limited, keeper("early"))
     await problem_response(limited)({"type": "http"}, no_body, keeper("problem"))
     early, problem = messages["early"], messages["problem"]
     assert early[1]["body"] == problem[1]["body"]
