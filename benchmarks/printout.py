@@ -9,8 +9,9 @@ from benchmarks.figures import BenchRun, Row
 from benchmarks.hot_spots import read_profile, start_recording
 from benchmarks.load import run_level
 
-# Latency at one caller, throughput at eight: each gets a profile of its own.
-PROFILE_CALLERS = (1, 8)
+# Latency at one caller, throughput at eight: each gets a profile of its own. The floor is
+# sampled at eight too, so that tsprov's extra CPU can be read against the floor's by package.
+PROFILES = (("tsprov", 1), ("tsprov", 8), ("floor", 8))
 TOP = 10
 
 
@@ -57,29 +58,27 @@ def print_statement_shapes(run: BenchRun) -> None:
 
 
 async def print_profile(run: BenchRun, directory: Path) -> None:
-    """One more tsprov level at 1 and at 8 callers, sampled by py-spy; not part of the table.
+    """More levels sampled by py-spy (``PROFILES``); not part of the table.
 
     ``directory`` exists already; py-spy's raw stacks are left there.
     """
-    for callers in PROFILE_CALLERS:
-        await _print_profile_at(run, directory, callers)
+    for app, callers in PROFILES:
+        await _print_profile_at(run, directory, app, callers)
 
 
-async def _print_profile_at(run: BenchRun, directory: Path, callers: int) -> None:
-    raw = directory / f"tsprov-{callers}-callers.txt"
+async def _print_profile_at(run: BenchRun, directory: Path, app: str, callers: int) -> None:
+    raw = directory / f"{app}-{callers}-callers.txt"
     plan = run.plan
-    recorder = start_recording(
-        run.stack.servers["tsprov-a"].process.pid, plan.warmup + plan.seconds, raw
-    )
+    server = run.stack.servers["floor" if app == "floor" else "tsprov-a"]
+    recorder = start_recording(server.process.pid, plan.warmup + plan.seconds, raw)
     result = await run_level(
-        run.url("tsprov"), run.caller_key, run.load_users, callers,
-        plan.warmup, plan.seconds,
-    )  # fmt: skip
+        run.url(app), run.caller_key, run.load_users, callers, plan.warmup, plan.seconds
+    )
     _, errors = await asyncio.to_thread(recorder.communicate)
     if recorder.returncode != 0:
         raise RuntimeError(f"py-spy failed: {errors.decode(errors='replace').strip()}")
     profile = read_profile(raw)
-    print(f"\ntsprov at {callers} callers under py-spy: {result.pairs_per_second:.1f} "
+    print(f"\n{app} at {callers} callers under py-spy: {result.pairs_per_second:.1f} "
           f"pairs/s, {profile.samples} samples; stacks: {raw}")  # fmt: skip
     print(f"  top {TOP} by self samples:")
     for name, share in profile.top_self(TOP):
@@ -89,6 +88,7 @@ async def _print_profile_at(run: BenchRun, directory: Path, callers: int) -> Non
     print("  roots of the sampled stacks (SQLAlchemy's greenlets start their own):")
     for name, share in profile.top_roots(TOP):
         print(f"    {share:6.1%}  {name}")
-    print(f"  top {TOP} tsprov functions by inclusive samples (greenlet work not included):")
-    for name, share in profile.top_inclusive(TOP, "service."):
-        print(f"    {share:6.1%}  {name}")
+    if app == "tsprov":
+        print(f"  top {TOP} tsprov functions by inclusive samples (greenlet work not included):")
+        for name, share in profile.top_inclusive(TOP, "service."):
+            print(f"    {share:6.1%}  {name}")

@@ -12,7 +12,7 @@ through the real consent flow, makes a caller key with ``tsprov callers create``
 a table: pairs/s and latency at each level of concurrent callers (every level run
 ``--rounds`` times, the two apps taking turns), SQL per pair, a refresh storm over two
 replicas, and RSS per worker; then who used the CPU during each level. With ``--profile``,
-one more tsprov level at 1 and at 8 callers runs under py-spy.
+tsprov at 1 and 8 callers and the floor at 8 run once more under py-spy.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="times to run every level")
     parser.add_argument("--census-pairs", type=int, default=50, help="pairs counted for SQL")
     parser.add_argument("--storm-per-user", type=int, default=10, help="claims per storm user")
-    parser.add_argument("--profile", type=Path, help="also profile tsprov at 1 and 8 callers, here")
+    parser.add_argument("--profile", type=Path, help="also profile tsprov at 1 and 8 callers and the floor at 8, here")
     parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
     parser.add_argument(
         "--census-only", action="store_true", help="only the SQL per pair: no load, no storm"
