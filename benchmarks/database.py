@@ -57,3 +57,16 @@ async def serving_login(database_url: str, login: str, app_role: str = "tsprov_a
     parts = urlsplit(database_url)
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, f"{login}@{host}", parts.path, parts.query, ""))
+
+
+async def analyze(database_url: str) -> None:
+    """Table statistics, as autovacuum gathers them on its own soon after a table fills.
+
+    A server run with autovacuum off (as some CI machines are) never gathers any: the planner
+    then guesses, and may pick any index that can serve a statement.
+    """
+    connection = await asyncpg.connect(database_url, timeout=10)
+    try:
+        await connection.execute("ANALYZE")
+    finally:
+        await connection.close()

@@ -27,6 +27,7 @@ from pathlib import Path
 import asyncpg
 
 from benchmarks.database import (
+    analyze,
     asyncpg_url,
     drop_database,
     fresh_database,
@@ -113,6 +114,8 @@ async def prepare(stack: Stack, plan: Plan) -> BenchRun:
     await consent_users(tsprov.url, key, admin_key, load_users + storm_users)
     token = await sandbox_access_token(stack)
     stack.start_floor(token)
+    for database in (stack.tsprov_database, stack.floor_database):
+        await analyze(database)
     return BenchRun(stack, plan, key, load_users, storm_users, token)
 
 
