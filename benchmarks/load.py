@@ -2,9 +2,11 @@
 
 Every caller is a loop on its own ``httpx.AsyncClient`` holding one connection, as
 independent clients would. One client shared by 32 callers spent more CPU in its connection
-pool's bookkeeping than either app served with, and throttled both apps alike. A level runs ``warmup`` seconds unmeasured, then ``seconds`` measured: a pair
-counts when it completes inside the measured window, so throughput is completions per
-second and latency is that of those pairs (create + claim, end to end).
+pool's bookkeeping than either app served with, and throttled both apps alike.
+
+A level runs ``warmup`` seconds unmeasured, then ``seconds`` measured: a pair counts when it
+completes inside the measured window, so throughput is completions per second and latency is
+that of those pairs (create + claim, end to end).
 """
 
 from __future__ import annotations

@@ -78,7 +78,9 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="times to run every level")
     parser.add_argument("--census-pairs", type=int, default=50, help="pairs counted for SQL")
     parser.add_argument("--storm-per-user", type=int, default=10, help="claims per storm user")
-    parser.add_argument("--profile", type=Path, help="also profile tsprov at 1 and 8 callers and the floor at 8, here")
+    parser.add_argument(
+        "--profile", type=Path, help="also profile tsprov at 1 and 8 callers and the floor at 8"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
     parser.add_argument(
         "--census-only", action="store_true", help="only the SQL per pair: no load, no storm"
