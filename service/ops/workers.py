@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event as EventType
 from types import FrameType
 
 import uvicorn
@@ -28,17 +29,23 @@ log = logging.getLogger("tsprov.workers")
 STARTUP_GRACE_SECONDS = 5.0
 
 
-def _run_worker(host: str, port: int, listening: socket.socket) -> None:
+def _run_worker(host: str, port: int, listening: socket.socket, stopping: EventType) -> None:
     """One worker process: the app built from this process's own TSPROV_* settings."""
-    from service.ops.server import DrainingServer, uvicorn_config
-    from service.settings import Settings
-
-    settings = Settings()
-    config = uvicorn_config(settings, host, port)
-    # uvicorn raises the signal that stopped it again once it has drained, so that the
-    # process ends as the signal would end it; for a terminal's Ctrl-C, which reaches every
-    # worker, that is a KeyboardInterrupt and a traceback per worker. The drain is done.
+    # The worker started with SIGINT ignored (WorkerSupervisor._start): a Ctrl-C while it was
+    # starting is the parent's to act on, which sets ``stopping`` before it forwards one.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # A Ctrl-C reaches every worker (a terminal signals the whole group). Before uvicorn
+    # takes the signal over, it stops a worker that has served nothing yet. After, uvicorn
+    # drains, then raises the signal again so that the process ends as the signal would end
+    # it: a KeyboardInterrupt, and a traceback per worker. Either way there is nothing to say.
     with contextlib.suppress(KeyboardInterrupt):
+        if stopping.is_set():
+            return
+        from service.ops.server import DrainingServer, uvicorn_config
+        from service.settings import Settings
+
+        settings = Settings()
+        config = uvicorn_config(settings, host, port)
         DrainingServer(config, settings.shutdown_drain_seconds).run(sockets=[listening])
 
 
@@ -55,6 +62,9 @@ class WorkerSupervisor:
         self._host, self._port, self._count = host, port, count
         self._spawn = multiprocessing.get_context("spawn")
         self._stopping = threading.Event()
+        # The same news for the workers still starting, which ignore SIGINT until they can
+        # take it without a traceback.
+        self._stopping_workers = self._spawn.Event()
         self._signal = signal.SIGTERM
         self._workers: list[_Worker] = []
 
@@ -82,9 +92,17 @@ class WorkerSupervisor:
 
     def _start(self, listening: socket.socket) -> _Worker:
         process = self._spawn.Process(
-            target=_run_worker, args=(self._host, self._port, listening), name="tsprov-worker"
+            target=_run_worker,
+            args=(self._host, self._port, listening, self._stopping_workers),
+            name="tsprov-worker",
         )
-        process.start()
+        # An ignored signal stays ignored in the new process. Python's own handler would turn
+        # a Ctrl-C during the worker's imports into a traceback, before any code of ours runs.
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            process.start()
+        finally:
+            signal.signal(signal.SIGINT, handler)
         return _Worker(process, time.monotonic())
 
     def _on_signal(self, sig: int, _frame: FrameType | None) -> None:
@@ -93,6 +111,7 @@ class WorkerSupervisor:
             self._forward(sig)
             return
         self._signal = signal.Signals(sig)
+        self._stopping_workers.set()
         self._stopping.set()
 
     def _forward(self, sig: int) -> None:

@@ -288,6 +288,7 @@ async def test_ctrl_c_stops_the_parent_and_every_worker_without_a_traceback(
     async with tsprov_serve(base_settings, log_path, workers=workers) as (_, process):
         workers_started = worker_pids(process.pid)
         assert len(workers_started) == (workers if workers > 1 else 0)
+        await every_worker_started(log_path, max(workers, 1))
         for pid in [process.pid, *workers_started]:
             os.kill(pid, signal.SIGINT)
         await asyncio.sleep(0.02)
@@ -299,4 +300,49 @@ async def test_ctrl_c_stops_the_parent_and_every_worker_without_a_traceback(
     assert exit_code == 128 + signal.SIGINT  # what any program a Ctrl-C stopped returns
     assert "Traceback" not in output, output
     assert output.count("Application shutdown complete") == max(workers, 1), output
+    assert worker_pids(process.pid) == []
+
+
+async def every_worker_started(log_path: Path, workers: int) -> None:
+    """Wait until each worker has started its app (one answering is enough to be ready)."""
+    for _ in range(300):
+        output = await asyncio.to_thread(log_path.read_text)
+        if output.count("Application startup complete") >= workers:
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail(f"not every worker started:\n{output}")
+
+
+async def test_ctrl_c_while_the_workers_start_stops_them_without_a_traceback(
+    base_settings: Settings, tmp_path: Path
+) -> None:
+    # A Ctrl-C moments after `tsprov serve --workers 2`, while its workers are still
+    # importing, reaches the parent and each worker: nothing started is left running, and
+    # nothing alarming is said.
+    log_path = tmp_path / "serve.log"
+    command = [sys.executable, "-m", "service", "serve", "--port", str(free_port())]
+    environment = serve_environment(base_settings, "http://127.0.0.1")
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            *command, "--workers", "2", cwd=ROOT, env=environment, stdout=log, stderr=log
+        )
+    try:
+        for _ in range(200):
+            workers_started = worker_pids(process.pid)
+            if len(workers_started) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert len(workers_started) == 2
+        for pid in [process.pid, *workers_started]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)
+        exit_code = await asyncio.wait_for(process.wait(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    output = await asyncio.to_thread(log_path.read_text)
+    assert exit_code == 128 + signal.SIGINT, output
+    assert "Traceback" not in output, output
+    assert "Application startup complete" not in output, output
     assert worker_pids(process.pid) == []
