@@ -30,7 +30,7 @@ from service.provisioning.orphans import delete_dropped_key
 from service.provisioning.schemas import ClaimOut
 from service.provisioning.status import RequestStatus
 from service.provisioning.store import load_request
-from service.provisioning.store.claims import claim_with_minted_key
+from service.provisioning.store.claims import MintedKeyClaim, claim_with_minted_key
 from service.provisioning.transitions import (
     announce_status_change,
     change_status,
@@ -135,20 +135,18 @@ async def _record_minted(
     access_token: SecretStr,
 ) -> ClaimOut:
     mint = _Mint(plan.request.id, plan.started)
+    claim = claim_with_minted_key(plan.request, plan.started, minted.key_id, minted.expires)
     async with transaction(context.sessions) as session:
-        claimed = await claim_with_minted_key(
-            session, mint.request_id, mint.started, minted.key_id, minted.expires
-        )
-        if claimed is not None:
-            request = claimed
+        claimed = await _hand_out(session, claim, actor, minted)
+        if claimed:
+            request = claim.request
             await _note_grant_use(session, plan, confirmed)
-            await _audit_hand_out(session, request, actor, minted)
         else:
             request = await load_request(session, mint.request_id, lock=True)
             # Nobody will receive it: deleted at Tailscale, and what became of it audited.
             fate = await delete_dropped_key(context, minted.key_id, access_token)
             await _discard_minted(session, request, actor, minted, fate)
-    if claimed is None:
+    if not claimed:
         raise NotReady(
             "The request changed while its key was minted; the key was not handed out.",
             extra={"request_status": request.status},
@@ -174,10 +172,12 @@ async def _note_grant_use(session: AsyncSession, plan: MintPlan, confirmed: str 
         await stamp_last_used(session, plan.grant_id, now)
 
 
-async def _audit_hand_out(
-    session: AsyncSession, request: ProvisioningRequest, actor: Actor, minted: MintedKey
-) -> None:
-    """The key's creation and the move to ``claimed`` (written by claim_with_minted_key)."""
+async def _hand_out(
+    session: AsyncSession, claim: MintedKeyClaim, actor: Actor, minted: MintedKey
+) -> bool:
+    """Write the claim with the key's creation and the move to ``claimed``, in one statement;
+    False, with nothing written, when the request is no longer the mint's."""
+    request = claim.request
     key_created = Event(
         origin=ORIGIN_API,
         actor=actor,
@@ -187,13 +187,14 @@ async def _audit_hand_out(
         details=f"minted for request {request.id}",
         user_id=request.user_id,
     )
-    await announce_status_change(
+    return await announce_status_change(
         session,
         request,
         RequestStatus.READY,
         actor=actor,
         origin=ORIGIN_API,
         along_with=key_created,
+        written_with=claim.along,
     )
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.events import Actor, Event, Target, record_event, record_events
+from service.audit.store import Along
 from service.models import ProvisioningRequest
 from service.provisioning.status import RequestStatus
 from service.webhooks.publish import publish_request_change
@@ -74,11 +75,15 @@ async def announce_status_change(
     details: str = "",
     error: str = "",
     along_with: Event | None = None,
-) -> None:
-    """What follows a status change written to the row: its webhook event and its audit
-    event (the row's trigger queues the long-polls' wake-up). ``along_with`` is an event of
-    the same step recorded just before it, in the same statement."""
-    await publish_request_change(session, request)
+    written_with: Along | None = None,
+) -> bool:
+    """What follows a status change: its audit event and its webhook event (the row's trigger
+    queues the long-polls' wake-up). ``along_with`` is an event of the same step recorded
+    just before it, in the same statement.
+
+    The change is written to the row already, or by ``written_with``, sent in the events'
+    statement. When that one is required and writes nothing, nothing is announced: False.
+    """
     status_change = Event(
         origin=origin,
         actor=actor,
@@ -90,4 +95,8 @@ async def announce_status_change(
         error=error,
         user_id=request.user_id,
     )
-    await record_events(session, *(e for e in (along_with, status_change) if e is not None))
+    events = (e for e in (along_with, status_change) if e is not None)
+    if not await record_events(session, *events, along=written_with):
+        return False
+    await publish_request_change(session, request)
+    return True

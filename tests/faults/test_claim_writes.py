@@ -1,13 +1,16 @@
 """security.md: a key is never handed out twice. The claim's two one-statement writes refuse a
-request that is not, or no longer, theirs: nothing is written then."""
+request that is not, or no longer, theirs: nothing is written then, nor audited."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service.audit.events import WORKER, Event, Target, record_events
+from service.models import AuditEvent
 from service.provisioning.status import RequestStatus
 from service.provisioning.store import load_request
 from service.provisioning.store.claims import claim_with_minted_key, mark_mint_started
@@ -28,9 +31,32 @@ async def mark(db: Sessions, request_id: uuid.UUID) -> datetime | None:
 
 
 async def hand_out(db: Sessions, request_id: uuid.UUID, started: datetime) -> bool:
+    """The hand-out with its two audit events, as a claim sends it; whether it was written.
+
+    Either the row and both events are written, or none of them."""
     async with db() as session, session.begin():
-        claimed = await claim_with_minted_key(session, request_id, started, "k-new", None)
-    return claimed is not None
+        request = await load_request(session, request_id)
+        claim = claim_with_minted_key(request, started, "k-new", None)
+        events = [hand_out_event(request_id, "key"), hand_out_event(request_id, "status")]
+        before = await events_about(session, request_id)
+        recorded = await record_events(session, *events, along=claim.along)
+        written = await events_about(session, request_id) - before
+    assert written == len(recorded)
+    assert len(recorded) in (0, 2)
+    if recorded:
+        assert claim.request.status == RequestStatus.CLAIMED
+        assert (claim.request.key_id, claim.request.mint_started_at) == ("k-new", None)
+    return bool(recorded)
+
+
+def hand_out_event(request_id: uuid.UUID, what: str) -> Event:
+    target = Target(id=str(request_id), name=what, type="PROVISIONING_REQUEST")
+    return Event(origin="test", actor=WORKER, target=target, action="UPDATE")
+
+
+async def events_about(session: AsyncSession, request_id: uuid.UUID) -> int:
+    count = select(func.count()).where(AuditEvent.target["id"].astext == str(request_id))
+    return (await session.scalar(count)) or 0
 
 
 async def row(db: Sessions, request_id: uuid.UUID) -> tuple[str, datetime | None, str | None]:

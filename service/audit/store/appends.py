@@ -16,7 +16,9 @@ from sqlalchemy import (
     Insert,
     Select,
     Table,
+    Update,
     bindparam,
+    exists,
     func,
     insert,
     select,
@@ -84,16 +86,48 @@ def _insert_several(count: int) -> Insert:
 class Along:
     """Another table's write sent in the events' statement, as a CTE: one round trip where
     there were two. Built once by that table's owner; no parameter may share a name with an
-    event's (``_SENT_COLUMNS`` and ``now``)."""
+    event's (``<column>_<row>`` of ``_SENT_COLUMNS``, and ``now``).
 
-    statement: Insert
+    ``required``: the write may find nothing to change (an UPDATE whose WHERE checks the row
+    is still the caller's), and the events record it only if it did. Its statement must then
+    return a row for each row it wrote; with none, no event is written.
+    """
+
+    statement: Insert | Update
     parameters: dict[str, Any]
+    required: bool = False
 
 
 @functools.cache
-def _with_along(events: Insert, along: Insert) -> Insert:
+def _with_along(events: Insert, along: Insert | Update) -> Insert:
     """``events`` with ``along`` before it in the same statement, built once per pair."""
     return events.add_cte(along.cte("along"))
+
+
+@functools.cache
+def _insert_several_if_written(count: int, along: Insert | Update) -> Insert:
+    """``count`` events after ``along``, each written only if ``along`` returned a row.
+
+    The data-modifying CTE runs once whatever reads it; its RETURNING rows are what the
+    events' SELECTs see (not the table, whose new row versions a statement cannot see)."""
+    written = along.cte("along")
+    wrote = exists(select(written.c[0]))
+    rows = union_all(*(_event_row(row).where(wrote) for row in range(count)))
+    return (
+        insert(_EVENTS)
+        .from_select([*_SENT_COLUMNS, "event_time"], rows)
+        .returning(_EVENTS.c.id, *_DECIDED)
+        .add_cte(written)
+    )
+
+
+def _statement(count: int, along: Along | None) -> tuple[Insert, bool]:
+    """The statement for ``count`` events and ``along``, and whether its events' parameters
+    are numbered by row (``<column>_<row>``) or plain (the single event's insert)."""
+    if along is not None and along.required:
+        return _insert_several_if_written(count, along.statement), True
+    events = _INSERT_EVENT if count == 1 else _insert_several(count)
+    return (events if along is None else _with_along(events, along.statement)), count > 1
 
 
 @dataclass(slots=True)
@@ -133,24 +167,24 @@ async def insert_events(
     given; each id is new and each time at least ``now``.
 
     They come back with the values given and those the database set: ``seq``, ``xid`` and
-    the time.
+    the time. None come back when ``along`` is required and wrote nothing: none was written.
     """
     sent = [{"id": uuid.uuid4(), **values} for values in events]
-    statement: Insert
-    if len(sent) == 1:
-        statement, parameters = _INSERT_EVENT, sent[0] | {"now": now}
+    statement, numbered = _statement(len(sent), along)
+    if not numbered:
+        parameters = sent[0] | {"now": now}
     else:
-        statement = _insert_several(len(sent))
         parameters = {
             f"{name}_{row}": value
             for row, values in enumerate(sent)
             for name, value in (values | {"now": now}).items()
         }
     if along is not None:
-        statement = _with_along(statement, along.statement)
         parameters |= along.parameters
     rows = await session.execute(statement, parameters)
     decided = {row.id: row for row in rows}
+    if not decided:  # a required ``along`` wrote nothing, so neither did the events
+        return []
     return [
         RecordedEvent(
             seq=decided[values["id"]].seq,

@@ -1,9 +1,10 @@
 """A claim's two writes on ``provisioning_request``, each one statement that checks and writes:
-the mint's intent, and the minted key handed out."""
+the mint's intent, and the minted key handed out (sent with its audit events)."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
 
@@ -11,14 +12,25 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from service.audit.store import Along
 from service.grants.store import with_grant
 from service.models import ConsentGrant, ProvisioningRequest
 from service.provisioning.status import RequestStatus
 
 _REQUESTS = cast(Table, ProvisioningRequest.__table__)  # typed as any FromClause; it is the table
+# What a hand-out writes (claim_with_minted_key).
+_CLAIMED_COLUMNS = (
+    "status",
+    "key_id",
+    "key_expires_at",
+    "mint_started_at",
+    "claimed_at",
+    "updated_at",
+    "consent_token_ciphertext",
+)
 
-# Both statements are built once: built at each call, the outcome's (with its RETURNING of
-# every column) cost more of the ORM's CPU than the two statements it replaces.
+# Both statements are built once: built at each call, a statement with a RETURNING of every
+# column cost more of the ORM's CPU than the two statements it replaced.
 # A claim's intent to mint, taken only on a ready request with no mint in flight; the
 # request's grant comes back with it, read in the same statement.
 _MARKED = (
@@ -51,42 +63,62 @@ async def mark_mint_started(
     return (row[0], row[1]) if row is not None else None
 
 
-# A mint's outcome, recorded only while the request is still that mint's.
-_CLAIM_WITH_MINTED_KEY = (
+# A mint's outcome, recorded only while the request is still that mint's. Its parameters are
+# named ``claim_*``, apart from those of the audit events it is sent with.
+_CLAIMED_WITH = (
     update(_REQUESTS)
     .where(
-        _REQUESTS.c.id == bindparam("request_id"),
+        _REQUESTS.c.id == bindparam("claim_request_id"),
         _REQUESTS.c.status == RequestStatus.READY,
-        _REQUESTS.c.mint_started_at == bindparam("started"),
+        _REQUESTS.c.mint_started_at == bindparam("claim_started"),
     )
-    .values(
-        status=RequestStatus.CLAIMED,
-        key_id=bindparam("key_id"),
-        key_expires_at=bindparam("key_expires_at"),
-        mint_started_at=None,
-        claimed_at=bindparam("now"),
-        updated_at=bindparam("now"),
-        consent_token_ciphertext=None,  # as every move out of awaiting_consent does
-    )
-    .returning(*_REQUESTS.c)
+    .values({name: bindparam(f"claim_{name}") for name in _CLAIMED_COLUMNS})
+    .returning(_REQUESTS.c.id)
 )
 
 
-async def claim_with_minted_key(
-    session: AsyncSession,
-    request_id: uuid.UUID,
+@dataclass(frozen=True)
+class MintedKeyClaim:
+    """A claim's hand-out, to send with the audit events that record it (``record_events``,
+    which writes them only if it wrote the row): one statement where there were two.
+
+    ``request`` is the row as the update leaves it. Only the columns it sets can differ from
+    those the mint's intent read: while a mint is in flight its claim is the only writer of
+    the row's other columns that the hand-out reads (a cancel or a settled mint changes
+    ``status`` or ``mint_started_at``, and then the update writes nothing).
+    """
+
+    request: ProvisioningRequest
+    along: Along
+
+
+def claim_with_minted_key(
+    request: ProvisioningRequest,
     started: datetime,
     key_id: str,
     key_expires_at: datetime | None,
-) -> ProvisioningRequest | None:
-    """The request claimed with its minted key if it is still the mint's (``ready``, with the
-    ``mint_started_at`` this claim committed), as a plain object the session does not track;
-    None, with nothing written, when it is not (cancelled, or settled and taken again).
+) -> MintedKeyClaim:
+    """``request`` claimed with its minted key, if it is still the mint's: ``ready``, with the
+    ``mint_started_at`` this claim committed (``started``). Not cancelled, nor settled and
+    taken again: else the update writes nothing, and nor do the events sent with it.
 
-    One Core UPDATE locks, checks (again on the newest row version if it waited for the lock)
-    and writes, where reading the row FOR UPDATE and flushing it cost two statements.
+    The UPDATE locks, checks (again on the newest row version if it waited for the lock) and
+    writes in one statement.
     """
-    params = {"request_id": request_id, "started": started, "now": datetime.now(UTC)}
-    params |= {"key_id": key_id, "key_expires_at": key_expires_at}
-    row = (await session.execute(_CLAIM_WITH_MINTED_KEY, params)).one_or_none()
-    return ProvisioningRequest(**row._mapping) if row is not None else None
+    now = datetime.now(UTC)
+    claimed: dict[str, object] = {
+        "status": RequestStatus.CLAIMED,
+        "key_id": key_id,
+        "key_expires_at": key_expires_at,
+        "mint_started_at": None,
+        "claimed_at": now,
+        "updated_at": now,
+        "consent_token_ciphertext": None,  # as every move out of awaiting_consent does
+    }
+    row = {column.name: getattr(request, column.name) for column in _REQUESTS.c}
+    parameters = {f"claim_{name}": value for name, value in claimed.items()}
+    parameters |= {"claim_request_id": request.id, "claim_started": started}
+    return MintedKeyClaim(
+        ProvisioningRequest(**(row | claimed)),
+        Along(_CLAIMED_WITH, parameters, required=True),
+    )
