@@ -82,10 +82,11 @@ class MintedKeyClaim:
     """A claim's hand-out, to send with the audit events that record it (``record_events``,
     which writes them only if it wrote the row): one statement where there were two.
 
-    ``request`` is the row as the update leaves it. Only the columns it sets can differ from
-    those the mint's intent read: while a mint is in flight its claim is the only writer of
-    the row's other columns that the hand-out reads (a cancel or a settled mint changes
-    ``status`` or ``mint_started_at``, and then the update writes nothing).
+    ``request`` is the row as the update leaves it, built from the one the mint's intent
+    read. What the hand-out reads of it (the answer, the audit events, the webhook: its id,
+    user, grant, hostname, device and failure reason) no one else writes while the mint is in
+    flight: a cancel or a settled mint changes ``status`` or ``mint_started_at`` instead, and
+    then the update writes nothing. Only ``orphan_sweep_at`` may be newer in the table.
     """
 
     request: ProvisioningRequest
