@@ -18,16 +18,23 @@ from service.models import ConsentGrant, ProvisioningRequest
 from service.provisioning.status import RequestStatus
 
 _REQUESTS = cast(Table, ProvisioningRequest.__table__)  # typed as any FromClause; it is the table
-# What a hand-out writes (claim_with_minted_key).
-_CLAIMED_COLUMNS = (
-    "status",
-    "key_id",
-    "key_expires_at",
-    "mint_started_at",
-    "claimed_at",
-    "updated_at",
-    "consent_token_ciphertext",
-)
+
+
+def _claimed(key_id: str, key_expires_at: datetime | None, now: datetime) -> dict[str, object]:
+    """What a hand-out writes: sent as the UPDATE's values, and set on the claimed object."""
+    return {
+        "status": RequestStatus.CLAIMED,
+        "key_id": key_id,
+        "key_expires_at": key_expires_at,
+        "mint_started_at": None,
+        "claimed_at": now,
+        "updated_at": now,
+        "consent_token_ciphertext": None,  # as every move out of awaiting_consent does
+    }
+
+
+# The UPDATE's columns, named once above, with the values they are set to.
+_CLAIMED_COLUMNS = tuple(_claimed("", None, datetime.now(UTC)))
 
 # Both statements are built once: built at each call, a statement with a RETURNING of every
 # column cost more of the ORM's CPU than the two statements it replaced.
@@ -106,16 +113,7 @@ def claim_with_minted_key(
     The UPDATE locks, checks (again on the newest row version if it waited for the lock) and
     writes in one statement.
     """
-    now = datetime.now(UTC)
-    claimed: dict[str, object] = {
-        "status": RequestStatus.CLAIMED,
-        "key_id": key_id,
-        "key_expires_at": key_expires_at,
-        "mint_started_at": None,
-        "claimed_at": now,
-        "updated_at": now,
-        "consent_token_ciphertext": None,  # as every move out of awaiting_consent does
-    }
+    claimed = _claimed(key_id, key_expires_at, datetime.now(UTC))
     row = {column.name: getattr(request, column.name) for column in _REQUESTS.c}
     parameters = {f"claim_{name}": value for name, value in claimed.items()}
     parameters |= {"claim_request_id": request.id, "claim_started": started}
