@@ -98,6 +98,8 @@ class WorkerSupervisor:
         )
         # An ignored signal stays ignored in the new process. Python's own handler would turn
         # a Ctrl-C during the worker's imports into a traceback, before any code of ours runs.
+        # (A blocked one would not do: the new process starts with it unblocked.) The parent
+        # ignores SIGINT too for the millisecond a start takes.
         handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             process.start()
