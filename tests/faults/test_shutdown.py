@@ -339,10 +339,18 @@ async def test_ctrl_c_while_the_workers_start_stops_them_without_a_traceback(
         exit_code = await asyncio.wait_for(process.wait(), 30)
     finally:
         if process.returncode is None:
+            for worker in worker_pids(process.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker, signal.SIGKILL)
             process.kill()
             await process.wait()
     output = await asyncio.to_thread(log_path.read_text)
     assert exit_code == 128 + signal.SIGINT, output
     assert "Traceback" not in output, output
     assert "Application startup complete" not in output, output
-    assert worker_pids(process.pid) == []
+    assert still_running(workers_started) == []
+
+
+def still_running(pids: list[int]) -> list[int]:
+    """Those of ``pids`` whose process has not ended (found even after being reparented)."""
+    return [pid for pid in pids if Path(f"/proc/{pid}").exists()]
