@@ -79,12 +79,18 @@ async def tsprov_serve(
                 pytest.fail(f"tsprov serve did not become ready:\n{output}")
         yield url, process
     finally:
-        if process.returncode is None:
-            for worker in worker_pids(process.pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(worker, signal.SIGKILL)
-            process.kill()
-        await process.wait()
+        await kill_if_running(process)
+
+
+async def kill_if_running(process: asyncio.subprocess.Process) -> None:
+    """A `tsprov serve` a test leaves running is killed, its workers first (they would
+    outlive it), and waited for."""
+    if process.returncode is None:
+        for worker in worker_pids(process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker, signal.SIGKILL)
+        process.kill()
+    await process.wait()
 
 
 def worker_pids(parent: int) -> list[int]:
@@ -338,12 +344,7 @@ async def test_ctrl_c_while_the_workers_start_stops_them_without_a_traceback(
                 os.kill(pid, signal.SIGINT)
         exit_code = await asyncio.wait_for(process.wait(), 30)
     finally:
-        if process.returncode is None:
-            for worker in worker_pids(process.pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(worker, signal.SIGKILL)
-            process.kill()
-            await process.wait()
+        await kill_if_running(process)
     output = await asyncio.to_thread(log_path.read_text)
     assert exit_code == 128 + signal.SIGINT, output
     assert "Traceback" not in output, output
