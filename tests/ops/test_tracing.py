@@ -7,8 +7,11 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import httpx
+import pytest
+from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -78,6 +81,16 @@ def test_with_the_endpoint_the_instrumentation_loads() -> None:
     assert "service.ops.otel" in modules
 
 
+@pytest.fixture
+def untrace_sqlalchemy_afterwards() -> Iterator[None]:
+    """Tracing an engine wraps SQLAlchemy's ``create_engine`` and ``Engine.connect`` for the
+    whole process: undone after the test, or every later test's engines would make spans,
+    drawing their ids from the random state Hypothesis watches in other tests."""
+    yield
+    SQLAlchemyInstrumentor().uninstrument()
+
+
+@pytest.mark.usefixtures("untrace_sqlalchemy_afterwards")
 async def test_requests_queries_and_outgoing_calls_become_spans(context: AppContext) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
