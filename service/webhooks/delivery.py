@@ -30,9 +30,6 @@ from service.webhooks.status import DeliveryStatus, EndpointStatus
 
 BATCH = 20
 LEASE_MARGIN = timedelta(seconds=30)
-# Jitter of its own: spread, not secrecy. Drawing from the module-level generator moved the
-# interpreter's shared random state from a background job, under whatever else used it.
-_JITTER = random.Random()  # noqa: S311
 
 
 @dataclass(frozen=True)
@@ -59,7 +56,7 @@ def retry_delay(settings: Settings, attempts: int) -> timedelta:
         settings.webhook_retry_base_seconds * 2**exponent,
         settings.webhook_retry_max_interval_seconds,
     )
-    return timedelta(seconds=delay * _JITTER.uniform(0.8, 1.2))
+    return timedelta(seconds=delay * random.uniform(0.8, 1.2))  # noqa: S311  (spread, not secrecy)
 
 
 def body_of(delivery: ClaimedDelivery) -> bytes:
