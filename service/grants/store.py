@@ -54,7 +54,7 @@ def grant_mode(token: TokenGrant, configured_scope: str) -> GrantMode:
     )
 
 
-def live_reusable_grant_query(user_id: BindParameter[str]) -> Select[ConsentGrant]:
+def _live_reusable_grant_query(user_id: BindParameter[str]) -> Select[ConsentGrant]:
     """The user's newest active reusable grant not past its expiry (``:now``)."""
     return (
         select(ConsentGrant)
@@ -73,12 +73,12 @@ def live_reusable_grant_query(user_id: BindParameter[str]) -> Select[ConsentGran
 
 
 # Built once: composing it anew for every call cost more CPU than running it.
-_LIVE_REUSABLE_GRANT = live_reusable_grant_query(bindparam("user_id"))
+_LIVE_REUSABLE_GRANT = _live_reusable_grant_query(bindparam("user_id"))
 
 
 def with_live_reusable_grant(rows: Select[Any], user_id: BindParameter[str]) -> Select[Any]:
     """``rows`` with the user's live reusable grant as a last column (None when none is)."""
-    live = live_reusable_grant_query(user_id).subquery("live")
+    live = _live_reusable_grant_query(user_id).subquery("live")
     return rows.add_columns(aliased(ConsentGrant, live)).outerjoin(live, true())
 
 
